@@ -1,0 +1,45 @@
+# gtv-book: `make book` executes every chapter and renders the book; `make test` runs the tests.
+# Both create the virtual environment in .venv when it is missing or out of date.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PROFILE ?= quick
+PIP     := $(BIN)/python -m pip --disable-pip-version-check
+
+# The environment's own kernel spec must win over one a user may have installed elsewhere.
+export JUPYTER_PREFER_ENV_PATH := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: setup book run build test lint clean constraints
+
+setup: $(VENV)/.installed
+
+# torch first, alone: on CPU machines `torch==2.13.0` is a CPU build; everything else is then
+# installed with that torch present, so no second (CUDA) torch is ever downloaded.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "torch==2.13.0"
+	$(PIP) install --quiet -c constraints.txt -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtv-book)" >/dev/null
+	@touch $@
+
+book: setup
+	$(BIN)/python -m gtvlib.book run --profile $(PROFILE); status=$$?; \
+	$(BIN)/python -m gtvlib.book build && exit $$status
+
+run: setup
+	$(BIN)/python -m gtvlib.book run --profile $(PROFILE)
+
+build: setup
+	$(BIN)/python -m gtvlib.book build
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Re-pin constraints.txt from the current environment (after changing pyproject.toml).
+constraints: setup
+	$(PIP) freeze --exclude-editable | grep -v -i '^gtvlib' | sed 's/^torch==.*/torch==2.13.0/' > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,1 @@
+"""Data: reading DICOM and NIfTI, generating the synthetic cohort, slicing and caching."""
