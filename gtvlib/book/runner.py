@@ -31,6 +31,8 @@ KERNEL_NAME = "python3"
 EXECUTED_DIR = Path("_build") / "executed"
 RUN_MANIFEST = "run_manifest.json"
 PROVENANCE_KEY = "gtvbook"
+# Cells papermill adds to an executed copy; they are not part of the source notebook.
+_ADDED_BY_PAPERMILL = {"injected-parameters", "papermill-error-cell-tag"}
 
 
 @dataclass
@@ -77,8 +79,8 @@ def first_error(executed: nbformat.NotebookNode) -> dict:
     """Locate the first cell with an error output: its index in the *source* notebook and the error."""
     source_index = -1
     for cell in executed.cells:
-        injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
-        if not injected:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if not _ADDED_BY_PAPERMILL.intersection(tags):
             source_index += 1
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if output.get("output_type") == "error":

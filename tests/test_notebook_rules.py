@@ -1,0 +1,98 @@
+"""Rules every chapter notebook follows (DESIGN.md): stripped, python3 kernel, one typed parameters cell
+whose defaults are the quick profile, runnable standalone with plain papermill."""
+
+import ast
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
+from gtvlib.book.project import toc_notebooks
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+IDS = [path.stem for path in NOTEBOOKS]
+
+
+def _parameters_cells(notebook):
+    return [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def test_every_notebook_is_in_the_toc():
+    assert NOTEBOOKS, "no notebooks found"
+    assert sorted(toc_notebooks(ROOT)) == NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {index} has outputs"
+            assert cell.execution_count is None, f"{path.name} cell {index} has an execution count"
+    assert "widgets" not in notebook.metadata and "papermill" not in notebook.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_kernel_and_one_parameters_cell(path):
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    assert len(_parameters_cells(notebook)) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_are_annotated_with_help(path):
+    """Every assignment in the cell is seen by papermill with a type and a help comment.
+
+    (papermill silently drops annotations it cannot parse, e.g. ``float | None``: comparing with
+    Python's own parse of the cell catches that.)
+    """
+    cell = _parameters_cells(nbformat.read(path, as_version=4))[0]
+    tree = ast.parse(cell.source)
+    assigned = {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)}
+    plain = [node for node in tree.body if isinstance(node, ast.Assign)]
+    assert not plain, f"{path.name}: parameters without a type annotation"
+    declared = declared_parameters(path)
+    assert set(declared) == assigned, f"{path.name}: papermill sees {sorted(declared)}, the cell assigns {sorted(assigned)}"
+    for name, info in declared.items():
+        assert info["inferred_type_name"] in {"int", "float", "str", "bool"} or info["inferred_type_name"].startswith(("list[", "dict[", "Optional[")), name
+        assert info["help"].strip(), f"{path.name}: parameter {name} has no help comment"
+    for line in cell.source.splitlines():
+        if "#" in line:
+            assert "=" not in line.split("#", 1)[1], f"{path.name}: '=' in a help comment breaks papermill: {line}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_defaults_equal_the_quick_profile(path):
+    """The parameters cell holds exactly the quick profile, so nbval and JupyterLab run the quick book."""
+    declared = {p.stem: declared_parameters(p) for p in toc_notebooks(ROOT)}
+    quick = load_profiles(ROOT / "profiles.yaml")["quick"]
+    resolved = resolve_parameters(quick, declared, [path.stem])[path.stem]
+    for name, value in resolved.items():
+        default = ast.literal_eval(declared[path.stem][name]["default"])
+        assert default == value, f"{path.name}: default {name}={default!r} but profile quick says {value!r}"
+
+
+def test_paper_profile_is_valid():
+    declared = {p.stem: declared_parameters(p) for p in toc_notebooks(ROOT)}
+    profiles = load_profiles(ROOT / "profiles.yaml")
+    assert set(profiles) >= {"quick", "paper"}
+    resolve_parameters(profiles["paper"], declared, list(declared))
+
+
+def test_plain_papermill_runs_a_chapter(tmp_path):
+    """`papermill notebooks/X.ipynb out.ipynb -p name value` works without the runner."""
+    out = tmp_path / "out.ipynb"
+    subprocess.run(
+        [sys.executable, "-m", "papermill", str(ROOT / "notebooks/01_dicom_basics.ipynb"), str(out),
+         "-p", "histogram_bins", "30", "-k", "python3", "--no-progress-bar"],
+        check=True, cwd=tmp_path, capture_output=True, timeout=600,
+    )
+    executed = nbformat.read(out, as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "histogram_bins = 30" in injected[0].source
+    assert not any(o.output_type == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
