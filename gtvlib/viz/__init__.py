@@ -1,0 +1,18 @@
+"""Figures for the book: static matplotlib figures that render everywhere, plotly for interaction,
+ipywidgets for JupyterLab (frozen in the rendered book, so each widget has a static twin)."""
+
+from gtvlib.viz.cohort import (
+    balance_figure,
+    convention_figure,
+    location_figure,
+    mfit_figure,
+    slice_browser_figure,
+    slice_explorer,
+    volume_histogram,
+)
+from gtvlib.viz.images import contours_figure, hu_histogram, window_level_widget, windows_figure
+
+__all__ = [
+    "balance_figure", "contours_figure", "convention_figure", "hu_histogram", "location_figure", "mfit_figure",
+    "slice_browser_figure", "slice_explorer", "volume_histogram", "window_level_widget", "windows_figure",
+]
