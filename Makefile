@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "torch==2.13.0"
 	$(PIP) install --quiet -c constraints.txt -e ".[book,test]"
+	# rt-utils (test-only cross-check of RTSTRUCT rasterisation) requires opencv-python, which needs a
+	# display library; opencv-python-headless (in the test extra) provides the same cv2 module.
+	$(PIP) install --quiet --no-deps -c constraints.txt rt-utils
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtv-book)" >/dev/null
 	@touch $@
 

@@ -17,3 +17,11 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory) -> Path:
+    """Three synthetic patients (quick geometry), generated once per test session."""
+    from gtvlib.data.synthetic import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("cohort") / "quick-seed0", "quick", seed=0, patients=3)

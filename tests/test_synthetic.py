@@ -1,0 +1,179 @@
+"""The synthetic cohort: genuine DICOM, reproducible bytes, realism targets of DATA.md."""
+
+import json
+import subprocess
+import sys
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from gtvlib.data import phantom, synthetic, tumour
+from gtvlib.data.manifest import verify_cohort
+from gtvlib.data.patient import load_patient
+from gtvlib.errors import GtvError
+
+
+def test_every_file_is_genuine_dicom(small_cohort):
+    patient = small_cohort / "SYNTH-001"
+    files = sorted(patient.rglob("*.dcm"))
+    assert len(files) >= 54
+    for path in files:
+        ds = pydicom.dcmread(path)  # no force: preamble, file meta and a valid dataset
+        assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    seg = hd.seg.segread(patient / "SEG.dcm")
+    assert seg.SegmentationType == "BINARY"
+    labels = [str(d.SegmentLabel) for d in seg.SegmentSequence]
+    assert labels[:2] == ["GTV-1", "GTV-2"] or labels[0] == "GTV-1"
+    reader = sitk.ImageSeriesReader()
+    image = sitk.ReadImage(reader.GetGDCMSeriesFileNames(str(patient / "CT")))
+    params = json.loads((patient / "parameters.json").read_text())
+    assert image.GetSpacing() == pytest.approx((3.5, 3.5, 5.0))
+    assert image.GetSize()[::-1] == tuple(params["grid"]["shape"])
+    volume = load_patient(patient)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(image), volume.hu)  # SimpleITK applies the rescale too
+
+
+def test_instance_numbers_and_file_names_do_not_give_the_order(small_cohort):
+    slices = [pydicom.dcmread(p) for p in sorted((small_cohort / "SYNTH-001" / "CT").iterdir())]
+    z_by_name = [float(ds.ImagePositionPatient[2]) for ds in slices]
+    assert z_by_name != sorted(z_by_name) and z_by_name != sorted(z_by_name, reverse=True)
+    by_instance = sorted(slices, key=lambda ds: int(ds.InstanceNumber))
+    z_by_instance = [float(ds.ImagePositionPatient[2]) for ds in by_instance]
+    assert z_by_instance == sorted(z_by_instance, reverse=True)  # numbered from the top, as many scanners do
+    volume = load_patient(small_cohort / "SYNTH-001")
+    assert np.all(np.diff(volume.slice_positions_mm) > 0)
+
+
+def test_regeneration_is_byte_identical(small_cohort, tmp_path):
+    again = synthetic.generate_cohort(tmp_path / "again", "quick", seed=0, patients=2)
+    def sums(folder, patients):
+        lines = (folder / "SHA256SUMS").read_text().splitlines()
+        return [line for line in lines if line.split("  ")[1].split("/")[0] in patients]
+    assert sums(again, {"SYNTH-001", "SYNTH-002"}) == sums(small_cohort, {"SYNTH-001", "SYNTH-002"})
+    other = synthetic.generate_cohort(tmp_path / "other", "quick", seed=1, patients=1)
+    assert sums(other, {"SYNTH-001"}) != sums(small_cohort, {"SYNTH-001"})
+
+
+def test_checksum_list_detects_changes(small_cohort, tmp_path):
+    assert verify_cohort(small_cohort) == []
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(small_cohort), str(copy)], check=True)
+    with (copy / "SYNTH-002" / "RTSTRUCT.dcm").open("r+b") as handle:
+        handle.seek(400)
+        handle.write(b"\x00\x01")
+    assert verify_cohort(copy) == ["SYNTH-002/RTSTRUCT.dcm"]
+
+
+def test_structures_and_ground_truth(small_cohort):
+    for patient in sorted(small_cohort.glob("SYNTH-*")):
+        params = json.loads((patient / "parameters.json").read_text())
+        volume = load_patient(patient)
+        truth = synthetic.load_masks(patient / "ground_truth.npz")
+        for name in ("GTV-1", "Lung-Left", "Lung-Right", "Heart", "Esophagus", "Spinal-Cord", "LN-7", "LN-4R", "LN-10R"):
+            assert volume.masks[name].any(), f"{patient.name}: {name} empty"
+            # RTSTRUCT contours are taken from the continuous shape at each slice plane: the round trip
+            # differs only for centres within the ContourData precision (1e-6 mm) of the surface.
+            assert (volume.masks[name] != truth[name]).sum() <= 2, name
+        assert ("GTV-2" in volume.masks) == (params["node"] is not None)
+        lungs = volume.masks["Lung-Left"] | volume.masks["Lung-Right"]
+        assert not (volume.masks["Heart"] & lungs).any()  # the lungs wrap around the heart
+
+
+def _render(seed: int):
+    rng = np.random.default_rng(seed)
+    anatomy_params = phantom.sample_anatomy(rng)
+    anatomy = phantom.build_anatomy(anatomy_params)
+    form = tumour.sample_tumour_form(rng, anatomy_params["contrast_enhanced"])
+    tumour_params = tumour.place_tumour(rng, form, anatomy, phantom.forbidden_organs(anatomy))
+    grid = phantom.Grid((56, 128, 128), (5.0, 3.5, 3.5), (-222.25, -222.25, anatomy_params["lung_apex_z_mm"] + 15 - 275))
+    hu, masks, _ = phantom.render_patient(anatomy_params, grid, rng, tumour_params, None)
+    return anatomy_params, tumour_params, hu, masks
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_realism_targets(seed):
+    """DATA.md: tissue means within ±10 HU of target, noise SD within ±20 %, tumour size and share."""
+    anatomy_params, tumour_params, hu, masks = _render(seed)
+    inner = lambda mask, n=2: ndimage.binary_erosion(mask, iterations=n)  # away from partial volume
+    lung = inner(masks["Lung-Left"] | masks["Lung-Right"])
+    parenchyma = (anatomy_params["lung_anterior_hu"] + anatomy_params["lung_posterior_hu"]) / 2
+    assert abs(np.median(hu[lung]) - parenchyma) <= 10  # median: vessels are not parenchyma
+    assert -900 <= parenchyma <= -790
+    front, back = hu[lung & (np.arange(128)[None, :, None] < 55)], hu[lung & (np.arange(128)[None, :, None] > 75)]
+    assert np.median(back) > np.median(front) + 20  # denser posteriorly
+    assert abs(np.median(hu[inner(masks["Fat-Layer"], 1)]) - (-100)) <= 10
+    assert abs(np.median(hu[inner(masks["Muscle-Layer"], 1)]) - 50) <= 10
+    heart = hu[inner(masks["Heart"])]
+    assert abs(heart.mean() - anatomy_params["blood_hu"]) <= 10
+    assert heart.std() == pytest.approx(anatomy_params["noise_sd_hu"], rel=0.2)
+    gtv = masks["GTV-1"]
+    voxel_cm3 = 5.0 * 3.5 * 3.5 / 1000
+    assert gtv.sum() * voxel_cm3 == pytest.approx(tumour_params["volume_cm3"], rel=0.15)
+    assert 0.03 <= gtv.any(axis=(1, 2)).mean() <= 0.35
+    assert 0.005 <= 100 * gtv.mean() <= 0.6
+    if not tumour_params["part_solid"]:
+        core = inner(gtv, 1) if inner(gtv, 1).sum() > 20 else gtv
+        assert abs(np.median(hu[core]) - tumour_params["solid_hu"]) <= 15
+
+
+def test_tumour_population_follows_the_targets():
+    rng = np.random.default_rng(0)
+    forms = [tumour.sample_tumour_form(rng, False) for _ in range(3000)]
+    volumes = np.array([f["volume_cm3"] for f in forms])
+    assert volumes.min() >= 1 and volumes.max() <= 600
+    assert 34 <= np.median(volumes) <= 46
+    assert 0.25 <= np.mean([f["spiculated"] for f in forms]) <= 0.45
+    rng = np.random.default_rng(1)
+    anatomy = phantom.build_anatomy(phantom.sample_anatomy(rng))
+    forbidden = phantom.forbidden_organs(anatomy)
+    placed = [tumour.place_tumour(rng, tumour.sample_tumour_form(rng, False), anatomy, forbidden) for _ in range(300)]
+    share = lambda key, value: np.mean([p[key] == value for p in placed])
+    assert 0.28 <= share("category", "central") <= 0.42
+    assert share("side", "right") > 0.5 and share("lobe", "upper") > share("lobe", "lower")
+
+
+def test_cached_cohort_is_reused_and_keyed_by_parameters(tmp_path):
+    first = synthetic.synthetic_cohort("quick", 0, cache_dir=tmp_path, patients=1)
+    stamp = (first / "cohort.json").stat().st_mtime_ns
+    assert synthetic.synthetic_cohort("quick", 0, cache_dir=tmp_path, patients=1) == first
+    assert (first / "cohort.json").stat().st_mtime_ns == stamp
+    assert synthetic.synthetic_cohort("quick", 3, cache_dir=tmp_path, patients=1) != first
+    assert not list(tmp_path.rglob("*.partial*"))
+
+
+def test_generator_refuses_to_overwrite_other_data(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(GtvError, match="not a synthetic cohort; refusing to overwrite"):
+        synthetic.generate_cohort(tmp_path / "mine", "quick", patients=1)
+    with pytest.raises(GtvError, match="preset 'huge' is unknown"):
+        synthetic.generate_cohort(tmp_path / "x", "huge")
+
+
+def test_cli_synth_and_verify(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "gtvlib.data", "synth", "--preset", "quick", "--out", str(tmp_path / "c"),
+                           "--seed", "4", "--patients", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c" / "SYNTH-001" / "RTSTRUCT.dcm").is_file() and (tmp_path / "c" / "clinical.csv").is_file()
+    env = {"GTVLIB_DATA": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    verify = subprocess.run([sys.executable, "-m", "gtvlib.data", "verify", "nsclc_radiomics"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert verify.returncode == 1
+    assert "nsclc_radiomics: absent" in verify.stdout and "NBIA Data Retriever" in verify.stdout
+    unknown = subprocess.run([sys.executable, "-m", "gtvlib.data", "verify", "lidc"], capture_output=True, text=True, env=env)
+    assert unknown.returncode == 2 and "expected one of" in unknown.stderr
+
+
+def test_clinical_table_carries_the_known_size_effect(small_cohort):
+    import pandas as pd
+
+    table = pd.read_csv(small_cohort / "clinical.csv")
+    assert list(table.columns[:10]) == ["PatientID", "age", "clinical.T.Stage", "Clinical.N.Stage", "Clinical.M.Stage",
+                                        "Overall.Stage", "Histology", "gender", "Survival.time", "deadstatus.event"]
+    assert len(table) == 3
+    info = json.loads((small_cohort / "cohort.json").read_text())
+    assert info["outcome_effects"]["hr_size_ge_5cm"] == pytest.approx(1.635)
