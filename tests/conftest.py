@@ -24,4 +24,4 @@ def small_cohort(tmp_path_factory) -> Path:
     """Three synthetic patients (quick geometry), generated once per test session."""
     from gtvlib.data.synthetic import generate_cohort
 
-    return generate_cohort(tmp_path_factory.mktemp("cohort") / "quick-seed0", "quick", seed=0, patients=3)
+    return generate_cohort(tmp_path_factory.mktemp("cohort") / "quick-seed0", "quick", seed=0, patients=3, workers=1)
