@@ -71,6 +71,9 @@ def slice_browser_figure(hu: np.ndarray, mask: np.ndarray, window: str = "lung",
     for step, k in zip(figure.layout.sliders[0].steps, indices):
         step["label"] = str(int(k))
     figure.layout.updatemenus = []  # a slider, no autoplay
+    middle = len(indices) // 2  # open on the middle of the tumour, not on its margin
+    figure.update(data=figure.frames[middle].data)
+    figure.layout.sliders[0]["active"] = middle
     figure.update_layout(title=title or f"{window} window, ground truth in green", height=520, margin=dict(l=10, r=10, t=50, b=10))
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(showticklabels=False)
