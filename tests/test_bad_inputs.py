@@ -1,6 +1,5 @@
 """Bad input gets a clear error naming the file and the problem (issue: data layer, item 6)."""
 
-import copy
 import shutil
 import textwrap
 
@@ -21,7 +20,7 @@ from tests.test_rtstruct import PATIENT, write_series
 
 
 def test_missing_slice_is_a_gap(tmp_path):
-    slices = write_series(tmp_path, nz=6)
+    write_series(tmp_path, nz=6)
     files = sorted((tmp_path / "CT").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
     files[3].unlink()
     with pytest.raises(GtvError, match=r"CT: non-uniform slice spacing: 5\.000 mm between slices at 15\.00 and 20\.00 mm.*2\.500 mm"):

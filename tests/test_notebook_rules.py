@@ -7,7 +7,6 @@ import sys
 
 import nbformat
 import pytest
-import yaml
 
 from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
 from gtvlib.book.project import toc_notebooks

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from gtvlib.errors import GtvError
+from gtvlib.yamlfile import read_yaml
 
 _SCALAR_TYPES = {"int", "float", "str", "bool"}
 _TRUE = {"true", "yes", "1", "on"}
@@ -44,12 +45,7 @@ class Profile:
 
 def load_profiles(path: Path) -> dict[str, Profile]:
     """Read and structurally validate ``profiles.yaml``."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GtvError(f"{path}: profiles file not found (expected profiles.yaml at the repository root)") from None
-    except yaml.YAMLError as exc:
-        raise GtvError(f"{path}: not valid YAML ({exc})") from exc
+    raw = read_yaml(path, "profiles file (expected profiles.yaml at the repository root)")
     if not isinstance(raw, dict) or not raw:
         raise GtvError(f"{path}: expected a mapping of profile names to settings")
     profiles = {}

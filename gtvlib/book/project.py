@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from gtvlib.errors import GtvError
+from gtvlib.yamlfile import read_yaml
 
 _MARKERS = ("_toc.yml", "_config.yml")
 
@@ -31,12 +30,7 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 def toc_files(root: Path) -> list[str]:
     """Every ``file:`` entry of ``_toc.yml`` in reading order (root first), without extension."""
     toc_path = root / "_toc.yml"
-    try:
-        toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GtvError(f"{toc_path}: table of contents not found") from None
-    except yaml.YAMLError as exc:
-        raise GtvError(f"{toc_path}: not valid YAML ({exc})") from exc
+    toc = read_yaml(toc_path, "table of contents")
     if not isinstance(toc, dict) or "root" not in toc:
         raise GtvError(f"{toc_path}: expected a Jupyter Book 1.x table of contents with a 'root' entry")
     files: list[str] = [str(toc["root"])]
