@@ -1,0 +1,159 @@
+"""``data_manifest.yaml``: what each dataset is, where it goes, and whether it is here and intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gtvlib.errors import GtvError
+from gtvlib.yamlfile import read_yaml
+
+REQUIRED_KEYS = ("title", "citation", "licence", "access", "redistributable", "download_steps", "layout",
+                 "expected", "published_checksums", "roi_map", "exclusions", "quirks", "status", "chapters")
+STATUSES = ("available", "absent", "unavailable", "generated")
+
+
+def manifest_path() -> Path:
+    from gtvlib.book.project import project_root
+
+    return project_root() / "data_manifest.yaml"
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> dict[str, dict]:
+    """The datasets of the manifest, validated: {id: entry}. Raises :class:`GtvError` when malformed."""
+    path = Path(path) if path else manifest_path()
+    raw = read_yaml(path, "data manifest")
+    if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict):
+        raise GtvError(f"{path}: expected a mapping with a 'datasets' mapping")
+    for name, entry in raw["datasets"].items():
+        if not isinstance(entry, dict):
+            raise GtvError(f"{path}: dataset {name!r} must be a mapping")
+        missing = [key for key in REQUIRED_KEYS if key not in entry]
+        if missing:
+            raise GtvError(f"{path}: dataset {name!r} lacks {missing}")
+        if entry["status"] not in STATUSES:
+            raise GtvError(f"{path}: dataset {name!r} has status {entry['status']!r}; expected one of {STATUSES}")
+        if entry["redistributable"] is not (name == "synthetic"):
+            raise GtvError(f"{path}: dataset {name!r}: redistributable must be false for real data (true only for the synthetic cohort)")
+        layout = entry["layout"]
+        if not isinstance(layout, dict) or "root" not in layout or not isinstance(layout.get("counts", {}), dict):
+            raise GtvError(f"{path}: dataset {name!r}: layout needs a root and a counts mapping")
+        for count_name, spec in layout.get("counts", {}).items():
+            if not isinstance(spec, dict) or "glob" not in spec or "expected" not in spec:
+                raise GtvError(f"{path}: dataset {name!r}: layout.counts.{count_name} needs glob and expected")
+        if not isinstance(entry["roi_map"], dict) or not all(isinstance(v, list) for v in entry["roi_map"].values()):
+            raise GtvError(f"{path}: dataset {name!r}: roi_map must map canonical names to lists of regexes")
+    return raw["datasets"]
+
+
+def dataset_root(entry: dict) -> Path:
+    from gtvlib.paths import data_dir
+
+    return data_dir() / entry["layout"]["root"]
+
+
+def _record_path(dataset: str) -> Path:
+    from gtvlib.paths import data_dir
+
+    return data_dir() / ".gtvlib" / f"{dataset}.sha256"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _dataset_files(root: Path, layout: dict) -> list[Path]:
+    ignored = set()
+    for pattern in layout.get("ignore", []):
+        ignored.update(root.glob(pattern))
+    files = set()
+    for pattern in layout.get("patterns", []):
+        files.update(p for p in root.glob(pattern) if p.is_file() and p not in ignored)
+    return sorted(files)
+
+
+@dataclass
+class Report:
+    """The verification of one dataset."""
+
+    dataset: str
+    status: str  # ok | absent | incomplete | checksum mismatch | unavailable | generated
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "generated")
+
+
+def verify_dataset(dataset: str, entry: dict, record: bool = False) -> Report:
+    """Check presence, counts and (recorded) checksums of one real dataset."""
+    root = dataset_root(entry)
+    if entry["status"] == "generated":
+        return Report(dataset, "generated", ["generated locally by gtvlib; nothing to place (see `python -m gtvlib.data synth`)"])
+    how = [f"  get it: {step}" for step in entry["download_steps"]]
+    if not root.is_dir():
+        status = "unavailable" if entry["status"] == "unavailable" else "absent"
+        return Report(dataset, status, [f"not found at {root}", f"  licence {entry['licence']}; {entry['access']}", *how,
+                                        "  chapters fall back to the synthetic cohort and say so"])
+    lines, status = [], "ok"
+    for name, spec in entry["layout"].get("counts", {}).items():
+        count = len([p for p in root.glob(spec["glob"]) if not p.name.startswith("._")])
+        expected = spec["expected"]
+        if expected is not None and count != expected:
+            status = "incomplete"
+            lines.append(f"{name}: {count} found, {expected} expected ({root / spec['glob']})")
+        else:
+            lines.append(f"{name}: {count}" + (f" of {expected}" if expected is not None else ""))
+    files = _dataset_files(root, entry["layout"])
+    record_file = _record_path(dataset)
+    if record:
+        record_file.parent.mkdir(parents=True, exist_ok=True)
+        from gtvlib.atomic import write_text_atomic
+
+        write_text_atomic(record_file, "".join(f"{_sha256(p)}  {p.relative_to(root).as_posix()}\n" for p in files))
+        lines.append(f"recorded sha256 of {len(files)} files in {record_file}")
+    elif record_file.is_file():
+        recorded = {}
+        for line in record_file.read_text().splitlines():
+            if line:
+                digest, relative = line.split("  ", 1)
+                recorded[relative] = digest
+        bad = [rel for rel, digest in recorded.items() if not (root / rel).is_file() or _sha256(root / rel) != digest]
+        if bad:
+            status = "checksum mismatch"
+            lines.append(f"{len(bad)} of {len(recorded)} files missing or changed since --record, e.g. {bad[:3]}")
+        else:
+            lines.append(f"sha256 of {len(recorded)} files match the record")
+    else:
+        lines.append(f"{len(files)} files; no checksum record yet (run verify {dataset} --record once)")
+    return Report(dataset, status, lines)
+
+
+def verify(dataset: str | None = None, record: bool = False, path: str | os.PathLike | None = None) -> list[Report]:
+    """Verify one dataset or all of them."""
+    datasets = load_manifest(path)
+    if dataset is not None and dataset not in datasets:
+        raise GtvError(f"dataset {dataset!r} is not in the manifest; expected one of {sorted(datasets)}")
+    names = [dataset] if dataset else list(datasets)
+    return [verify_dataset(name, datasets[name], record) for name in names]
+
+
+def verify_cohort(folder: str | os.PathLike) -> list[str]:
+    """Files of a generated cohort whose sha256 differs from its ``SHA256SUMS`` (empty when intact)."""
+    folder = Path(folder)
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        raise GtvError(f"{sums}: checksum list missing; expected a cohort written by gtvlib.data.synthetic")
+    bad = []
+    for line in sums.read_text().splitlines():
+        digest, relative = line.split("  ", 1)
+        path = folder / relative
+        if not path.is_file() or _sha256(path) != digest:
+            bad.append(relative)
+    return bad

@@ -1,0 +1,77 @@
+"""Loading one patient's DICOM folder (any layout) into a :class:`Volume` with its structures.
+
+Files are grouped by header, not by name or folder: the CT series, RTSTRUCTs and SEGs are found by
+Modality and linked by frame of reference and referenced series. Works for the synthetic cohort's
+layout and for TCIA's ``<patient>/<study>/<series>/*.dcm``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+from gtvlib.data.dicom import read_dataset
+from gtvlib.data.rtstruct import load_rtstruct_masks
+from gtvlib.data.seg import load_seg_masks
+from gtvlib.data.series import dicom_files, load_ct_series
+from gtvlib.data.volume import Volume
+from gtvlib.errors import GtvError
+
+def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
+    """Headers of every DICOM file below ``folder``: {"CT": {series uid: folder}, "RTSTRUCT": [paths], "SEG": [paths]}."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GtvError(f"{folder}: no such patient folder")
+    found: dict = {"CT": defaultdict(set), "RTSTRUCT": [], "SEG": []}
+    for directory, _, _ in os.walk(folder):
+        for path in dicom_files(Path(directory)):
+            try:
+                ds = read_dataset(path, stop_before_pixels=True)
+            except GtvError:
+                continue  # non-DICOM files beside the data (notes, checksums) are ignored
+            modality = ds.get("Modality")
+            if modality == "CT":
+                found["CT"][str(ds.SeriesInstanceUID)].add(path.parent)
+            elif modality in ("RTSTRUCT", "SEG"):
+                found[modality].append(path)
+    return found
+
+
+def load_patient(folder: str | os.PathLike, structures: str = "rtstruct", roi_map: dict | None = None,
+                 required: tuple[str, ...] = ("GTV-1",)) -> Volume:
+    """CT volume with masks from the RTSTRUCT (``structures="rtstruct"``), the SEG (``"seg"``) or none.
+
+    ``roi_map``: canonical name → regexes, usually a dataset's ``roi_map`` from data_manifest.yaml
+    (default: names that equal a canonical name, ignoring case; SEG labels are matched the same way).
+    ``required``: canonical names that must be present.
+    """
+    found = scan_patient(folder)
+    if not found["CT"]:
+        raise GtvError(f"{folder}: no CT series found below this folder")
+    if len(found["CT"]) > 1:
+        raise GtvError(f"{folder}: {len(found['CT'])} CT series ({', '.join(sorted(found['CT']))}); expected one per patient")
+    (series_uid, folders), = found["CT"].items()
+    if len(folders) > 1:
+        raise GtvError(f"{folder}: CT series {series_uid} is split over folders {sorted(map(str, folders))}")
+    volume = load_ct_series(next(iter(folders)))
+    roi_map = roi_map or {name: [] for name in required}
+    if structures == "rtstruct":
+        if not found["RTSTRUCT"]:
+            raise GtvError(f"{folder}: no RTSTRUCT found (expected one beside the CT series)")
+        volume.masks = load_rtstruct_masks(sorted(found["RTSTRUCT"])[0], volume, roi_map, required)
+    elif structures == "seg":
+        if not found["SEG"]:
+            raise GtvError(f"{folder}: no DICOM SEG found")
+        from gtvlib.data.rtstruct import canonical_names
+
+        raw = load_seg_masks(sorted(found["SEG"])[0], volume.metadata["sop_instance_uids"])
+        mapping = canonical_names(list(raw), roi_map)
+        volume.masks = {mapping.get(label, label): mask for label, mask in raw.items()}
+        missing = [name for name in required if name not in volume.masks]
+        if missing:
+            raise GtvError(f"{folder}: the SEG has no segment for {missing}; its segments are {sorted(raw)}")
+    elif structures != "none":
+        raise GtvError(f"structures={structures!r}; expected 'rtstruct', 'seg' or 'none'")
+    volume.metadata["patient_folder"] = Path(folder).name
+    return volume

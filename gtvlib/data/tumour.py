@@ -1,0 +1,173 @@
+"""Primary lung tumours and nodal GTVs for the synthetic cohort.
+
+A tumour is a star-shaped body around a centre: radius ``R(u) = r0 · g(u)`` over unit directions
+``u`` with lobulation bumps and thin spicules, optionally stretched. ``r0`` is solved so that the shape's
+volume equals the sampled GTV volume (log-normal, median 40 cm³, truncated to 1–600 cm³). Location
+follows DATA.md: upper lobes and the right side more often; 30–40 % central (abutting the mediastinum
+or hilum, the low-contrast cases), some juxta-pleural, the rest peripheral. Large tumours may have a
+necrotic core (inside the GTV) or an air-filled cavity (outside the GTV: an inner contour).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gtvlib.data.shapes import Shape, ellipsoid
+
+MEDIAN_VOLUME_CM3 = 40.0
+LOG_SD = 0.9
+VOLUME_RANGE_CM3 = (1.0, 600.0)
+NODE_STATIONS = ("4R", "7", "10R", "10L", "2R", "4L", "5", "11R", "11L")
+NODE_WEIGHTS = (0.2, 0.2, 0.15, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05)
+
+
+def fibonacci_directions(count: int = 2000) -> np.ndarray:
+    """Quasi-uniform unit vectors (count, 3) on the sphere."""
+    i = np.arange(count) + 0.5
+    polar = np.arccos(1 - 2 * i / count)
+    azimuth = np.pi * (1 + 5 ** 0.5) * i
+    return np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], axis=1)
+
+
+def shape_factor(params: dict):
+    """``g(ux, uy, uz)``: the dimensionless radius over directions (lobulation bumps + spicules)."""
+    bumps = [(np.asarray(v), a, w) for v, a, w in params["bumps"]]
+    spikes = [(np.asarray(v), length, w) for v, length, w in params["spikes"]]
+
+    def g(ux, uy, uz):
+        out = np.ones(np.broadcast(ux, uy, uz).shape, dtype=np.float64)
+        for vectors in (bumps, spikes):
+            for v, amplitude, width in vectors:
+                cosine = ux * v[0] + uy * v[1] + uz * v[2]
+                out = out + amplitude * np.exp((cosine - 1.0) / width)
+        return out
+
+    return g
+
+
+def _radius_for_volume(params: dict, volume_mm3: float) -> float:
+    g = shape_factor(params)
+    d = fibonacci_directions()
+    mean_cube = float(np.mean(g(d[:, 0], d[:, 1], d[:, 2]) ** 3))
+    stretch = float(np.prod(params["stretch"]))
+    return (3.0 * volume_mm3 / (4.0 * np.pi * mean_cube * stretch)) ** (1.0 / 3.0)
+
+
+def _unit(rng) -> list[float]:
+    v = rng.standard_normal(3)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def sample_tumour_form(rng: np.random.Generator, enhanced: bool) -> dict:
+    """Size, surface and texture of one primary tumour (no position yet)."""
+    while True:
+        volume = float(np.exp(rng.normal(np.log(MEDIAN_VOLUME_CM3), LOG_SD)))
+        if VOLUME_RANGE_CM3[0] <= volume <= VOLUME_RANGE_CM3[1]:
+            break
+    spiculated = bool(rng.random() < 0.35)
+    part_solid = bool(rng.random() < 0.15)
+    return {
+        "volume_cm3": volume,
+        "bumps": [(_unit(rng), float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.15, 0.4))) for _ in range(int(rng.integers(2, 6)))],
+        "spikes": [(_unit(rng), float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.002, 0.006)))
+                   for _ in range(int(rng.integers(4, 12)) if spiculated else 0)],
+        "stretch": [1.0, float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.9, 1.35))],
+        "spiculated": spiculated,
+        "part_solid": part_solid,
+        "solid_fraction": float(rng.uniform(0.5, 0.8)) if part_solid else 1.0,
+        "ground_glass_hu": float(rng.uniform(-750, -300)),
+        "solid_hu": float(rng.uniform(60, 110) if enhanced else rng.uniform(20, 60)),
+        "heterogeneity_sd_hu": float(rng.uniform(10, 20)),
+        "necrosis": bool(volume > 60 and rng.random() < 0.5),
+        "necrosis_hu": float(rng.uniform(5, 25)),
+        "cavitation": bool(volume > 30 and rng.random() < 0.1),
+        "calcification": bool(rng.random() < 0.08),
+        "calcification_hu": float(rng.uniform(300, 900)),
+        "calcification_offset": _unit(rng),
+    }
+
+
+def tumour_shapes(params: dict) -> dict[str, Shape]:
+    """Shapes of one placed tumour: ``gtv`` (whole, minus a cavity), ``solid``, ``necrosis``, ``cavity``,
+    ``calcification`` (absent components are missing from the dict)."""
+    centre = np.asarray(params["centre_mm"])
+    stretch = np.asarray(params["stretch"])
+    r0 = params["r0_mm"]
+    g = shape_factor(params)
+    r_max = r0 * (1 + sum(a for _, a, _ in params["bumps"]) + sum(length for _, length, _ in params["spikes"])) * stretch.max()
+
+    def scaled(fraction: float) -> Shape:
+        def sd(x, y, z):
+            qx, qy, qz = (x - centre[0]) / stretch[0], (y - centre[1]) / stretch[1], (z - centre[2]) / stretch[2]
+            distance = np.sqrt(qx * qx + qy * qy + qz * qz)
+            safe = np.maximum(distance, 1e-9)
+            return (distance - fraction * r0 * g(qx / safe, qy / safe, qz / safe)) * stretch.min()
+        return Shape(sd, centre - r_max * fraction, centre + r_max * fraction)
+
+    shapes = {"whole": scaled(1.0), "solid": scaled(params["solid_fraction"])}
+    if params["necrosis"]:
+        shapes["necrosis"] = scaled(0.45)
+    if params["cavitation"]:
+        shapes["cavity"] = scaled(0.3)
+    if params["calcification"]:
+        offset = np.asarray(params["calcification_offset"]) * 0.3 * r0
+        shapes["calcification"] = ellipsoid(centre + offset, [min(3.0, 0.2 * r0)] * 3)
+    shapes["gtv"] = shapes["whole"] - shapes["cavity"] if "cavity" in shapes else shapes["whole"]
+    return shapes
+
+
+def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden: Shape) -> dict:
+    """Choose side, lobe, category and centre; return the full tumour parameters.
+
+    Rejection sampling keeps a candidate whose body lies inside the thoracic cavity, overlaps the
+    forbidden organs (heart, great vessels, airways, oesophagus, vertebra) by < 3 % of its volume, and
+    whose depth in the lung matches its category.
+    """
+    side = "right" if rng.random() < 0.6 else "left"
+    lobe = rng.choice(["upper", "middle", "lower"], p=[0.6, 0.1, 0.3]) if side == "right" else rng.choice(["upper", "lower"], p=[0.65, 0.35])
+    category = rng.choice(["central", "juxta-pleural", "peripheral"], p=[0.35, 0.2, 0.45])
+    lung = anatomy["lungs"]["Lung-Right" if side == "right" else "Lung-Left"]
+    marks = anatomy["landmarks"]
+    z_ranges = {"upper": (-10.0, marks["lung_apex"] - 25.0), "middle": (-80.0, -30.0),
+                "lower": (marks["dome_right"] + 25.0, -35.0)}
+    params = dict(form, side=side, lobe=str(lobe), category=str(category))
+    params["r0_mm"] = _radius_for_volume(params, form["volume_cm3"] * 1000.0)
+    sign = -1.0 if side == "right" else 1.0
+    probe = fibonacci_directions(300)
+    radius = params["r0_mm"]
+    for attempt in range(4000):
+        relax = 1.0 + attempt / 1000.0  # widen the acceptance if a large tumour finds no place
+        z = rng.uniform(*z_ranges[str(lobe)])
+        x = sign * rng.uniform(anatomy["mediastinum_half_width"], anatomy["mediastinum_half_width"] + 110)
+        y = rng.uniform(-70, 80) if str(lobe) != "middle" else rng.uniform(-70, 0)
+        depth = -float(lung.sd(np.array(x), np.array(y), np.array(z)))
+        medial_gap = abs(x) - anatomy["mediastinum_half_width"]
+        if category == "central":
+            ok = 0.2 * radius < depth < radius * relax and medial_gap < radius * relax + 5
+        elif category == "juxta-pleural":
+            ok = 0.2 * radius < depth < radius * relax and medial_gap > radius + 15
+        else:
+            ok = depth > min(1.2 * radius, 25.0) / relax
+        if not ok:
+            continue
+        params["centre_mm"] = [float(x), float(y), float(z)]
+        points = np.asarray(params["centre_mm"]) + probe * (0.85 * radius)
+        px, py, pz = points[:, 0], points[:, 1], points[:, 2]
+        if float(np.mean(forbidden.sd(px, py, pz) < 0)) > 0.03 / relax:
+            continue
+        if np.any(anatomy["cavity"].sd(px, py, pz) > 0):
+            continue
+        return params
+    raise RuntimeError("no admissible tumour position found")  # cannot happen for sampled anatomy
+
+
+def sample_node(rng: np.random.Generator, station_centres: dict[str, np.ndarray], enhanced: bool) -> dict:
+    """An involved lymph node (GTV-2) in one of the commonly involved stations."""
+    station = str(rng.choice(NODE_STATIONS, p=NODE_WEIGHTS))
+    offset = rng.uniform(-4, 4, size=3)
+    return {
+        "station": station,
+        "centre_mm": (station_centres[station] + offset).tolist(),
+        "radii_mm": rng.uniform(6, 13, size=3).tolist(),
+        "hu": float(rng.uniform(50, 90) if enhanced else rng.uniform(25, 50)),
+    }
