@@ -83,3 +83,20 @@ def test_importing_gtvlib_does_not_import_torch_or_torchvision():
     code = "import sys, gtvlib, gtvlib.data.dicom, gtvlib.viz; print('torch' in sys.modules, 'torchvision' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_every_source_file_is_tracked_by_git():
+    """A too-broad .gitignore pattern once hid gtvlib/data/: every module and chapter must be in git."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        import pytest
+
+        pytest.skip("not a git checkout")
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
+    sources = [p for folder in ("gtvlib", "tests", "notebooks", "book", "benchmarks") for p in (ROOT / folder).rglob("*")
+               if p.is_file() and p.suffix in {".py", ".ipynb", ".md", ".bib", ".cfg"} and "__pycache__" not in p.parts
+               and ".ipynb_checkpoints" not in p.parts]
+    untracked = sorted(str(p.relative_to(ROOT)) for p in sources if str(p.relative_to(ROOT)) not in tracked)
+    assert not untracked, f"not in git (check .gitignore): {untracked}"
