@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--out", type=Path, required=True, help="folder to write (replaced if it holds a cohort)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--patients", type=int, default=None, help="override the preset's number of patients")
+    synth.add_argument("--4d", dest="four_d", type=int, default=None, metavar="N",
+                       help="the first N patients also get a 10-phase 4D-CT (MIP, AVG, ITV)")
     synth.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count, at most 8)")
     verify = commands.add_parser("verify", help="check the real datasets against data_manifest.yaml")
     verify.add_argument("dataset", nargs="?", help="one dataset id (default: all)")
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
             from gtvlib.data.synthetic import generate_cohort
 
             overrides = {} if args.patients is None else {"patients": args.patients}
+            if args.four_d is not None:
+                overrides["four_d_patients"] = args.four_d
             generate_cohort(args.out, args.preset, args.seed, progress=True, workers=args.workers, **overrides)
             return 0
         from gtvlib.data.manifest import verify as verify_datasets

@@ -1,7 +1,8 @@
 """The synthetic DICOM chest-CT cohort: the book's embedded default dataset.
 
 ``generate_cohort`` writes, per patient, a genuine CT series, an RTSTRUCT and a DICOM SEG of the same
-structures, the ground-truth masks and every sampled parameter; per cohort, a clinical CSV (outcomes
+structures, the ground-truth masks and every sampled parameter (optionally a 4D-CT under
+``4d/<patient>/``, see :mod:`gtvlib.data.fourd`); per cohort, a clinical CSV (outcomes
 from known effects) and a SHA-256 checksum list. Everything derives from the preset and the seed:
 the same parameters and seed give byte-identical files (UIDs from the seed, fixed dates).
 
@@ -48,6 +49,7 @@ class Preset:
     slices: tuple[int, int]  # inclusive range of slices per patient
     supersample_z: int = 3
     node_probability: float = 0.4
+    four_d_patients: int = 0  # the first N patients also get a 10-phase 4D-CT with MIP, AVG and ITV
 
 
 PRESETS = {
@@ -184,7 +186,12 @@ def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict
     save_masks(folder / "ground_truth.npz", {name: masks[name] for name in ["Body", *roi_names]})
     params = {"patient_id": patient_id, "grid": {"shape": list(grid.shape), "spacing_mm": list(grid.spacing_mm),
               "origin_mm": list(grid.origin_mm)}, "anatomy": anatomy_params, "tumour": tumour_params, "node": node,
-              "landmarks_z_mm": anatomy["landmarks"], "rois": roi_names}
+              "landmarks_z_mm": anatomy["landmarks"], "rois": roi_names, "motion": None}
+    if index < settings.four_d_patients:
+        from gtvlib.data.fourd import write_4d
+
+        params["motion"] = write_4d(out / "4d" / patient_id, index, seed, settings, anatomy_params, tumour_params,
+                                    node, grid, patient, uid_root)
     (folder / "parameters.json").write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
     params["clinical"] = _clinical_row(patient_id, rng, tumour_params, node, OUTCOME_EFFECTS)
     return params
