@@ -1,0 +1,127 @@
+"""Segmentation metrics in physical units, with an explicit policy for empty masks.
+
+Masks are boolean arrays of any dimension (a slice (y, x) or a volume (z, y, x)); ``spacing_mm`` gives
+the voxel size in the same axis order. HD95 is the larger of the two directed 95th percentiles of
+surface-to-surface distances (as MONAI); ``hd95_pooled`` takes the 95th percentile of both directions
+pooled (as medpy). Surfaces are the voxels removed by a one-voxel erosion (face connectivity).
+
+Empty masks (DATA.md), never a silent NaN:
+
+* reference and prediction empty (a correct "no tumour"): Dice = Jaccard = 1, sensitivity and HD95
+  undefined (``nan``, flagged ``both_empty``);
+* prediction empty, reference not (a missed tumour): Dice = Jaccard = sensitivity = 0, HD95 undefined
+  (``nan``, flagged ``empty_prediction``) and counted by :func:`summarise`;
+* reference empty, prediction not (a false alarm): Dice = Jaccard = 0, sensitivity and HD95 undefined
+  (flagged ``empty_reference``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from gtvlib.errors import GtvError
+
+
+def _check(prediction, reference, spacing_mm=None):
+    prediction, reference = np.asarray(prediction, dtype=bool), np.asarray(reference, dtype=bool)
+    if prediction.shape != reference.shape:
+        raise GtvError(f"prediction shape {prediction.shape} differs from reference shape {reference.shape}")
+    if spacing_mm is not None and len(spacing_mm) != prediction.ndim:
+        raise GtvError(f"spacing_mm {tuple(spacing_mm)} has {len(spacing_mm)} values for {prediction.ndim}-D masks")
+    return prediction, reference
+
+
+def surface(mask: np.ndarray) -> np.ndarray:
+    """Boundary voxels: the mask minus its one-voxel erosion (face connectivity), borders counted as outside."""
+    eroded = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1), border_value=0)
+    return mask & ~eroded
+
+
+def directed_surface_distances(source: np.ndarray, target: np.ndarray, spacing_mm) -> np.ndarray:
+    """Distance (mm) from each surface voxel of ``source`` to the nearest surface voxel of ``target``."""
+    target_surface = surface(target)
+    distance_to_target = ndimage.distance_transform_edt(~target_surface, sampling=spacing_mm)
+    return distance_to_target[surface(source)]
+
+
+def hd95(prediction, reference, spacing_mm, percentile: float = 95.0) -> float:
+    """max(directed 95th percentile pred→ref, ref→pred) in mm; nan when either mask is empty."""
+    prediction, reference = _check(prediction, reference, spacing_mm)
+    if not prediction.any() or not reference.any():
+        return float("nan")
+    forward = np.percentile(directed_surface_distances(prediction, reference, spacing_mm), percentile)
+    backward = np.percentile(directed_surface_distances(reference, prediction, spacing_mm), percentile)
+    return float(max(forward, backward))
+
+
+def hd95_pooled(prediction, reference, spacing_mm, percentile: float = 95.0) -> float:
+    """95th percentile of both directions' distances pooled (medpy's hd95); nan when either is empty."""
+    prediction, reference = _check(prediction, reference, spacing_mm)
+    if not prediction.any() or not reference.any():
+        return float("nan")
+    both = np.concatenate([directed_surface_distances(prediction, reference, spacing_mm),
+                           directed_surface_distances(reference, prediction, spacing_mm)])
+    return float(np.percentile(both, percentile))
+
+
+@dataclass
+class Scores:
+    """Overlap and distance scores of one prediction (see the module docstring for the empty policy)."""
+
+    dice: float
+    jaccard: float
+    sensitivity: float
+    specificity: float
+    specificity_in_region: float
+    hd95_mm: float
+    predicted_voxels: int
+    reference_voxels: int
+    flag: str  # "", "both_empty", "empty_prediction", "empty_reference"
+
+
+def score(prediction, reference, spacing_mm, region=None) -> Scores:
+    """All scores of one prediction. ``region``: a bool mask (e.g. body or lungs) for a telling specificity."""
+    prediction, reference = _check(prediction, reference, spacing_mm)
+    tp = int(np.count_nonzero(prediction & reference))
+    fp = int(np.count_nonzero(prediction & ~reference))
+    fn = int(np.count_nonzero(~prediction & reference))
+    tn = prediction.size - tp - fp - fn
+    n_pred, n_ref = tp + fp, tp + fn
+    flag = "both_empty" if n_pred == n_ref == 0 else "empty_prediction" if n_pred == 0 else "empty_reference" if n_ref == 0 else ""
+    if n_pred == n_ref == 0:
+        dice = jaccard = 1.0
+    else:
+        dice, jaccard = 2 * tp / (n_pred + n_ref), tp / (tp + fp + fn)
+    sensitivity = tp / n_ref if n_ref else float("nan")
+    specificity = tn / (tn + fp) if tn + fp else float("nan")
+    if region is not None:
+        region = np.asarray(region, dtype=bool)
+        tn_r = int(np.count_nonzero(region & ~prediction & ~reference))
+        fp_r = int(np.count_nonzero(region & prediction & ~reference))
+        specificity_region = tn_r / (tn_r + fp_r) if tn_r + fp_r else float("nan")
+    else:
+        specificity_region = float("nan")
+    return Scores(dice, jaccard, sensitivity, specificity, specificity_region,
+                  hd95(prediction, reference, spacing_mm), n_pred, n_ref, flag)
+
+
+def summarise(scores: list[Scores]):
+    """Mean, median, min and max per metric over the defined values, with the count of undefined ones.
+
+    Returns a pandas DataFrame indexed by metric with columns mean, median, min, max, defined, undefined.
+    """
+    import pandas as pd
+
+    table = pd.DataFrame([asdict(s) for s in scores])
+    rows = {}
+    for metric in ("dice", "jaccard", "sensitivity", "specificity", "specificity_in_region", "hd95_mm"):
+        values = table[metric].astype(float)
+        defined = values.dropna()
+        rows[metric] = {"mean": defined.mean(), "median": defined.median(), "min": defined.min(), "max": defined.max(),
+                        "defined": int(defined.size), "undefined": int(values.isna().sum())}
+    summary = pd.DataFrame(rows).T
+    summary.attrs["flags"] = table.flag.value_counts().to_dict()
+    return summary

@@ -1,0 +1,241 @@
+"""SAM-Med2D (the GTV-SAMGAN generator) on segment-anything's own model classes.
+
+segment-anything provides the official architecture and checkpoint keys (image encoder, prompt encoder,
+mask decoder, two-way transformer). gtvlib adds only what SAM-Med2D changed:
+
+* an ``Adapter`` in every image-encoder block, in parallel with the MLP on the same ``norm2`` output:
+  ``x + MLP(norm2(x)) + Adapter(norm2(x))``. Inside (channels first): a channel gate (global average
+  pool → Linear C→C/4 → ReLU → Linear C/4→C → Sigmoid, no biases) multiplied into the input; a spatial
+  branch on the gated tensor (Conv 3×3 stride 2 → ReLU → ConvTranspose 4×4 stride 2 → ReLU, no biases);
+  the adapter input plus the spatial output; then ``LayerNorm`` (``norm``). Keys:
+  ``image_encoder.blocks.{i}.Adapter.{norm,channel.0,channel.2,spatial.0,spatial.2}``;
+* a mask decoder that pairs B image embeddings one-to-one with B prompts (SAM repeats each image
+  embedding per prompt);
+* multimask output with the mask of highest *predicted* IoU kept per sample.
+
+Images are (B, 3, H, W) in 0–255 (the CT window mapped to 0–255, replicated to 3 channels) and are
+normalised with SAM's pixel mean and standard deviation. Importing this module needs torch and
+segment-anything, never torchvision.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gtvlib.errors import GtvError
+
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+def sam_modeling() -> types.ModuleType:
+    """``segment_anything.modeling``, imported without the package ``__init__`` when torchvision is missing.
+
+    The package ``__init__`` imports the predictor, which needs torchvision; the model classes do not.
+    """
+    name = "segment_anything.modeling"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if name in sys.modules:  # the subpackage loaded before the parent's __init__ failed
+            return sys.modules[name]
+    spec = importlib.util.find_spec("segment_anything")
+    if spec is None or not spec.submodule_search_locations:
+        raise GtvError("segment-anything is not installed (pip install segment-anything); gtvlib builds SAM-Med2D on it")
+    parent = types.ModuleType("segment_anything")
+    parent.__path__ = list(spec.submodule_search_locations)
+    parent.__spec__ = spec
+    sys.modules["segment_anything"] = parent  # a bare package: no predictor, no torchvision
+    return importlib.import_module(name)
+
+
+class Adapter(nn.Module):
+    """SAM-Med2D adapter on (B, H, W, C) tokens: channel gate, strided conv/deconv, skip, LayerNorm."""
+
+    def __init__(self, dim: int, reduction: int = 4):
+        super().__init__()
+        self.channel = nn.Sequential(nn.Linear(dim, dim // reduction, bias=False), nn.ReLU(inplace=True),
+                                     nn.Linear(dim // reduction, dim, bias=False), nn.Sigmoid())
+        self.spatial = nn.Sequential(nn.Conv2d(dim, dim, 3, stride=2, padding=1, bias=False), nn.ReLU(inplace=True),
+                                     nn.ConvTranspose2d(dim, dim, 4, stride=2, padding=1, bias=False), nn.ReLU(inplace=True))
+        self.norm = nn.LayerNorm(dim)
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_first = x.permute(0, 3, 1, 2)  # (B, C, H, W)
+        gate = self.channel(channels_first.mean(dim=(2, 3)))[:, :, None, None]
+        spatial = self.spatial(channels_first * gate)
+        if spatial.shape[-2:] != channels_first.shape[-2:]:
+            raise GtvError(f"adapter needs an even token grid, got {tuple(channels_first.shape[-2:])}")
+        return self.norm((channels_first + spatial).permute(0, 2, 3, 1))
+
+
+def _adapter_block_forward(block, x: torch.Tensor) -> torch.Tensor:
+    """SAM's Block.forward with the adapter beside the MLP on the same norm2 output."""
+    modeling = sam_modeling()
+    shortcut = x
+    x = block.norm1(x)
+    if block.window_size > 0:
+        height, width = x.shape[1], x.shape[2]
+        x, pad_hw = modeling.image_encoder.window_partition(x, block.window_size)
+    x = block.attn(x)
+    if block.window_size > 0:
+        x = modeling.image_encoder.window_unpartition(x, block.window_size, pad_hw, (height, width))
+    x = shortcut + x
+    normed = block.norm2(x)
+    return x + block.mlp(normed) + block.Adapter(normed)
+
+
+def add_adapters(image_encoder: nn.Module) -> nn.Module:
+    """Give every block of a SAM ``ImageEncoderViT`` an ``Adapter`` and the adapter-aware forward."""
+    Block = sam_modeling().image_encoder.Block
+
+    class AdapterBlock(Block):
+        forward = _adapter_block_forward
+
+    for block in image_encoder.blocks:
+        block.Adapter = Adapter(block.norm2.normalized_shape[0])
+        block.__class__ = AdapterBlock
+    return image_encoder
+
+
+def one_to_one_decoder(decoder: nn.Module) -> nn.Module:
+    """Turn SAM's ``MaskDecoder`` into SAM-Med2D's: B image embeddings pair with B prompts (no repetition)."""
+    MaskDecoder = sam_modeling().mask_decoder.MaskDecoder
+
+    def predict_masks(self, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings):
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
+        tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
+        if image_embeddings.shape[0] != tokens.shape[0]:
+            raise GtvError(f"one-to-one decoding needs as many prompts as images: {tokens.shape[0]} prompts, "
+                           f"{image_embeddings.shape[0]} images")
+        src = image_embeddings + dense_prompt_embeddings
+        pos_src = image_pe.expand(src.shape[0], -1, -1, -1)
+        b, c, h, w = src.shape
+        hs, src = self.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1:(1 + self.num_mask_tokens), :]
+        upscaled = self.output_upscaling(src.transpose(1, 2).view(b, c, h, w))
+        hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1)
+        b, c, h, w = upscaled.shape
+        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        return masks, self.iou_prediction_head(iou_token_out)
+
+    class OneToOneMaskDecoder(MaskDecoder):
+        pass
+
+    OneToOneMaskDecoder.predict_masks = predict_masks
+    decoder.__class__ = OneToOneMaskDecoder
+    return decoder
+
+
+@dataclass(frozen=True)
+class SamMed2DConfig:
+    """The numbers that distinguish variants (as segment-anything's build_sam: the signature is the config)."""
+
+    image_size: int = 256
+    patch_size: int = 16
+    encoder_embed_dim: int = 768
+    encoder_depth: int = 12
+    encoder_num_heads: int = 12
+    encoder_global_attn_indexes: tuple[int, ...] = (2, 5, 8, 11)
+    window_size: int = 14
+    prompt_embed_dim: int = 256
+    decoder_depth: int = 2
+    decoder_mlp_dim: int = 2048
+    decoder_num_heads: int = 8
+    iou_head_hidden_dim: int = 256
+
+
+class SamMed2D(nn.Module):
+    """SAM-Med2D: adapters in a (frozen) ViT image encoder, SAM's prompt encoder, a one-to-one decoder.
+
+    ``forward(images, boxes=None, points=None, mask_inputs=None)`` takes images (B, 3, S, S) in 0–255,
+    boxes (B, 4) as (x0, y0, x1, y1) pixels, points as ((B, N, 2) pixels, (B, N) labels 1/0) and low-res
+    mask logits (B, 1, L, L), where L = 4 · S / patch (64 at 256 px with 16-px patches). It returns a dict:
+    ``masks`` (B, 1, S, S) logits of the kept mask, ``low_res`` (B, 1, L, L), ``iou_pred`` (B,) of the
+    kept mask, ``all_masks`` (B, 3, L, L) and ``all_iou`` (B, 3).
+    """
+
+    def __init__(self, config: SamMed2DConfig = SamMed2DConfig()):
+        super().__init__()
+        modeling = sam_modeling()
+        self.config = config
+        grid = config.image_size // config.patch_size
+        self.image_encoder = add_adapters(modeling.ImageEncoderViT(
+            depth=config.encoder_depth, embed_dim=config.encoder_embed_dim, img_size=config.image_size,
+            mlp_ratio=4, norm_layer=partial(nn.LayerNorm, eps=1e-6), num_heads=config.encoder_num_heads,
+            patch_size=config.patch_size, qkv_bias=True, use_rel_pos=True,
+            global_attn_indexes=config.encoder_global_attn_indexes, window_size=config.window_size,
+            out_chans=config.prompt_embed_dim,
+        ))
+        self.prompt_encoder = modeling.PromptEncoder(
+            embed_dim=config.prompt_embed_dim, image_embedding_size=(grid, grid),
+            input_image_size=(config.image_size, config.image_size), mask_in_chans=16,
+        )
+        self.mask_decoder = one_to_one_decoder(modeling.MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=modeling.TwoWayTransformer(depth=config.decoder_depth, embedding_dim=config.prompt_embed_dim,
+                                                   mlp_dim=config.decoder_mlp_dim, num_heads=config.decoder_num_heads),
+            transformer_dim=config.prompt_embed_dim, iou_head_depth=3, iou_head_hidden_dim=config.iou_head_hidden_dim,
+        ))
+        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(-1, 1, 1), persistent=False)
+        self.freeze_encoder()
+
+    def freeze_encoder(self) -> None:
+        """Freeze the image encoder except its adapters (SAM-Med2D fine-tuning)."""
+        for name, parameter in self.image_encoder.named_parameters():
+            parameter.requires_grad = ".Adapter." in name
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Image embeddings (B, prompt_embed_dim, S/16, S/16) of images (B, 3, S, S) in 0–255."""
+        size = self.config.image_size
+        if images.shape[-2:] != (size, size) or images.shape[1] != 3:
+            raise GtvError(f"images of shape {tuple(images.shape)}; expected (B, 3, {size}, {size}) in 0–255")
+        return self.image_encoder((images - self.pixel_mean) / self.pixel_std)
+
+    def forward(self, images, boxes=None, points=None, mask_inputs=None) -> dict:
+        embeddings = self.encode(images)
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
+        if sparse.shape[0] == 1 and embeddings.shape[0] > 1:  # no prompt at all: one empty prompt per image
+            sparse = sparse.expand(embeddings.shape[0], -1, -1)
+            dense = dense.expand(embeddings.shape[0], -1, -1, -1)
+        all_masks, all_iou = self.mask_decoder(image_embeddings=embeddings, image_pe=self.prompt_encoder.get_dense_pe(),
+                                               sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                               multimask_output=True)
+        best = all_iou.argmax(dim=1)
+        rows = torch.arange(all_masks.shape[0], device=all_masks.device)
+        low_res = all_masks[rows, best][:, None]  # only the kept mask receives gradient
+        masks = F.interpolate(low_res, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return {"masks": masks, "low_res": low_res, "iou_pred": all_iou[rows, best], "all_masks": all_masks, "all_iou": all_iou}
+
+
+def _vit_b() -> SamMed2D:
+    """SAM-Med2D ViT-B at 256 px (the paper's generator)."""
+    return SamMed2D(SamMed2DConfig())
+
+
+def _tiny() -> SamMed2D:
+    """A CPU-sized SAM-Med2D for the quick profile: 64 px, 4 blocks of width 64, a 32-wide decoder."""
+    return SamMed2D(SamMed2DConfig(image_size=64, patch_size=8, encoder_embed_dim=64, encoder_depth=4,
+                                   encoder_num_heads=2, encoder_global_attn_indexes=(1, 3), window_size=4,
+                                   prompt_embed_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_num_heads=2,
+                                   iou_head_hidden_dim=32))
+
+
+REGISTRY = {"sam_med2d_vit_b": _vit_b, "sam_med2d_tiny": _tiny}

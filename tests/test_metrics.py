@@ -1,0 +1,89 @@
+"""Metrics against MONAI and medpy on the same inputs, with anisotropic spacing and the edge cases."""
+
+import numpy as np
+import pytest
+import torch
+from medpy.metric import binary as medpy_binary
+from monai.metrics import compute_dice, compute_hausdorff_distance
+
+from gtvlib import metrics
+from gtvlib.errors import GtvError
+
+
+def _blob(rng, shape, centre, radii):
+    grid = np.indices(shape).astype(float)
+    r = sum(((grid[i] - centre[i]) / radii[i]) ** 2 for i in range(len(shape)))
+    noise = rng.normal(0, 0.15, shape)
+    return (r + noise) < 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_against_monai_and_medpy_3d_anisotropic(seed):
+    rng = np.random.default_rng(seed)
+    spacing = (3.0, 0.8, 1.3)
+    reference = _blob(rng, (20, 40, 36), (10, 20, 18), (5, 12, 9))
+    prediction = _blob(rng, (20, 40, 36), (11, 21, 16), (4, 10, 11))
+    mine = metrics.score(prediction, reference, spacing)
+    p, r = torch.from_numpy(prediction)[None, None].float(), torch.from_numpy(reference)[None, None].float()
+    assert mine.dice == pytest.approx(float(compute_dice(p, r)), rel=1e-6)
+    monai_hd95 = float(compute_hausdorff_distance(p, r, include_background=True, percentile=95, spacing=spacing))
+    assert mine.hd95_mm == pytest.approx(monai_hd95, rel=1e-5)
+    assert metrics.hd95_pooled(prediction, reference, spacing) == pytest.approx(medpy_binary.hd95(prediction, reference, voxelspacing=spacing), rel=1e-6)
+    assert mine.jaccard == pytest.approx(medpy_binary.jc(prediction, reference))
+    assert mine.sensitivity == pytest.approx(medpy_binary.sensitivity(prediction, reference))
+    assert mine.specificity == pytest.approx(medpy_binary.specificity(prediction, reference))
+
+
+def test_2d_slices_against_monai():
+    rng = np.random.default_rng(7)
+    reference = _blob(rng, (64, 64), (30, 30), (10, 14))
+    prediction = _blob(rng, (64, 64), (33, 29), (11, 12))
+    p, r = torch.from_numpy(prediction)[None, None].float(), torch.from_numpy(reference)[None, None].float()
+    expected = float(compute_hausdorff_distance(p, r, include_background=True, percentile=95, spacing=(0.977, 0.977)))
+    assert metrics.hd95(prediction, reference, (0.977, 0.977)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_single_voxel_and_one_slice_shift():
+    reference = np.zeros((5, 9, 9), bool)
+    reference[2, 4, 4] = True
+    assert metrics.score(reference, reference, (3.0, 1.0, 1.0)).hd95_mm == 0.0
+    shifted = np.roll(reference, 1, axis=0)
+    scores = metrics.score(shifted, reference, (3.0, 1.0, 1.0))
+    assert scores.dice == 0.0 and scores.hd95_mm == pytest.approx(3.0)  # one slice apart = the slice spacing
+    slab = np.zeros((6, 10, 10), bool)
+    slab[1:4, 2:8, 2:8] = True
+    assert metrics.hd95(np.roll(slab, 1, axis=0), slab, (2.5, 0.7, 0.7)) == pytest.approx(2.5)
+
+
+def test_empty_mask_policy():
+    spacing = (1.0, 1.0)
+    empty, tumour = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    tumour[2:5, 2:5] = True
+    both = metrics.score(empty, empty, spacing)
+    assert (both.dice, both.jaccard, both.flag) == (1.0, 1.0, "both_empty") and np.isnan(both.hd95_mm) and np.isnan(both.sensitivity)
+    missed = metrics.score(empty, tumour, spacing)
+    assert (missed.dice, missed.sensitivity, missed.flag) == (0.0, 0.0, "empty_prediction") and np.isnan(missed.hd95_mm)
+    alarm = metrics.score(tumour, empty, spacing)
+    assert (alarm.dice, alarm.flag) == (0.0, "empty_reference") and np.isnan(alarm.sensitivity)
+    summary = metrics.summarise([missed, metrics.score(tumour, tumour, spacing)])
+    assert summary.loc["dice", "mean"] == 0.5  # the missed tumour counts as 0, not dropped
+    assert summary.loc["hd95_mm", "defined"] == 1 and summary.loc["hd95_mm", "undefined"] == 1
+    assert summary.attrs["flags"] == {"empty_prediction": 1, "": 1}
+
+
+def test_specificity_inside_a_region_is_telling():
+    reference = np.zeros((100, 100), bool)
+    reference[40:50, 40:50] = True
+    prediction = reference.copy()
+    prediction[60:70, 60:70] = True  # a false positive as large as the tumour
+    body = np.zeros_like(reference)
+    body[30:80, 30:80] = True
+    scores = metrics.score(prediction, reference, (1.0, 1.0), region=body)
+    assert scores.specificity > 0.98 and scores.specificity_in_region == pytest.approx(1 - 100 / 2400)
+
+
+def test_bad_shapes():
+    with pytest.raises(GtvError, match="differs from reference shape"):
+        metrics.score(np.zeros((3, 3)), np.zeros((3, 4)), (1, 1))
+    with pytest.raises(GtvError, match="has 2 values for 3-D masks"):
+        metrics.hd95(np.ones((2, 2, 2)), np.ones((2, 2, 2)), (1, 1))

@@ -1,0 +1,166 @@
+"""SAM-Med2D on segment-anything's classes: shapes, adapter keys, one-to-one decoding, checkpoints."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gtvlib.errors import GtvError
+from gtvlib.models import build_model
+from gtvlib.models.checkpoints import load_checkpoint, resize_position_embedding, resize_relative_position
+from gtvlib.models.discriminator import Discriminator
+from gtvlib.models.sam_med2d import sam_modeling
+
+
+@pytest.fixture(scope="module")
+def vit_b():
+    return build_model("sam_med2d_vit_b")
+
+
+def test_importing_models_needs_no_torchvision():
+    code = ("import sys; from gtvlib.models import build_model; m = build_model('sam_med2d_tiny'); "
+            "print('torchvision' in sys.modules, type(m.mask_decoder).__mro__[1].__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "segment_anything.modeling.mask_decoder"]  # SAM's own classes underneath
+
+
+def test_vit_b_keys_and_shapes_match_sam_med2d(vit_b):
+    state = vit_b.state_dict()
+    assert state["image_encoder.pos_embed"].shape == (1, 16, 16, 768)
+    for block in range(12):
+        rel = (31, 64) if block in (2, 5, 8, 11) else (27, 64)
+        assert state[f"image_encoder.blocks.{block}.attn.rel_pos_h"].shape == rel
+        prefix = f"image_encoder.blocks.{block}.Adapter."
+        assert {k[len(prefix):]: tuple(v.shape) for k, v in state.items() if k.startswith(prefix)} == {
+            "norm.weight": (768,), "norm.bias": (768,), "channel.0.weight": (192, 768), "channel.2.weight": (768, 192),
+            "spatial.0.weight": (768, 768, 3, 3), "spatial.2.weight": (768, 768, 4, 4)}
+    trainable = {name.split(".")[0] for name, p in vit_b.named_parameters() if p.requires_grad}
+    assert trainable == {"image_encoder", "prompt_encoder", "mask_decoder"}
+    frozen_encoder = [n for n, p in vit_b.image_encoder.named_parameters() if not p.requires_grad]
+    assert frozen_encoder and all(".Adapter." not in n for n in frozen_encoder)
+    assert all(p.requires_grad for n, p in vit_b.image_encoder.named_parameters() if ".Adapter." in n)
+
+
+def test_adapter_runs_beside_the_mlp(vit_b):
+    """Zeroing an adapter's output (norm weight and bias) makes the block exactly SAM's block."""
+    block = vit_b.image_encoder.blocks[0]
+    x = torch.randn(1, 16, 16, 768)
+    with torch.no_grad():
+        with_adapter = block(x)
+        block.Adapter.norm.weight.zero_()
+        block.Adapter.norm.bias.zero_()
+        sam_block = sam_modeling().image_encoder.Block.forward(block, x)
+        assert torch.allclose(block(x), sam_block, atol=1e-5)
+        assert not torch.allclose(with_adapter, sam_block, atol=1e-3)
+
+
+def test_tiny_forward_one_to_one_and_best_mask():
+    torch.manual_seed(0)
+    model = build_model("sam_med2d_tiny").eval()
+    images = torch.rand(3, 3, 64, 64) * 255
+    boxes = torch.tensor([[5.0, 5.0, 30.0, 30.0], [20.0, 10.0, 50.0, 40.0], [0.0, 0.0, 63.0, 63.0]])
+    with torch.no_grad():
+        out = model(images, boxes=boxes)
+        assert out["masks"].shape == (3, 1, 64, 64) and out["low_res"].shape == (3, 1, 32, 32)  # 4 × the 8 × 8 token grid
+        assert out["all_masks"].shape == (3, 3, 32, 32) and out["all_iou"].shape == (3, 3)
+        best = out["all_iou"].argmax(dim=1)
+        for i in range(3):
+            assert torch.equal(out["low_res"][i, 0], out["all_masks"][i, best[i]])
+        single = model(images[1:2], boxes=boxes[1:2])  # pairing is one-to-one: sample 1 alone gives the same
+        assert torch.allclose(single["low_res"][0], out["low_res"][1], atol=1e-5)
+        points = (torch.tensor([[[30.0, 30.0], [5.0, 5.0]]] * 3), torch.tensor([[1, 0]] * 3))
+        assert model(images, points=points, mask_inputs=out["low_res"])["masks"].shape == (3, 1, 64, 64)
+    with pytest.raises(GtvError, match="expected \\(B, 3, 64, 64\\)"):
+        model(torch.rand(1, 3, 32, 32), boxes=boxes[:1])
+
+
+def test_gradient_reaches_only_the_kept_mask():
+    model = build_model("sam_med2d_tiny")
+    out = model(torch.rand(2, 3, 64, 64) * 255, boxes=torch.tensor([[5.0, 5, 30, 30], [10.0, 10, 40, 40]]))
+    out["all_masks"].retain_grad()
+    out["masks"].sum().backward()
+    grad = out["all_masks"].grad
+    best = out["all_iou"].argmax(dim=1)
+    for i in range(2):
+        for k in range(3):
+            assert bool((grad[i, k] != 0).any()) == (k == int(best[i]))
+    assert all(p.grad is None for n, p in model.image_encoder.named_parameters() if ".Adapter." not in n)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(1)
+    source, target = build_model("sam_med2d_tiny"), build_model("sam_med2d_tiny")
+    torch.save({"model": source.state_dict(), "epoch": 3}, tmp_path / "ours.pth")
+    report = load_checkpoint(target, tmp_path / "ours.pth", strict=True)
+    assert report.missing == [] and report.unexpected == [] and report.resized == []
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, target.state_dict()[key]), key
+
+
+def test_official_sam_layout_at_1024_is_resized(tmp_path, vit_b):
+    """A state dict in the official SAM ViT-B layout (1024 px, no adapters) loads at 256 px."""
+    modeling = sam_modeling()
+    from functools import partial
+
+    encoder = modeling.ImageEncoderViT(depth=12, embed_dim=768, img_size=1024, mlp_ratio=4,
+                                       norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=12, patch_size=16,
+                                       qkv_bias=True, use_rel_pos=True, global_attn_indexes=(2, 5, 8, 11),
+                                       window_size=14, out_chans=256)
+    torch.manual_seed(2)
+    for parameter in encoder.parameters():
+        torch.nn.init.normal_(parameter, std=0.02)
+    official = {f"image_encoder.{k}": v for k, v in encoder.state_dict().items()}
+    official.update({k: v for k, v in vit_b.state_dict().items() if not k.startswith("image_encoder.")})
+    official["image_encoder.pos_embed"] = torch.randn(1, 64, 64, 768)
+    torch.save(official, tmp_path / "sam_vit_b.pth")
+    report = load_checkpoint(vit_b, tmp_path / "sam_vit_b.pth")
+    assert report.unexpected == []
+    assert set(report.missing) == {k for k in vit_b.state_dict() if ".Adapter." in k}
+    assert "image_encoder.pos_embed" in report.resized
+    assert {k for k in report.resized if "rel_pos" in k} == {f"image_encoder.blocks.{b}.attn.rel_pos_{a}" for b in (2, 5, 8, 11) for a in "hw"}
+    loaded = vit_b.state_dict()
+    assert torch.allclose(loaded["image_encoder.pos_embed"], resize_position_embedding(official["image_encoder.pos_embed"], 16))
+    table = official["image_encoder.blocks.2.attn.rel_pos_h"]
+    assert table.shape == (127, 64)
+    assert torch.allclose(loaded["image_encoder.blocks.2.attn.rel_pos_h"], resize_relative_position(table, 31))
+    assert torch.equal(loaded["image_encoder.blocks.0.attn.rel_pos_h"], official["image_encoder.blocks.0.attn.rel_pos_h"])
+    assert "missing from the file" in str(report) and "Adapter" in str(report)
+    with torch.no_grad():
+        assert vit_b(torch.rand(1, 3, 256, 256) * 255, boxes=torch.tensor([[40.0, 40, 120, 120]]))["masks"].shape == (1, 1, 256, 256)
+
+
+def test_unsafe_pickle_needs_an_opt_in(tmp_path):
+    model = build_model("sam_med2d_tiny")
+    optimizer = torch.optim.Adam(model.parameters())
+    torch.save({"model": model.state_dict(), "optimizer": optimizer}, tmp_path / "sam-med2d_b.pth")  # pickles an object
+    with pytest.raises(GtvError, match="allow_unsafe_pickle=True"):
+        load_checkpoint(build_model("sam_med2d_tiny"), tmp_path / "sam-med2d_b.pth")
+    report = load_checkpoint(build_model("sam_med2d_tiny"), tmp_path / "sam-med2d_b.pth", allow_unsafe_pickle=True)
+    assert report.missing == [] and report.unexpected == []
+
+
+def test_checkpoint_errors(tmp_path):
+    model = build_model("sam_med2d_tiny")
+    with pytest.raises(GtvError, match="checkpoint not found"):
+        load_checkpoint(model, tmp_path / "none.pth")
+    torch.save({"model": {"mask_decoder.iou_token.weight": torch.zeros(5, 5)}}, tmp_path / "bad.pth")
+    with pytest.raises(GtvError, match="cannot be resized: \\['mask_decoder.iou_token.weight: file \\(5, 5\\)"):
+        load_checkpoint(model, tmp_path / "bad.pth")
+    torch.save({"model": {"extra.weight": torch.zeros(1)}}, tmp_path / "extra.pth")
+    with pytest.raises(GtvError, match="in the file but not in the model"):
+        load_checkpoint(model, tmp_path / "extra.pth", strict=True)
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    with pytest.raises(GtvError, match="not a readable torch checkpoint"):
+        load_checkpoint(model, tmp_path / "text.pth")
+    with pytest.raises(GtvError, match="not registered"):
+        build_model("sam_vit_h")
+
+
+def test_discriminator_shapes():
+    discriminator = Discriminator(image_size=64)
+    out = discriminator(torch.rand(4, 1, 64, 64))
+    assert out.shape == (4, 9) and bool(((out > 0) & (out < 1)).all())
+    linear = [m for m in discriminator.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(4096, 512), (512, 256), (256, 9)]
+    assert [m.negative_slope for m in discriminator.net if isinstance(m, torch.nn.LeakyReLU)] == [0.2, 0.2]
