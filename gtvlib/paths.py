@@ -38,3 +38,14 @@ def cache_dir() -> Path:
         folder = repository / ".cache" / "gtvlib" if repository else Path.home() / ".cache" / "gtvlib"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def runs_dir() -> Path:
+    """Root folder of training runs (``GTVLIB_RUNS``, default ``runs/`` in the repository)."""
+    if os.environ.get("GTVLIB_RUNS"):
+        folder = Path(os.environ["GTVLIB_RUNS"]).expanduser()
+    else:
+        repository = _repository()
+        folder = repository / "runs" if repository else Path.home() / "gtvlib-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

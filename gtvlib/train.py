@@ -54,13 +54,18 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint: str = ""  # pretrained SAM / SAM-Med2D weights, if present
     allow_unsafe_pickle: bool = False
+    # SAM-Med2D freezes the (pretrained) encoder except its adapters; from random weights there is nothing
+    # worth freezing, so the quick profile trains it all ("all"). Not in the paper: a named option.
+    train_encoder: str = "adapters"
+    augment: bool = False  # random flips and transposes (seeded); not in the paper, used by the quick profile
 
 
 class PromptedSlices(torch.utils.data.Dataset):
     """Tumour slices with a box prompt; the jitter is drawn from (seed, epoch, index) for reproducibility."""
 
-    def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], jitter_px: int, seed: int):
+    def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], jitter_px: int, seed: int, augment: bool = False):
         self.cache, self.pairs, self.jitter_px, self.seed, self.epoch = cache, pairs, jitter_px, seed, 0
+        self.augment = augment
         self._open: dict = {}
 
     def __len__(self) -> int:
@@ -71,12 +76,34 @@ class PromptedSlices(torch.utils.data.Dataset):
         if pid not in self._open:
             self._open[pid] = self.cache.load(pid)
         images, labels = self._open[pid]
-        label = np.asarray(labels[k], dtype=bool)
+        label, image = np.asarray(labels[k], dtype=bool), np.asarray(images[k], dtype=np.float32)
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment:  # one of the 8 flips/transposes of the square, applied to image and label alike
+            flip_rows, flip_columns, transpose = rng.integers(0, 2, size=3)
+            for array_index, array in enumerate((image, label)):
+                array = array[::-1] if flip_rows else array
+                array = array[:, ::-1] if flip_columns else array
+                array = array.T if transpose else array
+                image, label = (array, label) if array_index == 0 else (image, array)
+            image, label = np.ascontiguousarray(image), np.ascontiguousarray(label)
         box = box_from_mask(label, self.jitter_px, rng)
-        image = torch.from_numpy(np.asarray(images[k], dtype=np.float32) * 255.0)[None].expand(3, -1, -1).clone()
+        image = torch.from_numpy(image * 255.0)[None].expand(3, -1, -1).clone()
         return {"image": image, "label": torch.from_numpy(label.astype(np.float32))[None], "box": torch.from_numpy(box),
                 "patient": pid, "slice_index": k}
+
+
+def run_folder(name: str, config: TrainConfig, cache: SliceCache, training_ids, validation_ids) -> Path:
+    """``runs/<name>-<key>``: the key hashes everything that determines the run except the epoch count,
+    so the same settings resume (or reuse) one run and different settings never mix."""
+    import hashlib
+    import json
+
+    from gtvlib.paths import runs_dir
+
+    settings = {k: v for k, v in asdict(config).items() if k not in ("epochs", "num_workers", "device")}
+    text = json.dumps({"config": settings, "spec": asdict(cache.spec), "cohort": str(cache.cohort),
+                       "training": list(training_ids), "validation": list(validation_ids)}, sort_keys=True, default=str)
+    return runs_dir() / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 def tumour_pairs(cache: SliceCache, patient_ids: list[str]) -> list[tuple[str, int]]:
@@ -115,7 +142,12 @@ def _setup(config: TrainConfig, run_dir: Path, cache: SliceCache, training_ids, 
     if sample.shape[1:] != (size, size):
         raise GtvError(f"cached slices are {sample.shape[1:]}, the model {config.model} takes {size} × {size}: "
                        "build the slice cache with size equal to the model input")
-    dataset = PromptedSlices(cache, train_pairs, config.box_jitter_px, config.seed)
+    if config.train_encoder not in ("adapters", "all"):
+        raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")
+    if config.train_encoder == "all":
+        for parameter in model.parameters():
+            parameter.requires_grad = True
+    dataset = PromptedSlices(cache, train_pairs, config.box_jitter_px, config.seed, config.augment)
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         write_text_atomic(run_dir / "params.yaml", yaml.safe_dump({

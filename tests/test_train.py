@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -91,3 +92,32 @@ def test_ddp_two_gloo_processes(small_cohort, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [r["epoch"] for r in _rows(tmp_path / "ddp/epochs.csv")] == ["1", "2"]
     assert (tmp_path / "ddp/checkpoints/epoch_002.pt").is_file()
+
+
+def test_augmentation_is_seeded_and_keeps_box_and_label_together(cache):
+    pairs = train.tumour_pairs(cache, TRAIN)[:12]
+    dataset = train.PromptedSlices(cache, pairs, jitter_px=0, seed=1, augment=True)
+    from gtvlib.prompts import box_from_mask
+
+    seen = set()
+    for index in range(len(pairs)):
+        item = dataset[index]
+        label = item["label"][0].numpy().astype(bool)
+        assert torch.equal(item["box"], torch.from_numpy(box_from_mask(label)))
+        assert label.sum() == np.asarray(cache.load(pairs[index][0])[1][pairs[index][1]]).sum()  # a flip keeps the area
+        assert torch.equal(dataset[index]["image"], item["image"])  # same (seed, epoch, index): same transform
+        seen.add(item["image"][0].numpy().tobytes() == (np.asarray(cache.load(pairs[index][0])[0][pairs[index][1]], np.float32) * 255).tobytes())
+    assert seen == {True, False}  # some slices transformed, some not
+
+
+def test_train_encoder_option(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
+    with pytest.raises(Exception, match="train_encoder='some'"):
+        train.train_gan(train.TrainConfig(epochs=1, train_encoder="some"), cache, TRAIN, VAL, tmp_path / "x", SPACING)
+    run = train.train_supervised(train.TrainConfig(epochs=1, train_encoder="all"), cache, TRAIN, VAL, tmp_path / "all", SPACING)
+    state = torch.load(run / "checkpoints/epoch_001.pt", weights_only=True)
+    torch.manual_seed(0)
+    from gtvlib.models import build_model
+
+    initial = build_model("sam_med2d_tiny").state_dict()
+    assert not torch.equal(state["model"]["image_encoder.blocks.0.attn.qkv.weight"], initial["image_encoder.blocks.0.attn.qkv.weight"])

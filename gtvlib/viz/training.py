@@ -1,0 +1,53 @@
+"""Figures of the training chapter: validation curves and ground truth against prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def training_curve(epochs, metric: str = "val_slice_dice", paper_value: float | None = None, paper_label: str = ""):
+    """Plotly line of a validation metric per epoch (the paper's Figure 6), with the paper's value as a line."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Scatter(x=epochs["epoch"], y=epochs[metric], mode="lines+markers", name="this run"))
+    if "val_patient_dice" in epochs and metric == "val_slice_dice":
+        figure.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["val_patient_dice"], mode="lines+markers",
+                                    name="per patient (3-D)", line=dict(dash="dot")))
+    if paper_value is not None:
+        figure.add_hline(y=paper_value, line_dash="dash", line_color="#c0392b", annotation_text=paper_label,
+                         annotation_position="bottom right")
+    figure.update_layout(xaxis_title="epoch", yaxis_title=metric.replace("_", " "), yaxis_range=[0, 1], height=360,
+                         template="plotly_white", title="Validation per epoch", margin=dict(l=60, r=20, t=50, b=50))
+    return figure
+
+
+def overlay_figure(images: list[np.ndarray], references: list[np.ndarray], predictions: list[np.ndarray],
+                   titles: list[str], zoom_px: int = 12):
+    """Matplotlib panels: image (0–1) with ground truth in green and prediction in red, and a zoomed inset
+    around the tumour, as in the GTV-SAMGAN paper's figures."""
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1.inset_locator import inset_axes
+
+    figure, axes = plt.subplots(1, len(images), figsize=(3.6 * len(images), 3.9), constrained_layout=True, squeeze=False)
+    for axis, image, reference, prediction, title in zip(axes[0], images, references, predictions, titles):
+        def draw(target):
+            target.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            target.contour(reference, levels=[0.5], colors="#2ecc71", linewidths=1.5)
+            if prediction.any():
+                target.contour(prediction, levels=[0.5], colors="#e74c3c", linewidths=1.2)
+        draw(axis)
+        axis.set_title(title, fontsize=9)
+        axis.axis("off")
+        rows, columns = np.nonzero(reference) if reference.any() else np.nonzero(prediction)
+        if rows.size:
+            inset = inset_axes(axis, width="38%", height="38%", loc="lower right", borderpad=0.3)
+            draw(inset)
+            centre_r, centre_c = ndimage.center_of_mass(reference if reference.any() else prediction)
+            inset.set_xlim(centre_c - zoom_px, centre_c + zoom_px)
+            inset.set_ylim(centre_r + zoom_px, centre_r - zoom_px)
+            inset.set_xticks([])
+            inset.set_yticks([])
+            for spine in inset.spines.values():
+                spine.set_edgecolor("#f1c40f")
+    return figure
