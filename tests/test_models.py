@@ -62,8 +62,8 @@ def test_tiny_forward_one_to_one_and_best_mask():
     boxes = torch.tensor([[5.0, 5.0, 30.0, 30.0], [20.0, 10.0, 50.0, 40.0], [0.0, 0.0, 63.0, 63.0]])
     with torch.no_grad():
         out = model(images, boxes=boxes)
-        assert out["masks"].shape == (3, 1, 64, 64) and out["low_res"].shape == (3, 1, 32, 32)  # 4 × the 8 × 8 token grid
-        assert out["all_masks"].shape == (3, 3, 32, 32) and out["all_iou"].shape == (3, 3)
+        assert out["masks"].shape == (3, 1, 64, 64) and out["low_res"].shape == (3, 1, 64, 64)  # 4 × the 16 × 16 token grid
+        assert out["all_masks"].shape == (3, 3, 64, 64) and out["all_iou"].shape == (3, 3)
         best = out["all_iou"].argmax(dim=1)
         for i in range(3):
             assert torch.equal(out["low_res"][i, 0], out["all_masks"][i, best[i]])
