@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gtvlib.data import phantom
-from gtvlib.data.shapes import Shape
+from gtvlib.data.shapes import union
 
 PHASES = 10
 LUJAN_EXPONENT = 2  # cos^(2n), n = 2
@@ -54,13 +54,6 @@ def _moved(params: dict, offset) -> dict:
     moved = dict(params)
     moved["centre_mm"] = (np.asarray(params["centre_mm"]) + np.asarray(offset)).tolist()
     return moved
-
-
-def _union(shapes: list[Shape]) -> Shape:
-    out = shapes[0]
-    for shape in shapes[1:]:
-        out = out | shape
-    return out
 
 
 def write_4d(out: Path, index: int, seed: int, settings, anatomy_params: dict, tumour_params: dict,
@@ -99,7 +92,7 @@ def write_4d(out: Path, index: int, seed: int, settings, anatomy_params: dict, t
             rois.append({"name": "GTV-2", "number": 2, "type": "GTV", "colour": (255, 128, 0), "planes": _roi_planes(shapes["GTV-2"], grid)})
         write_rtstruct(folder / "RTSTRUCT.dcm", slices, rois)
     stack = np.stack(phases_hu)
-    itv_shape = _union(gtv_shapes)
+    itv_shape = union(gtv_shapes)
     for name, volume, number in (("AVG", stack.mean(axis=0), 120), ("MIP", stack.max(axis=0), 121)):
         slices = ct_datasets(volume, grid.spacing_mm, grid.origin_mm, patient, deterministic_uid(uid_root, "4d", name),
                              f"4D-CT {name}", series_number=number)

@@ -26,6 +26,7 @@ from gtvlib.data.shapes import (
     half_space,
     height_field,
     tube,
+    union,
 )
 
 # Mean HU per tissue (DATA.md). Blood and solid tumour are per patient (contrast enhancement).
@@ -229,8 +230,8 @@ def build_anatomy(p: dict) -> dict:
                       | tube([(12, -12, -10), (-50, 4, -20)], 10.0)),
         "svc": tube([(*svc_xy, z_hi), (*svc_xy, -45)], 9.0),
         "azygos": tube([(-10, y_vertebra - 10, 0), (-14, y_vertebra - 8, 12), (-22, -5, 16), (*svc_xy, 14)], 5.0),
-        "airway_wall": _union([tube([a, b], r + 2.0) for a, b, r in airway]),
-        "airway_air": _union([tube([a, b], r) for a, b, r in airway]),
+        "airway_wall": union([tube([a, b], r + 2.0) for a, b, r in airway]),
+        "airway_air": union([tube([a, b], r) for a, b, r in airway]),
         "esophagus": tube([(6, y_vertebra - 28, z_hi), (8, y_vertebra - 26, -60), (14, y_vertebra - 30, z_lo)], 8.0),
         "esophagus_air": tube([(6, y_vertebra - 28, z_hi), (8, y_vertebra - 26, -60)], 2.0),
         "sternum": elliptic_cylinder((0, -b0 + fat + 8), lambda z: (14.0, 6.0), (-110, 55), (14, 6)),
@@ -246,16 +247,9 @@ def build_anatomy(p: dict) -> dict:
         "mediastinum_half_width": mediastinum_half_width,
     }
     # The lungs wrap around the mediastinal organs; carve those out (the heart indents the left lung).
-    organs = _union([shapes[name] for name in ("heart", "aorta", "pulmonary", "svc", "airway_wall", "esophagus", "vertebra")])
+    organs = union([shapes[name] for name in ("heart", "aorta", "pulmonary", "svc", "airway_wall", "esophagus", "vertebra")])
     shapes["lungs"] = {name: lung - organs for name, lung in lungs.items()}
     return shapes
-
-
-def _union(shapes: list[Shape]) -> Shape:
-    out = shapes[0]
-    for shape in shapes[1:]:
-        out = out | shape
-    return out
 
 
 def station_centres(landmarks: dict) -> dict[str, np.ndarray]:

@@ -119,3 +119,11 @@ def height_field(surface: Callable[[np.ndarray, np.ndarray], np.ndarray], above:
     big = _vec([1e6, 1e6, 1e6])
     sign = 1.0 if above else -1.0
     return Shape(lambda x, y, z: sign * (surface(x, y) - z), -big, big)
+
+
+def union(shapes: list[Shape]) -> Shape:
+    """The union of several shapes (their minimum signed distance)."""
+    out = shapes[0]
+    for shape in shapes[1:]:
+        out = out | shape
+    return out
