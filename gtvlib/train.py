@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.nn import functional as F
 
 from gtvlib.atomic import atomic_path, write_text_atomic
 from gtvlib.data.slices import SliceCache
@@ -377,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spec = yaml.safe_load(args.config.read_text())
     config = TrainConfig(**spec.get("config", {}))
-    from gtvlib.models import build_model
+    from gtvlib.models import model_config
 
-    size = build_model(config.model).config.image_size
+    size = model_config(config.model).image_size
     crop = spec.get("crop")
     from gtvlib.data.slices import Box
 

@@ -27,10 +27,10 @@ def test_every_file_is_genuine_dicom(small_cohort):
     seg = hd.seg.segread(patient / "SEG.dcm")
     assert seg.SegmentationType == "BINARY"
     labels = [str(d.SegmentLabel) for d in seg.SegmentSequence]
-    assert labels[:2] == ["GTV-1", "GTV-2"] or labels[0] == "GTV-1"
+    params = json.loads((patient / "parameters.json").read_text())
+    assert labels == params["rois"] and labels[0] == "GTV-1"  # the same structures as the RTSTRUCT, in order
     reader = sitk.ImageSeriesReader()
     image = sitk.ReadImage(reader.GetGDCMSeriesFileNames(str(patient / "CT")))
-    params = json.loads((patient / "parameters.json").read_text())
     assert image.GetSpacing() == pytest.approx((3.5, 3.5, 5.0))
     assert image.GetSize()[::-1] == tuple(params["grid"]["shape"])
     volume = load_patient(patient)

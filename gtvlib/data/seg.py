@@ -79,10 +79,9 @@ def load_seg_masks(path: str | os.PathLike, sop_instance_uids: list[str]) -> dic
     except Exception as exc:
         raise GtvError(f"{path}: not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
     referenced = {str(uid) for _, _, uid in seg.get_source_image_uids()}
-    missing = [uid for uid in sop_instance_uids if uid not in referenced]
     labels = {int(d.SegmentNumber): str(d.SegmentLabel) for d in seg.SegmentSequence}
     masks = {label: np.zeros((len(sop_instance_uids), int(seg.Rows), int(seg.Columns)), dtype=bool) for label in labels.values()}
-    present = [uid for uid in sop_instance_uids if uid in referenced]
+    present = [uid for uid in sop_instance_uids if uid in referenced]  # slices without frames stay empty
     if not present:
         raise GtvError(f"{path}: the SEG references none of the CT series' slices; expected a SEG of this series")
     pixels = seg.get_pixels_by_source_instance(
@@ -93,5 +92,4 @@ def load_seg_masks(path: str | os.PathLike, sop_instance_uids: list[str]) -> dic
     rows = [index[uid] for uid in present]
     for position, number in enumerate(sorted(labels)):
         masks[labels[number]][rows] = pixels[..., position] > 0
-    del missing  # slices without frames are empty in a SEG that omits empty frames
     return masks

@@ -225,18 +225,13 @@ class SamMed2D(nn.Module):
         return {"masks": masks, "low_res": low_res, "iou_pred": all_iou[rows, best], "all_masks": all_masks, "all_iou": all_iou}
 
 
-def _vit_b() -> SamMed2D:
-    """SAM-Med2D ViT-B at 256 px (the paper's generator)."""
-    return SamMed2D(SamMed2DConfig())
-
-
-def _tiny() -> SamMed2D:
-    """A CPU-sized SAM-Med2D for the quick profile: 64 px in 4-px patches, so the token grid is 16 × 16 as
-    ViT-B's at 256 px (a tumour of 8 px still spans tokens); 4 blocks of width 64, a 32-wide decoder."""
-    return SamMed2D(SamMed2DConfig(image_size=64, patch_size=4, encoder_embed_dim=64, encoder_depth=4,
-                                   encoder_num_heads=2, encoder_global_attn_indexes=(1, 3), window_size=8,
-                                   prompt_embed_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_num_heads=2,
-                                   iou_head_hidden_dim=32))
-
-
-REGISTRY = {"sam_med2d_vit_b": _vit_b, "sam_med2d_tiny": _tiny}
+CONFIGS = {
+    # SAM-Med2D ViT-B at 256 px (the paper's generator).
+    "sam_med2d_vit_b": SamMed2DConfig(),
+    # CPU-sized, for the quick profile: 64 px in 4-px patches, so the token grid is 16 × 16 as ViT-B's at
+    # 256 px (a tumour of 8 px still spans tokens); 4 blocks of width 64, a 32-wide decoder.
+    "sam_med2d_tiny": SamMed2DConfig(image_size=64, patch_size=4, encoder_embed_dim=64, encoder_depth=4,
+                                     encoder_num_heads=2, encoder_global_attn_indexes=(1, 3), window_size=8,
+                                     prompt_embed_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_num_heads=2,
+                                     iou_head_hidden_dim=32),
+}

@@ -117,7 +117,7 @@ def location_figure(table):
     return figure
 
 
-def mfit_figure(label_frequency: np.ndarray, union, crop, pixel_spacing_mm, paper_box=None, title: str = "GTV-MFIT"):
+def mfit_figure(label_frequency: np.ndarray, union, crop, title: str = "GTV-MFIT"):
     """Matplotlib: how often each pixel is tumour over the training slices, the union box, the square crop."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
