@@ -1,8 +1,27 @@
 """gtvlib: the library behind gtv-book.
 
-Automatic segmentation of the lung-cancer gross tumour volume (GTV) on CT for radiotherapy
-planning: DICOM handling, models, training loops, metrics, statistics, and the book runner.
-Importing gtvlib is cheap and never imports torch or torchvision.
+Automatic segmentation of the lung-cancer gross tumour volume (GTV) on CT for radiotherapy planning.
+Each stage of the work has one home, and every model family uses the same ones:
+
+====================  ==========================================================================
+read                  ``data/dicom/`` (CT series, RTSTRUCT, SEG, NIfTI, a patient folder → Volume)
+generate              ``data/synthetic/`` (the synthetic DICOM cohort, 4D-CT, clinical table)
+cohort                ``data/cohort.py`` (a manifest dataset or the synthetic fallback),
+                      ``data/statistics.py`` (tables over a cohort), ``data/manifest.py``
+slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cache, ``prepare``)
+model                 ``models/`` (a registry: one file per family; checkpoints; weights)
+train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``
+run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
+evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``
+prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
+chapter               ``viz/`` (figures), ``book/`` (papermill runner, provenance, Jupyter Book)
+shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,
+                      ``progress``, ``yamlfile``
+====================  ==========================================================================
+
+Dependencies run one way, from the shared modules through data, models, training and evaluation to the
+chapters; no module imports one that imports it back. Importing gtvlib is cheap and never imports torch
+or torchvision.
 """
 
 from gtvlib.errors import GtvError

@@ -47,6 +47,17 @@ def directed_surface_distances(source: np.ndarray, target: np.ndarray, spacing_m
     return distance_to_target[surface(source)]
 
 
+def _dice(overlap: int, predicted: int, reference: int) -> float:
+    return 1.0 if predicted == reference == 0 else 2 * overlap / (predicted + reference)
+
+
+def dice(prediction, reference) -> float:
+    """Dice similarity coefficient 2|P ∩ R| / (|P| + |R|) of two masks; 1 when both are empty."""
+    prediction, reference = _check(prediction, reference)
+    return _dice(int(np.count_nonzero(prediction & reference)), int(np.count_nonzero(prediction)),
+                 int(np.count_nonzero(reference)))
+
+
 def hd95(prediction, reference, spacing_mm, percentile: float = 95.0) -> float:
     """max(directed 95th percentile pred→ref, ref→pred) in mm; nan when either mask is empty."""
     prediction, reference = _check(prediction, reference, spacing_mm)
@@ -91,10 +102,8 @@ def score(prediction, reference, spacing_mm, region=None) -> Scores:
     tn = prediction.size - tp - fp - fn
     n_pred, n_ref = tp + fp, tp + fn
     flag = "both_empty" if n_pred == n_ref == 0 else "empty_prediction" if n_pred == 0 else "empty_reference" if n_ref == 0 else ""
-    if n_pred == n_ref == 0:
-        dice = jaccard = 1.0
-    else:
-        dice, jaccard = 2 * tp / (n_pred + n_ref), tp / (tp + fp + fn)
+    dice_value = _dice(tp, n_pred, n_ref)
+    jaccard = 1.0 if n_pred == n_ref == 0 else tp / (tp + fp + fn)
     sensitivity = tp / n_ref if n_ref else float("nan")
     specificity = tn / (tn + fp) if tn + fp else float("nan")
     if region is not None:
@@ -104,7 +113,7 @@ def score(prediction, reference, spacing_mm, region=None) -> Scores:
         specificity_region = tn_r / (tn_r + fp_r) if tn_r + fp_r else float("nan")
     else:
         specificity_region = float("nan")
-    return Scores(dice, jaccard, sensitivity, specificity, specificity_region,
+    return Scores(dice_value, jaccard, sensitivity, specificity, specificity_region,
                   hd95(prediction, reference, spacing_mm), n_pred, n_ref, flag)
 
 

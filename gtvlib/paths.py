@@ -1,8 +1,11 @@
-"""The one place that knows where data and caches live.
+"""The one place that knows where the project, the data, the caches and the runs live.
 
-* ``GTVLIB_DATA``: root of the real datasets (default: ``data/`` in the repository, else ``~/gtvlib-data``).
+* :func:`project_root`: the repository (the folder holding ``_toc.yml`` and ``_config.yml``).
+* ``GTVLIB_DATA``: root of the real datasets and weights (default: ``data/`` in the repository, else
+  ``~/gtvlib-data``).
 * ``GTVLIB_CACHE``: generated cohorts, slice caches (default: ``.cache/gtvlib`` in the repository,
   else ``~/.cache/gtvlib``).
+* ``GTVLIB_RUNS``: training runs (default: ``runs/`` in the repository, else ``~/gtvlib-runs``).
 """
 
 from __future__ import annotations
@@ -10,42 +13,55 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gtvlib.errors import GtvError
+
+_MARKERS = ("_toc.yml", "_config.yml")
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The book's root folder: the nearest folder at or above ``start`` (default: the working folder)
+    holding ``_toc.yml`` and ``_config.yml``; else the checkout gtvlib was installed from (editable install)."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / marker).is_file() for marker in _MARKERS):
+            return folder
+    package_checkout = Path(__file__).resolve().parents[1]
+    if all((package_checkout / marker).is_file() for marker in _MARKERS):
+        return package_checkout
+    raise GtvError(
+        f"{here}: not inside the gtv-book repository (no folder above it holds {' and '.join(_MARKERS)}); "
+        "run from the repository or pass --root"
+    )
+
 
 def _repository() -> Path | None:
-    from gtvlib.book.project import project_root
-    from gtvlib.errors import GtvError
-
     try:
         return project_root()
     except GtvError:
         return None
 
 
+def _folder(variable: str, in_repository: str, at_home: str, create: bool) -> Path:
+    if os.environ.get(variable):
+        folder = Path(os.environ[variable]).expanduser()
+    else:
+        repository = _repository()
+        folder = repository / in_repository if repository else Path.home() / at_home
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def data_dir() -> Path:
-    """Root folder of the real datasets."""
-    if os.environ.get("GTVLIB_DATA"):
-        return Path(os.environ["GTVLIB_DATA"]).expanduser()
-    repository = _repository()
-    return repository / "data" if repository else Path.home() / "gtvlib-data"
+    """Root folder of the real datasets and pretrained weights (not created: it is the user's)."""
+    return _folder("GTVLIB_DATA", "data", "gtvlib-data", create=False)
 
 
 def cache_dir() -> Path:
     """Root folder of generated data and caches (created when missing)."""
-    if os.environ.get("GTVLIB_CACHE"):
-        folder = Path(os.environ["GTVLIB_CACHE"]).expanduser()
-    else:
-        repository = _repository()
-        folder = repository / ".cache" / "gtvlib" if repository else Path.home() / ".cache" / "gtvlib"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return _folder("GTVLIB_CACHE", ".cache/gtvlib", ".cache/gtvlib", create=True)
 
 
 def runs_dir() -> Path:
-    """Root folder of training runs (``GTVLIB_RUNS``, default ``runs/`` in the repository)."""
-    if os.environ.get("GTVLIB_RUNS"):
-        folder = Path(os.environ["GTVLIB_RUNS"]).expanduser()
-    else:
-        repository = _repository()
-        folder = repository / "runs" if repository else Path.home() / "gtvlib-runs"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """Root folder of training runs (created when missing)."""
+    return _folder("GTVLIB_RUNS", "runs", "gtvlib-runs", create=True)

@@ -1,21 +1,23 @@
-"""Training GTV-SAMGAN: one readable loop per mode (``train_supervised``, ``train_gan``).
+"""Training GTV-SAMGAN: one readable loop per mode, chosen by ``TrainConfig.mode`` from :data:`LOOPS`.
 
-Data: tumour slices of the training patients from a :class:`~gtvlib.data.slices.SliceCache` whose spec
-crops (GTV-MFIT) and resizes to the model input; validation on the validation patients' tumour slices
-with ground-truth boxes (no jitter), scored per slice and per patient on the stitched 3-D volume (mm).
+* ``supervised``: SAM-Med2D fine-tuned with the generator loss alone (the SAM-Med2D baseline);
+* ``gan``: GTV-SAMGAN, the generator loss plus an adversarial term from the mask discriminator.
+
+Data: the tumour slices of the training patients of :func:`gtvlib.data.slices.prepare` (GTV-MFIT crop at the
+model input) with a jittered ground-truth box; validation after every epoch on the validation patients'
+tumour slices with ground-truth boxes (no jitter), scored per slice and per patient on the stitched 3-D
+volume (:func:`gtvlib.evaluate.evaluate`). Each epoch is recorded in a :class:`gtvlib.runs.RunRecord`.
 Optimiser: Adam, lr 1e-4, batch 4 (the paper); the authors' code choices are named options
 (``generator_every=5``, ``betas=(0.5, 0.999)``, ``discriminator_input="logits"``).
 
-Reproducibility: shuffling and box jitter are seeded per epoch, so resuming from the last checkpoint
-gives the same result as an uninterrupted run (on the CPU). Each epoch writes
-``runs/<name>/checkpoints/epoch_XXX.pt`` (atomically), a row of ``epochs.csv`` and rows of
-``per_patient.csv``; ``params.yaml`` holds the configuration. bf16 autocast on CUDA. Under ``torchrun``
-the model is wrapped in DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0 validates and writes.
+Reproducibility: shuffling, augmentation and box jitter are seeded per epoch, so resuming from the last
+checkpoint gives the same result as an uninterrupted run (on the CPU). bf16 autocast on CUDA. Under
+``torchrun`` the model is wrapped in DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0 validates
+and writes.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,15 +25,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from gtvlib.atomic import atomic_path, write_text_atomic
-from gtvlib.data.slices import SliceCache
-from gtvlib.device import pick_device
+from gtvlib.data.slices.dataset import SliceDataset
+from gtvlib.data.slices.prepare import PreparedSlices
+from gtvlib.device import autocast, init_distributed, pick_device
 from gtvlib.errors import GtvError
+from gtvlib.evaluate import evaluate
 from gtvlib.losses import LossWeights, discriminator_loss, generator_loss
-from gtvlib.metrics import score
-from gtvlib.prompts import box_from_mask
+from gtvlib.models.sam_med2d import sam_input
+from gtvlib.progress import progress
+from gtvlib.runs import RunRecord
+
+DISCRIMINATOR_INPUTS = ("probabilities", "logits")
+TRAIN_ENCODER = ("adapters", "all")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class TrainConfig:
     """Everything that determines a run (written to params.yaml)."""
 
     name: str = "gtv_samgan"
+    mode: str = "gan"  # a key of LOOPS: "gan" (GTV-SAMGAN) or "supervised" (SAM-Med2D fine-tuning)
     model: str = "sam_med2d_tiny"
     epochs: int = 2
     batch_size: int = 4
@@ -51,7 +58,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
-    checkpoint: str = ""  # pretrained SAM / SAM-Med2D weights, if present
+    checkpoint: str = ""  # pretrained weights: a name of data_manifest.yaml's weights, or a path (see gtvlib.models.weights)
     allow_unsafe_pickle: bool = False
     # SAM-Med2D freezes the (pretrained) encoder except its adapters; from random weights there is nothing
     # worth freezing, so the quick profile trains it all ("all"). Not in the paper: a named option.
@@ -59,105 +66,49 @@ class TrainConfig:
     augment: bool = False  # random flips and transposes (seeded); not in the paper, used by the quick profile
 
 
-class PromptedSlices(torch.utils.data.Dataset):
-    """Tumour slices with a box prompt; the jitter is drawn from (seed, epoch, index) for reproducibility."""
-
-    def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], jitter_px: int, seed: int, augment: bool = False):
-        self.cache, self.pairs, self.jitter_px, self.seed, self.epoch = cache, pairs, jitter_px, seed, 0
-        self.augment = augment
-        self._open: dict = {}
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict:
-        pid, k = self.pairs[index]
-        if pid not in self._open:
-            self._open[pid] = self.cache.load(pid)
-        images, labels = self._open[pid]
-        label, image = np.asarray(labels[k], dtype=bool), np.asarray(images[k], dtype=np.float32)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        if self.augment:  # one of the 8 flips/transposes of the square, applied to image and label alike
-            flip_rows, flip_columns, transpose = rng.integers(0, 2, size=3)
-            for array_index, array in enumerate((image, label)):
-                array = array[::-1] if flip_rows else array
-                array = array[:, ::-1] if flip_columns else array
-                array = array.T if transpose else array
-                image, label = (array, label) if array_index == 0 else (image, array)
-            image, label = np.ascontiguousarray(image), np.ascontiguousarray(label)
-        box = box_from_mask(label, self.jitter_px, rng)
-        image = torch.from_numpy(image * 255.0)[None].expand(3, -1, -1).clone()
-        return {"image": image, "label": torch.from_numpy(label.astype(np.float32))[None], "box": torch.from_numpy(box),
-                "patient": pid, "slice_index": k}
-
-
-def run_folder(name: str, config: TrainConfig, cache: SliceCache, training_ids, validation_ids) -> Path:
-    """``runs/<name>-<key>``: the key hashes everything that determines the run except the epoch count,
-    so the same settings resume (or reuse) one run and different settings never mix."""
-    import hashlib
-    import json
-
-    from gtvlib.paths import runs_dir
-
+def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
+    """The run record of these settings: ``runs/<name>-<key>``, the key hashing everything that determines
+    the run except the epoch count and where it computes, so more epochs continue the same run."""
     settings = {k: v for k, v in asdict(config).items() if k not in ("epochs", "num_workers", "device")}
-    text = json.dumps({"config": settings, "spec": asdict(cache.spec), "cohort": str(cache.cohort),
-                       "training": list(training_ids), "validation": list(validation_ids)}, sort_keys=True, default=str)
-    return runs_dir() / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+    return RunRecord.named(config.name, {"config": settings, "spec": asdict(data.cache.spec), "cohort": str(data.cache.cohort),
+                                         "training": list(data.training_ids), "validation": list(data.validation_ids)}, root)
 
 
-def tumour_pairs(cache: SliceCache, patient_ids: list[str]) -> list[tuple[str, int]]:
-    """(patient, slice) of every slice with tumour (theta0 balance sampling)."""
-    return cache.index(patient_ids, "theta0")
-
-
-def _distributed() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def _setup(config: TrainConfig, run_dir: Path, cache: SliceCache, training_ids, validation_ids):
-    """Model, device, data loaders and the resume point shared by both loops."""
-    from gtvlib.models import build_model
+def sam_for_training(config: TrainConfig, data: PreparedSlices):
+    """The generator to train: the registered model, its pretrained weights if named, the trained parts chosen."""
+    from gtvlib.models import build_model, model_spec
     from gtvlib.models.checkpoints import load_checkpoint
+    from gtvlib.models.weights import resolve_weights
 
-    rank, world = _distributed()
-    device = pick_device(config.device)
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-    torch.manual_seed(config.seed)
+    if config.train_encoder not in TRAIN_ENCODER:
+        raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")
+    if config.discriminator_input not in DISCRIMINATOR_INPUTS:
+        raise GtvError(f"discriminator_input={config.discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}")
     model = build_model(config.model)
     if config.checkpoint:
-        print(load_checkpoint(model, config.checkpoint, config.allow_unsafe_pickle))
-    size = model.config.image_size
-    train_pairs = tumour_pairs(cache, training_ids)
-    if not train_pairs:
-        raise GtvError(f"no tumour slices among the training patients {training_ids}")
-    sample = cache.load(train_pairs[0][0])[0]
-    if sample.shape[1:] != (size, size):
-        raise GtvError(f"cached slices are {sample.shape[1:]}, the model {config.model} takes {size} × {size}: "
-                       "build the slice cache with size equal to the model input")
-    if config.train_encoder not in ("adapters", "all"):
-        raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")
+        print(load_checkpoint(model, resolve_weights(config.checkpoint).require(), config.allow_unsafe_pickle))
+    size = model_spec(config.model).input_size
+    grid = data.cache.load(data.training_ids[0])[0].shape[1:]
+    if grid != (size, size):
+        raise GtvError(f"cached slices are {grid}, the model {config.model} takes {size} × {size}: "
+                       "prepare the slices with size equal to the model input")
     if config.train_encoder == "all":
         for parameter in model.parameters():
             parameter.requires_grad = True
-    dataset = PromptedSlices(cache, train_pairs, config.box_jitter_px, config.seed, config.augment)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
-        write_text_atomic(run_dir / "params.yaml", yaml.safe_dump({
-            "config": asdict(config), "training_patients": list(training_ids), "validation_patients": list(validation_ids),
-            "slice_spec": asdict(cache.spec), "cohort": str(cache.cohort), "training_slices": len(train_pairs),
-        }, sort_keys=False))
-    return model.to(device), device, dataset, rank, world
+    return model
 
 
-def _loader(dataset: PromptedSlices, config: TrainConfig, epoch: int, world: int, rank: int):
-    dataset.epoch = epoch
+def training_slices(config: TrainConfig, data: PreparedSlices) -> SliceDataset:
+    """The training patients' tumour slices with a jittered box prompt (and the seeded augmentation)."""
+    pairs = data.pairs("training")
+    if not pairs:
+        raise GtvError(f"no tumour slices among the training patients {data.training_ids}")
+    return SliceDataset(data.cache, pairs, config.seed, config.augment, config.box_jitter_px)
+
+
+def epoch_loader(dataset: SliceDataset, config: TrainConfig, epoch: int, rank: int, world: int):
+    """The epoch's shuffled batches, seeded by (seed, epoch); under DDP each rank takes its share."""
+    dataset.set_epoch(epoch)
     if world > 1:
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
         sampler.set_epoch(epoch)
@@ -167,183 +118,132 @@ def _loader(dataset: PromptedSlices, config: TrainConfig, epoch: int, world: int
                                        num_workers=config.num_workers)
 
 
-def _autocast(device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+def supervised_step(net, optimizer, images, labels, boxes, weights: LossWeights = LossWeights()) -> float:
+    """One generator update on a batch: images (B, 1, S, S) in [0, 1], labels (B, 1, S, S), boxes (B, 4)."""
+    with autocast(images.device):
+        out = net(sam_input(images), boxes=boxes)
+        loss, _ = generator_loss(out["masks"].float(), labels, out["iou_pred"].float(), None, weights)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
-def _last_checkpoint(run_dir: Path) -> Path | None:
-    found = sorted((run_dir / "checkpoints").glob("epoch_*.pt"))
-    return found[-1] if found else None
+def gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weights: LossWeights = LossWeights(),
+             update_generator: bool = True, discriminator_input: str = "probabilities") -> tuple[float | None, float]:
+    """One GTV-SAMGAN step: the discriminator learns real (ground truth) from generated masks, then, when
+    ``update_generator``, the generator learns from the segmentation losses and the discriminator's verdict.
+    Returns (generator loss or None, discriminator loss)."""
+    with autocast(images.device):
+        out = net(sam_input(images), boxes=boxes)
+    logits = out["masks"].float()
+    fake = logits if discriminator_input == "logits" else torch.sigmoid(logits)
+    loss_d = discriminator_loss(judge(labels), judge(fake.detach()))  # 1 − D(real) + D(fake)
+    optimizer_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    optimizer_d.step()
+    if not update_generator:
+        return None, float(loss_d.detach())
+    loss_g, _ = generator_loss(logits, labels, out["iou_pred"].float(), judge(fake), weights)
+    optimizer_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    optimizer_g.step()
+    return float(loss_g.detach()), float(loss_d.detach())
 
 
-def _save(run_dir: Path, epoch: int, modules: dict, config: TrainConfig) -> None:
-    state = {name: module.state_dict() for name, module in modules.items()}
-    state.update(epoch=epoch, config=asdict(config))
-    with atomic_path(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt") as tmp:
-        torch.save(state, tmp)
+def _distributed(module, world: int):
+    return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True) if world > 1 else module
 
 
-def _resume(run_dir: Path, modules: dict) -> int:
-    """Restore the last checkpoint of ``run_dir`` into ``modules``; return the next epoch (1 when fresh)."""
-    last = _last_checkpoint(run_dir)
-    if last is None:
-        return 1
-    state = torch.load(last, map_location="cpu", weights_only=True)
-    for name, module in modules.items():
-        module.load_state_dict(state[name])
-    for table in ("epochs.csv", "per_patient.csv"):  # drop rows of epochs after the checkpoint
-        path = run_dir / table
-        if path.is_file():
-            rows = list(csv.DictReader(path.open()))
-            keep = [r for r in rows if int(r["epoch"]) <= state["epoch"]]
-            _write_rows(path, keep, rows[0].keys() if rows else [])
-    return int(state["epoch"]) + 1
+def _unwrapped(module):
+    return module.module if hasattr(module, "module") else module
 
 
-def _write_rows(path: Path, rows: list[dict], fields) -> None:
-    with atomic_path(path) as tmp:
-        with tmp.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(fields), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+def _start(run: RunRecord, config: TrainConfig, data: PreparedSlices, dataset: SliceDataset) -> None:
+    run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
+              slice_spec=asdict(data.cache.spec), cohort=str(data.cache.cohort), training_slices=len(dataset))
 
 
-def _append(path: Path, rows: list[dict]) -> None:
-    existing = list(csv.DictReader(path.open())) if path.is_file() else []
-    _write_rows(path, existing + rows, rows[0].keys())
-
-
-@torch.no_grad()
-def predict_slices(model, cache: SliceCache, pairs, device, batch_size: int = 8) -> dict[tuple[str, int], np.ndarray]:
-    """Masks (S, S) bool per (patient, slice), prompted with the ground-truth box (no jitter)."""
-    model.eval()
-    dataset = PromptedSlices(cache, pairs, jitter_px=0, seed=0)
-    out = {}
-    for batch in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
-        with _autocast(device):
-            logits = model(batch["image"].to(device), boxes=batch["box"].to(device))["masks"]
-        for pid, k, mask in zip(batch["patient"], batch["slice_index"].tolist(), (logits.float() > 0).cpu().numpy()):
-            out[(pid, k)] = mask[0]
-    return out
-
-
-def validate(model, cache: SliceCache, validation_ids, device, spacing_mm) -> tuple[dict, list[dict]]:
-    """Slice-level means over tumour slices and per-patient 3-D scores of the stitched predictions.
-
-    ``spacing_mm``: (dz, dy, dx) of the cached (cropped, resized) grid.
-    """
-    pairs = tumour_pairs(cache, validation_ids)
-    predictions = predict_slices(model, cache, pairs, device)
-    slice_scores = [score(predictions[(pid, k)], np.asarray(cache.load(pid)[1][k], bool), spacing_mm[1:]) for pid, k in pairs]
-    per_patient = []
-    for pid in validation_ids:
-        labels = np.asarray(cache.load(pid)[1], dtype=bool)
-        stitched = np.zeros_like(labels)
-        for (p, k), mask in predictions.items():
-            if p == pid:
-                stitched[k] = mask
-        s = score(stitched, labels, spacing_mm)
-        per_patient.append({"patient": pid, "dice": s.dice, "sensitivity": s.sensitivity, "jaccard": s.jaccard,
-                            "hd95_mm": s.hd95_mm, "flag": s.flag})
-    def mean_defined(values):  # the empty-mask policy: undefined values are counted, not averaged
-        defined = [v for v in values if not np.isnan(v)]
-        return float(np.mean(defined)) if defined else float("nan")
-
-    summary = {f"val_slice_{m}": mean_defined([getattr(s, m) for s in slice_scores])
-               for m in ("dice", "sensitivity", "specificity", "jaccard", "hd95_mm")}
-    summary["val_slice_hd95_undefined"] = sum(np.isnan(s.hd95_mm) for s in slice_scores)
-    summary["val_patient_dice"] = float(np.mean([p["dice"] for p in per_patient]))
-    return summary, per_patient
-
-
-def _epoch_end(run_dir, epoch, modules, config, model, cache, validation_ids, device, spacing_mm, train_stats, started, rank):
-    if rank != 0:
-        return
-    core = model.module if hasattr(model, "module") else model
-    summary, per_patient = validate(core, cache, validation_ids, device, spacing_mm)
-    row = {"epoch": epoch, **{k: round(v, 6) for k, v in train_stats.items()}, **{k: round(v, 6) for k, v in summary.items()},
-           "seconds": round(time.perf_counter() - started, 2)}
-    _append(run_dir / "epochs.csv", [row])
-    _append(run_dir / "per_patient.csv", [{"epoch": epoch, **p} for p in per_patient])
-    _save(run_dir, epoch, modules, config)
+def _report(row: dict) -> None:
     if not os.environ.get("GTVLIB_BATCH"):
-        print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
+        print(f"epoch {row['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
 
 
-def _progress(iterable, total, description):
-    if os.environ.get("GTVLIB_BATCH"):
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=description, leave=False)
-
-
-def train_supervised(config: TrainConfig, cache: SliceCache, training_ids, validation_ids, run_dir, spacing_mm) -> Path:
+def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
     """Fine-tune SAM-Med2D with the generator loss only (no discriminator): the SAM-Med2D baseline."""
-    run_dir = Path(run_dir)
-    model, device, dataset, rank, world = _setup(config, run_dir, cache, training_ids, validation_ids)
+    from gtvlib.models import model_spec
+
+    device, rank, world = init_distributed(pick_device(config.device))
+    run = run or run_for(config, data)
+    run.writer = run.writer and rank == 0
+    torch.manual_seed(config.seed)
+    model = sam_for_training(config, data).to(device)
+    dataset = training_slices(config, data)
+    _start(run, config, data, dataset)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.betas))
     modules = {"model": model, "optimizer": optimizer}
-    first = _resume(run_dir, modules)
-    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-    weights = LossWeights(**config.weights)
+    first = run.resume(modules)
+    net, weights, predict = _distributed(model, world), LossWeights(**config.weights), model_spec(config.model).predict
     for epoch in range(first, config.epochs + 1):
-        started, net, totals = time.perf_counter(), net.train(), []
-        loader = _loader(dataset, config, epoch, world, rank)
-        for batch in _progress(loader, len(loader), f"epoch {epoch}"):
+        started, net, losses = time.perf_counter(), net.train(), []
+        loader = epoch_loader(dataset, config, epoch, rank, world)
+        for batch in progress(loader, f"epoch {epoch}", total=len(loader), leave=False):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
-            with _autocast(device):
-                out = net(images, boxes=boxes)
-                loss, parts = generator_loss(out["masks"].float(), labels, out["iou_pred"].float(), None, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals.append(float(loss.detach()))
-        _epoch_end(run_dir, epoch, modules, config, net, cache, validation_ids, device, spacing_mm,
-                   {"train_g_loss": float(np.mean(totals))}, started, rank)
+            losses.append(supervised_step(net, optimizer, images, labels, boxes, weights))
+        if rank == 0:
+            evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
+            _report(run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
+                                  time.perf_counter() - started, modules))
     _finish(world, net)
-    return run_dir
+    return run
 
 
-def train_gan(config: TrainConfig, cache: SliceCache, training_ids, validation_ids, run_dir, spacing_mm) -> Path:
+def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
     """GTV-SAMGAN: the generator loss plus an adversarial term from the mask discriminator."""
+    from gtvlib.models import model_spec
     from gtvlib.models.discriminator import Discriminator
 
-    run_dir = Path(run_dir)
-    model, device, dataset, rank, world = _setup(config, run_dir, cache, training_ids, validation_ids)
+    device, rank, world = init_distributed(pick_device(config.device))
+    run = run or run_for(config, data)
+    run.writer = run.writer and rank == 0
+    torch.manual_seed(config.seed)
+    model = sam_for_training(config, data).to(device)
+    dataset = training_slices(config, data)
+    _start(run, config, data, dataset)
     discriminator = Discriminator(model.config.image_size).to(device)
     betas = tuple(config.betas)
     optimizer_g = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=betas)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
     modules = {"model": model, "discriminator": discriminator, "optimizer": optimizer_g, "optimizer_d": optimizer_d}
-    first = _resume(run_dir, modules)
-    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
-    judge = torch.nn.parallel.DistributedDataParallel(discriminator) if world > 1 else discriminator
-    weights = LossWeights(**config.weights)
+    first = run.resume(modules)
+    net, judge = _distributed(model, world), _distributed(discriminator, world)
+    weights, predict = LossWeights(**config.weights), model_spec(config.model).predict
     for epoch in range(first, config.epochs + 1):
         started, net, g_losses, d_losses = time.perf_counter(), net.train(), [], []
-        loader = _loader(dataset, config, epoch, world, rank)
-        for step, batch in enumerate(_progress(loader, len(loader), f"epoch {epoch}")):
+        loader = epoch_loader(dataset, config, epoch, rank, world)
+        for step, batch in enumerate(progress(loader, f"epoch {epoch}", total=len(loader), leave=False)):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
-            with _autocast(device):
-                out = net(images, boxes=boxes)
-            logits = out["masks"].float()
-            fake = logits if config.discriminator_input == "logits" else torch.sigmoid(logits)
-            loss_d = discriminator_loss(judge(labels), judge(fake.detach()))  # 1 − D(real) + D(fake)
-            optimizer_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            optimizer_d.step()
-            d_losses.append(float(loss_d.detach()))
-            if step % config.generator_every == 0:
-                loss_g, parts = generator_loss(logits, labels, out["iou_pred"].float(), judge(fake), weights)
-                optimizer_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                optimizer_g.step()
-                g_losses.append(float(loss_g.detach()))
-        _epoch_end(run_dir, epoch, modules, config, net, cache, validation_ids, device, spacing_mm,
-                   {"train_g_loss": float(np.mean(g_losses)), "train_d_loss": float(np.mean(d_losses))}, started, rank)
+            loss_g, loss_d = gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weights,
+                                      step % config.generator_every == 0, config.discriminator_input)
+            d_losses.append(loss_d)
+            if loss_g is not None:
+                g_losses.append(loss_g)
+        if rank == 0:
+            evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
+            stats = {"train_g_loss": float(np.mean(g_losses)), "train_d_loss": float(np.mean(d_losses))}
+            _report(run.end_epoch(epoch, stats, evaluation, time.perf_counter() - started, modules))
     _finish(world, net)
-    return run_dir
+    return run
+
+
+LOOPS = {"gan": train_gan, "supervised": train_supervised}
+
+
+def train(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
+    """Run the loop of ``config.mode`` (a key of :data:`LOOPS`); return its run record."""
+    if config.mode not in LOOPS:
+        raise GtvError(f"training mode {config.mode!r} is unknown; expected one of {sorted(LOOPS)}")
+    return LOOPS[config.mode](config, data, run)
 
 
 def _finish(world: int, net) -> None:
@@ -363,37 +263,35 @@ def _finish(world: int, net) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m gtvlib.train --config run.yaml`` (also under ``torchrun``).
 
-    run.yaml: ``mode`` (gan | supervised), ``run_dir``, ``cohort`` (folder), ``training_patients``,
-    ``validation_patients``, ``window``, ``crop`` ([row0, col0, row1, col1] or null), ``spacing_mm``
-    ([dz, dy, dx] of the cached grid), ``cache_dir`` (optional) and ``config`` (TrainConfig fields).
+    run.yaml: ``run_dir``, ``cohort`` (folder of patient folders), ``training_patients``,
+    ``validation_patients``, ``window``, ``crop`` ([row0, col0, row1, col1] or null), ``cache_dir``
+    (optional) and ``config`` (TrainConfig fields, ``mode`` among them).
     """
     import argparse
 
-    from gtvlib.data.slices import SliceSpec
+    from gtvlib.data.slices.boxes import Box
+    from gtvlib.data.slices.prepare import prepared_from_parts
+    from gtvlib.models import model_spec
+    from gtvlib.yamlfile import read_yaml
 
     parser = argparse.ArgumentParser(prog="python -m gtvlib.train")
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
-    spec = yaml.safe_load(args.config.read_text())
-    config = TrainConfig(**spec.get("config", {}))
-    from gtvlib.models import model_config
-
-    size = model_config(config.model).image_size
+    spec = read_yaml(args.config, "run configuration")
+    try:
+        config = TrainConfig(**spec.get("config", {}))
+    except TypeError as exc:
+        raise GtvError(f"{args.config}: config: {exc}; expected fields of TrainConfig") from None
+    device, rank, world = init_distributed(pick_device(config.device))
     crop = spec.get("crop")
-    from gtvlib.data.slices import Box
-
-    slice_spec = SliceSpec.from_window(spec.get("window", "hcf_paper"), crop=Box(*crop) if crop else None, size=size)
-    cache = SliceCache(spec["cohort"], slice_spec, cache_dir=spec.get("cache_dir"))
-    rank, _ = _distributed()
-    if rank == 0:
-        cache.build(spec["training_patients"] + spec["validation_patients"])
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+    data = prepared_from_parts(spec["cohort"], spec["training_patients"], spec["validation_patients"],
+                               window=spec.get("window", "hcf_paper"), crop=Box(*crop) if crop else None,
+                               size=model_spec(config.model).input_size, cache_dir=spec.get("cache_dir"), build=rank == 0)
+    if world > 1:
         import torch.distributed as dist
 
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        dist.barrier()
-    loop = train_gan if spec.get("mode", "gan") == "gan" else train_supervised
-    loop(config, cache, spec["training_patients"], spec["validation_patients"], spec["run_dir"], tuple(spec["spacing_mm"]))
+        dist.barrier()  # the other ranks wait for rank 0's slice cache
+    train(config, data, RunRecord(spec["run_dir"], writer=rank == 0))
     return 0
 
 

@@ -10,10 +10,10 @@ from pydicom.encaps import encapsulate
 
 from gtvlib.data.dicom import ct_to_hu, pydicom_test_file, read_dataset
 from gtvlib.data.manifest import load_manifest, verify
-from gtvlib.data.patient import load_patient
-from gtvlib.data.rtstruct import write_rtstruct
-from gtvlib.data.seg import load_seg_masks
-from gtvlib.data.series import ct_datasets, deterministic_uid, load_ct_series, write_datasets
+from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.dicom.seg import load_seg_masks
+from gtvlib.data.dicom.series import load_ct_series
+from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
 from gtvlib.data.slices import SliceCache, SliceSpec
 from gtvlib.errors import GtvError
 from tests.test_rtstruct import PATIENT, write_series
@@ -133,7 +133,11 @@ def test_slice_cache_leaves_nothing_half_written(small_cohort, tmp_path):
     with pytest.raises(GtvError, match="interrupted"):
         cache.build(["SYNTH-001", "SYNTH-002"], load_volume=flaky)
     names = sorted(p.name for p in cache.folder.iterdir())
-    assert names == ["SYNTH-001.images.npy", "SYNTH-001.labels.npy", "spec.json"]
+    assert names == ["SYNTH-001.grid.json", "SYNTH-001.images.npy", "SYNTH-001.labels.npy", "spec.json"]
+    # a patient whose images file is missing counts as not cached: it is decoded again, whatever else is there
+    (cache.folder / "SYNTH-001.images.npy").unlink()
+    assert cache.build(["SYNTH-001"], load_volume=flaky) == {"SYNTH-001": cache.load("SYNTH-001")[1].shape[0]}
+    assert calls == ["SYNTH-001", "SYNTH-002", "SYNTH-001"]
 
 
 MANIFEST = textwrap.dedent("""\

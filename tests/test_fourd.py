@@ -6,8 +6,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from gtvlib.data import fourd, synthetic
-from gtvlib.data.patient import load_patient
+from gtvlib.data import synthetic
+from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.synthetic import fourd, motion
 from gtvlib.errors import GtvError
 
 
@@ -17,17 +18,17 @@ def cohort_4d(tmp_path_factory):
 
 
 def test_breathing_model():
-    motion = {"tumour_si_mm": 12.0, "tumour_ap_mm": 3.0, "tumour_lr_mm": -2.0, "hysteresis": 0.08}
-    inhale, exhale = fourd.tumour_displacement(motion, 0.0), fourd.tumour_displacement(motion, 0.5)
+    amplitudes = {"tumour_si_mm": 12.0, "tumour_ap_mm": 3.0, "tumour_lr_mm": -2.0, "hysteresis": 0.08}
+    inhale, exhale = motion.tumour_displacement(amplitudes, 0.0), motion.tumour_displacement(amplitudes, 0.5)
     assert inhale[2] == pytest.approx(-12.0) and inhale[0] == pytest.approx(-2.0)  # inferior and lateral at end-inhale
     assert exhale[2] == pytest.approx(0.0, abs=1e-12) and exhale[0] == pytest.approx(0.0, abs=1e-12)
-    si = [fourd.breathing_state(k / 10) for k in range(10)]
+    si = [motion.breathing_state(k / 10) for k in range(10)]
     assert si[0] == 1.0 and min(si) == si[5] and si[3] == pytest.approx(si[7])  # symmetric in SI
-    ap_in, ap_out = fourd.tumour_displacement(motion, 0.3)[1], fourd.tumour_displacement(motion, 0.7)[1]
+    ap_in, ap_out = motion.tumour_displacement(amplitudes, 0.3)[1], motion.tumour_displacement(amplitudes, 0.7)[1]
     assert ap_in != pytest.approx(ap_out)  # hysteresis: AP differs between inhale and exhale at equal SI
     rng = np.random.default_rng(0)
-    lower = [fourd.sample_motion(rng, "lower", "right")["tumour_si_mm"] for _ in range(500)]
-    upper = [fourd.sample_motion(rng, "upper", "right")["tumour_si_mm"] for _ in range(500)]
+    lower = [motion.sample_motion(rng, "lower", "right")["tumour_si_mm"] for _ in range(500)]
+    upper = [motion.sample_motion(rng, "upper", "right")["tumour_si_mm"] for _ in range(500)]
     assert 5 <= min(lower) and max(lower) <= 20 and max(upper) <= 8 and np.mean(lower) > np.mean(upper)
 
 
@@ -36,11 +37,11 @@ def test_phases_share_one_frame_and_move(cohort_4d):
     assert set(volumes) == {f"phase_{10 * k:02d}" for k in range(10)} | {"AVG", "MIP"}
     series = {v.metadata["series_instance_uid"] for v in volumes.values()}
     assert len(series) == 12
-    motion = json.loads((cohort_4d / "4d" / "SYNTH-001" / "motion.json").read_text())
+    recorded = json.loads((cohort_4d / "4d" / "SYNTH-001" / "motion.json").read_text())
     dz = volumes["phase_00"].spacing_mm[0]
     centroid = {k: np.nonzero(v.masks["GTV-1"])[0].mean() * dz for k, v in volumes.items() if k.startswith("phase")}
     assert centroid["phase_00"] == min(centroid.values())  # end-inhale: most inferior
-    assert centroid["phase_50"] - centroid["phase_00"] == pytest.approx(motion["tumour_si_mm"], abs=dz / 2)
+    assert centroid["phase_50"] - centroid["phase_00"] == pytest.approx(recorded["tumour_si_mm"], abs=dz / 2)
     planning = load_patient(cohort_4d / "SYNTH-001").masks["GTV-1"]
     np.testing.assert_array_equal(volumes["phase_50"].masks["GTV-1"], planning)  # end-exhale = the planning position
     ct = pydicom.dcmread(next((cohort_4d / "4d" / "SYNTH-001" / "phase_00" / "CT").iterdir()))
@@ -62,8 +63,8 @@ def test_mip_avg_and_itv(cohort_4d):
 def test_itv_grows_with_amplitude(cohort_4d):
     ratios = {}
     for pid in ("SYNTH-001", "SYNTH-002"):
-        motion = json.loads((cohort_4d / "4d" / pid / "motion.json").read_text())
-        ratios[motion["tumour_si_mm"]] = motion["itv_cm3"] / np.mean(motion["gtv_cm3_per_phase"])
+        recorded = json.loads((cohort_4d / "4d" / pid / "motion.json").read_text())
+        ratios[recorded["tumour_si_mm"]] = recorded["itv_cm3"] / np.mean(recorded["gtv_cm3_per_phase"])
     amplitudes = sorted(ratios)
     assert amplitudes[1] > amplitudes[0] + 2 and ratios[amplitudes[1]] > ratios[amplitudes[0]] > 1.0
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from gtvlib.data.patient import load_patient
-from gtvlib.data.rtstruct import (contours_from_field, contours_from_mask, coverage_fraction, rasterise_polygons,
-                                  write_rtstruct)
-from gtvlib.data.series import ct_datasets, deterministic_uid, load_ct_series, write_datasets
+from gtvlib.data.dicom.contours import contours_from_field, contours_from_mask, coverage_fraction, rasterise_polygons
+from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.dicom.series import load_ct_series
+from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
 from gtvlib.errors import GtvError
 
 PATIENT = {"name": "TEST^ROUNDTRIP", "id": "RT-1", "study_date": "20200101",
@@ -129,4 +129,4 @@ def test_series_loader_sorts_by_position_and_reports_spacing(tmp_path):
     volume = load_ct_series(tmp_path / "CT")
     assert volume.spacing_mm == pytest.approx((3.0, 0.8, 1.2))
     np.testing.assert_allclose(volume.slice_positions_mm, -50.0 + 3.0 * np.arange(6))
-    assert volume.origin_mm == pytest.approx((-30.0, -20.0, -50.0))
+    assert volume.origin_xyz_mm == pytest.approx((-30.0, -20.0, -50.0))

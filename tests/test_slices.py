@@ -6,8 +6,9 @@ import SimpleITK as sitk
 import torch
 
 from gtvlib.data import slices
-from gtvlib.data.nifti import load_nifti
-from gtvlib.data.patient import load_patient
+from gtvlib.data.slices.dataset import SliceDataset
+from gtvlib.data.dicom.nifti import load_nifti
+from gtvlib.data.dicom.patient import load_patient
 from gtvlib.errors import GtvError
 
 IDS = [f"P{i:03d}" for i in range(112)]
@@ -103,7 +104,7 @@ def test_slice_cache_and_dataloader(small_cohort, tmp_path):
     pairs = cache.index(["SYNTH-001", "SYNTH-002"], "theta1", seed=0)
     tumour = sum(int(np.asarray(cache.load(p)[1][k]).any()) for p, k in pairs)
     assert len(pairs) == 2 * tumour
-    loader = torch.utils.data.DataLoader(slices.slice_dataset(cache, pairs), batch_size=5, num_workers=2)
+    loader = torch.utils.data.DataLoader(SliceDataset(cache, pairs), batch_size=5, num_workers=2)
     seen = 0
     for batch in loader:
         assert batch["image"].shape[1:] == (1, 64, 64) and batch["image"].dtype == torch.float32
@@ -130,7 +131,7 @@ def test_nifti_is_reoriented_to_lps(tmp_path):
     volume = load_nifti(tmp_path / "ct.nii.gz", tmp_path / "label.nii.gz")
     physical = image.TransformIndexToPhysicalPoint((7, 5, 2))  # LPS mm of the marked voxel
     k, i, j = np.argwhere(volume.hu == 1000)[0]
-    expected = np.array(volume.origin_mm) + np.array([j * volume.spacing_mm[2], i * volume.spacing_mm[1], k * volume.spacing_mm[0]])
+    expected = np.array(volume.origin_xyz_mm) + np.array([j * volume.spacing_mm[2], i * volume.spacing_mm[1], k * volume.spacing_mm[0]])
     np.testing.assert_allclose(expected, physical, atol=1e-4)
     assert volume.spacing_mm == pytest.approx((2.5, 0.9, 0.8))
     assert volume.masks["GTV-1"][k, i, j] and volume.masks["GTV-1"].sum() == 1

@@ -11,9 +11,10 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from gtvlib.data import phantom, synthetic, tumour
+from gtvlib.data import synthetic
+from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.manifest import verify_cohort
-from gtvlib.data.patient import load_patient
+from gtvlib.data.synthetic import anatomy, render, tumour
 from gtvlib.errors import GtvError
 
 
@@ -85,12 +86,12 @@ def test_structures_and_ground_truth(small_cohort):
 
 def _render(seed: int):
     rng = np.random.default_rng(seed)
-    anatomy_params = phantom.sample_anatomy(rng)
-    anatomy = phantom.build_anatomy(anatomy_params)
+    anatomy_params = anatomy.sample_anatomy(rng)
+    shapes = anatomy.build_anatomy(anatomy_params)
     form = tumour.sample_tumour_form(rng, anatomy_params["contrast_enhanced"])
-    tumour_params = tumour.place_tumour(rng, form, anatomy, phantom.forbidden_organs(anatomy))
-    grid = phantom.Grid((56, 128, 128), (5.0, 3.5, 3.5), (-222.25, -222.25, anatomy_params["lung_apex_z_mm"] + 15 - 275))
-    hu, masks, _ = phantom.render_patient(anatomy_params, grid, rng, tumour_params, None)
+    tumour_params = tumour.place_tumour(rng, form, shapes, anatomy.forbidden_organs(shapes))
+    grid = render.Grid((56, 128, 128), (5.0, 3.5, 3.5), (-222.25, -222.25, anatomy_params["lung_apex_z_mm"] + 15 - 275))
+    hu, masks, _ = render.render_patient(anatomy_params, grid, rng, tumour_params, None)
     return anatomy_params, tumour_params, hu, masks
 
 
@@ -128,9 +129,9 @@ def test_tumour_population_follows_the_targets():
     assert 34 <= np.median(volumes) <= 46
     assert 0.25 <= np.mean([f["spiculated"] for f in forms]) <= 0.45
     rng = np.random.default_rng(1)
-    anatomy = phantom.build_anatomy(phantom.sample_anatomy(rng))
-    forbidden = phantom.forbidden_organs(anatomy)
-    placed = [tumour.place_tumour(rng, tumour.sample_tumour_form(rng, False), anatomy, forbidden) for _ in range(300)]
+    shapes = anatomy.build_anatomy(anatomy.sample_anatomy(rng))
+    forbidden = anatomy.forbidden_organs(shapes)
+    placed = [tumour.place_tumour(rng, tumour.sample_tumour_form(rng, False), shapes, forbidden) for _ in range(300)]
     share = lambda key, value: np.mean([p[key] == value for p in placed])
     assert 0.28 <= share("category", "central") <= 0.42
     assert share("side", "right") > 0.5 and share("lobe", "upper") > share("lobe", "lower")

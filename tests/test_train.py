@@ -1,4 +1,4 @@
-"""Training loops: outputs, resume equivalence, supervised mode, DDP with two gloo processes."""
+"""Training loops: outputs, resume equivalence, supervised mode, options, DDP with two gloo processes."""
 
 import csv
 import os
@@ -12,28 +12,36 @@ import yaml
 
 from gtvlib import train
 from gtvlib.data import slices
+from gtvlib.data.slices.dataset import SliceDataset
+from gtvlib.errors import GtvError
+from gtvlib.runs import RunRecord
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
-SPACING = (5.0, 3.5 * 96 / 64, 3.5 * 96 / 64)
 CROP = slices.Box(16, 16, 112, 112)
+SPACING = (5.0, 3.5 * 96 / 64, 3.5 * 96 / 64)  # 96 px of 3.5 mm resized to 64 px
 
 
 @pytest.fixture(scope="module")
-def cache(small_cohort, tmp_path_factory):
-    cache = slices.SliceCache(small_cohort, slices.SliceSpec.from_window("hcf_paper", crop=CROP, size=64),
-                              cache_dir=tmp_path_factory.mktemp("cache"))
-    cache.build(TRAIN + VAL)
-    return cache
+def data(small_cohort, tmp_path_factory):
+    return slices.prepared_from_parts(small_cohort, TRAIN, VAL, crop=CROP, size=64, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True)
+def batch_mode(monkeypatch):
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
 
 
 def _rows(path):
     return list(csv.DictReader(path.open()))
 
 
-def test_gan_run_writes_its_record_and_resumes_exactly(cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("GTVLIB_BATCH", "1")
+def test_model_grid_spacing_is_recorded_per_patient(data):
+    assert data.spacing_mm == {pid: SPACING for pid in TRAIN + VAL}
+
+
+def test_gan_run_writes_its_record_and_resumes_exactly(data, tmp_path):
     config = train.TrainConfig(epochs=2, seed=3)
-    straight = train.train_gan(config, cache, TRAIN, VAL, tmp_path / "straight", SPACING)
+    straight = train.train_gan(config, data, RunRecord(tmp_path / "straight")).folder
     assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
     params = yaml.safe_load((straight / "params.yaml").read_text())
     assert params["config"]["model"] == "sam_med2d_tiny" and params["validation_patients"] == VAL
@@ -41,8 +49,8 @@ def test_gan_run_writes_its_record_and_resumes_exactly(cache, tmp_path, monkeypa
     assert [r["epoch"] for r in epochs] == ["1", "2"] and 0 <= float(epochs[-1]["val_slice_dice"]) <= 1
     assert [r["patient"] for r in _rows(straight / "per_patient.csv")] == VAL * 2
     # interrupted after epoch 1, then resumed: the same weights and the same validation numbers
-    train.train_gan(train.TrainConfig(epochs=1, seed=3), cache, TRAIN, VAL, tmp_path / "resumed", SPACING)
-    train.train_gan(config, cache, TRAIN, VAL, tmp_path / "resumed", SPACING)
+    train.train_gan(train.TrainConfig(epochs=1, seed=3), data, RunRecord(tmp_path / "resumed"))
+    train.train_gan(config, data, RunRecord(tmp_path / "resumed"))
     a = torch.load(straight / "checkpoints/epoch_002.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed/checkpoints/epoch_002.pt", weights_only=True)
     for part in ("model", "discriminator"):
@@ -50,40 +58,72 @@ def test_gan_run_writes_its_record_and_resumes_exactly(cache, tmp_path, monkeypa
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(_rows(tmp_path / "resumed/epochs.csv")) == strip(epochs)
     # a different seed is a different run
-    other = train.train_gan(train.TrainConfig(epochs=1, seed=4), cache, TRAIN, VAL, tmp_path / "other", SPACING)
+    other = train.train_gan(train.TrainConfig(epochs=1, seed=4), data, RunRecord(tmp_path / "other")).folder
     c = torch.load(other / "checkpoints/epoch_001.pt", weights_only=True)
     first = torch.load(straight / "checkpoints/epoch_001.pt", weights_only=True)
     assert not all(torch.equal(first["model"][k], c["model"][k]) for k in c["model"])
 
 
-def test_supervised_mode_and_authors_options(cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("GTVLIB_BATCH", "1")
-    run = train.train_supervised(train.TrainConfig(epochs=1), cache, TRAIN, VAL, tmp_path / "sup", SPACING)
-    assert "train_d_loss" not in _rows(run / "epochs.csv")[0]
+def test_modes_are_chosen_from_the_loops(data, tmp_path):
+    run = train.train(train.TrainConfig(mode="supervised", epochs=1), data, RunRecord(tmp_path / "sup"))
+    assert "train_d_loss" not in _rows(run.folder / "epochs.csv")[0]
     options = train.TrainConfig(epochs=1, generator_every=5, betas=(0.5, 0.999), discriminator_input="logits")
-    run = train.train_gan(options, cache, TRAIN, VAL, tmp_path / "authors", SPACING)
-    assert float(_rows(run / "epochs.csv")[0]["train_d_loss"]) > 0
+    run = train.train(options, data, RunRecord(tmp_path / "authors"))
+    assert float(_rows(run.folder / "epochs.csv")[0]["train_d_loss"]) > 0
+    with pytest.raises(GtvError, match="training mode 'gans' is unknown; expected one of \\['gan', 'supervised'\\]"):
+        train.train(train.TrainConfig(mode="gans"), data, RunRecord(tmp_path / "x"))
+    with pytest.raises(GtvError, match="discriminator_input='logit'"):
+        train.train(train.TrainConfig(discriminator_input="logit"), data, RunRecord(tmp_path / "y"))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-def test_training_learns_on_repeated_data(cache, tmp_path, monkeypatch):
+def test_run_folder_key(data, tmp_path):
+    """The same settings find the same run (more epochs continue it); other settings or patients never mix."""
+    base = train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
+    assert train.run_for(train.TrainConfig(epochs=40, device="cpu"), data, root=tmp_path).folder == base
+    assert train.run_for(train.TrainConfig(seed=1), data, root=tmp_path).folder != base
+    assert train.run_for(train.TrainConfig(mode="supervised"), data, root=tmp_path).folder != base
+    swapped = slices.PreparedSlices(VAL, TRAIN, data.cache, data.crop, None, data.size)
+    assert train.run_for(train.TrainConfig(epochs=2), swapped, root=tmp_path).folder != base
+    assert base.parent == tmp_path and base.name.startswith("gtv_samgan-")
+
+
+def test_training_learns_on_repeated_data(data, tmp_path):
     """A few epochs on the training patients must lower the generator loss (the loop optimises)."""
-    monkeypatch.setenv("GTVLIB_BATCH", "1")
-    run = train.train_supervised(train.TrainConfig(epochs=6, lr=1.0e-3), cache, TRAIN, TRAIN, tmp_path / "fit", SPACING)
-    losses = [float(r["train_g_loss"]) for r in _rows(run / "epochs.csv")]
+    fit = slices.PreparedSlices(TRAIN, TRAIN, data.cache, data.crop, None, data.size)
+    run = train.train_supervised(train.TrainConfig(epochs=6, lr=1.0e-3), fit, RunRecord(tmp_path / "fit"))
+    losses = [float(r["train_g_loss"]) for r in _rows(run.folder / "epochs.csv")]
     assert losses[-1] < 0.7 * losses[0]
 
 
 def test_wrong_input_size_is_refused(small_cohort, tmp_path):
-    wrong = slices.SliceCache(small_cohort, slices.SliceSpec.from_window("lung", size=32), cache_dir=tmp_path)
-    wrong.build(TRAIN + VAL)
-    with pytest.raises(Exception, match="takes 64 × 64"):
-        train.train_gan(train.TrainConfig(epochs=1), wrong, TRAIN, VAL, tmp_path / "x", SPACING)
+    wrong = slices.prepared_from_parts(small_cohort, TRAIN, VAL, window="lung", size=32, cache_dir=tmp_path)
+    with pytest.raises(GtvError, match="takes 64 × 64"):
+        train.train_gan(train.TrainConfig(epochs=1), wrong, RunRecord(tmp_path / "x"))
+
+
+def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
+    from gtvlib.models import build_model
+    from gtvlib.models.discriminator import Discriminator
+
+    torch.manual_seed(0)
+    model, judge = build_model("sam_med2d_tiny"), Discriminator(64)
+    optimizer_g, optimizer_d = torch.optim.Adam(model.parameters(), lr=1e-3), torch.optim.Adam(judge.parameters(), lr=1e-3)
+    batch = next(iter(torch.utils.data.DataLoader(SliceDataset(data.cache, data.pairs("training")[:4], box_jitter_px=0), batch_size=4)))
+    before_g = model.mask_decoder.iou_token.weight.detach().clone()
+    before_d = judge.net[1].weight.detach().clone()
+    loss_g, loss_d = train.gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"],
+                                    update_generator=False)
+    assert loss_g is None and 0 <= loss_d <= 2  # 1 − D(real) + D(fake) with D in (0, 1)
+    assert torch.equal(model.mask_decoder.iou_token.weight, before_g) and not torch.equal(judge.net[1].weight, before_d)
+    loss_g, _ = train.gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"])
+    assert loss_g > 0 and not torch.equal(model.mask_decoder.iou_token.weight, before_g)
 
 
 def test_ddp_two_gloo_processes(small_cohort, tmp_path):
-    config = {"mode": "gan", "run_dir": str(tmp_path / "ddp"), "cohort": str(small_cohort), "training_patients": TRAIN,
-              "validation_patients": VAL, "window": "hcf_paper", "crop": [16, 16, 112, 112], "spacing_mm": list(SPACING),
-              "cache_dir": str(tmp_path / "cache"), "config": {"epochs": 2, "batch_size": 2, "device": "cpu"}}
+    config = {"run_dir": str(tmp_path / "ddp"), "cohort": str(small_cohort), "training_patients": TRAIN,
+              "validation_patients": VAL, "window": "hcf_paper", "crop": [16, 16, 112, 112],
+              "cache_dir": str(tmp_path / "cache"), "config": {"mode": "gan", "epochs": 2, "batch_size": 2, "device": "cpu"}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
@@ -94,30 +134,45 @@ def test_ddp_two_gloo_processes(small_cohort, tmp_path):
     assert (tmp_path / "ddp/checkpoints/epoch_002.pt").is_file()
 
 
-def test_augmentation_is_seeded_and_keeps_box_and_label_together(cache):
-    pairs = train.tumour_pairs(cache, TRAIN)[:12]
-    dataset = train.PromptedSlices(cache, pairs, jitter_px=0, seed=1, augment=True)
+def test_train_command_refuses_unknown_settings(tmp_path):
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"config": {"epoch": 2}}))
+    with pytest.raises(GtvError, match="run.yaml: config: .*'epoch'.*expected fields of TrainConfig"):
+        train.main(["--config", str(tmp_path / "run.yaml")])
+
+
+def test_augmentation_is_seeded_and_keeps_box_and_label_together(data):
     from gtvlib.prompts import box_from_mask
 
+    pairs = data.pairs("training")[:12]
+    dataset = SliceDataset(data.cache, pairs, seed=1, augment=True, box_jitter_px=0)
     seen = set()
     for index in range(len(pairs)):
         item = dataset[index]
         label = item["label"][0].numpy().astype(bool)
         assert torch.equal(item["box"], torch.from_numpy(box_from_mask(label)))
-        assert label.sum() == np.asarray(cache.load(pairs[index][0])[1][pairs[index][1]]).sum()  # a flip keeps the area
+        assert label.sum() == np.asarray(data.cache.load(pairs[index][0])[1][pairs[index][1]]).sum()  # a flip keeps the area
         assert torch.equal(dataset[index]["image"], item["image"])  # same (seed, epoch, index): same transform
-        seen.add(item["image"][0].numpy().tobytes() == (np.asarray(cache.load(pairs[index][0])[0][pairs[index][1]], np.float32) * 255).tobytes())
+        original = np.asarray(data.cache.load(pairs[index][0])[0][pairs[index][1]], np.float32)
+        seen.add(item["image"][0].numpy().tobytes() == original.tobytes())
     assert seen == {True, False}  # some slices transformed, some not
+    dataset.set_epoch(1)
+    assert any(not torch.equal(dataset[i]["image"], SliceDataset(data.cache, pairs, seed=1, augment=True)[i]["image"])
+               for i in range(len(pairs)))  # another epoch draws other transforms
 
 
-def test_train_encoder_option(cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("GTVLIB_BATCH", "1")
-    with pytest.raises(Exception, match="train_encoder='some'"):
-        train.train_gan(train.TrainConfig(epochs=1, train_encoder="some"), cache, TRAIN, VAL, tmp_path / "x", SPACING)
-    run = train.train_supervised(train.TrainConfig(epochs=1, train_encoder="all"), cache, TRAIN, VAL, tmp_path / "all", SPACING)
-    state = torch.load(run / "checkpoints/epoch_001.pt", weights_only=True)
+def test_train_encoder_option(data, tmp_path):
+    with pytest.raises(GtvError, match="train_encoder='some'"):
+        train.train_gan(train.TrainConfig(epochs=1, train_encoder="some"), data, RunRecord(tmp_path / "x"))
+    run = train.train_supervised(train.TrainConfig(epochs=1, train_encoder="all"), data, RunRecord(tmp_path / "all"))
+    state = torch.load(run.checkpoint_path(), weights_only=True)
     torch.manual_seed(0)
     from gtvlib.models import build_model
 
     initial = build_model("sam_med2d_tiny").state_dict()
     assert not torch.equal(state["model"]["image_encoder.blocks.0.attn.qkv.weight"], initial["image_encoder.blocks.0.attn.qkv.weight"])
+
+
+def test_named_weights_that_are_absent_say_where_to_place_them(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
+    with pytest.raises(GtvError, match=r"weights 'sam_med2d_b' not found at .*data/weights/sam-med2d_b\.pth: place the file"):
+        train.train_gan(train.TrainConfig(epochs=1, checkpoint="sam_med2d_b"), data, RunRecord(tmp_path / "w"))

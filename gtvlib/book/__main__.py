@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("params", help="list every notebook's parameters with type, default and help")
     args = parser.parse_args(argv)
 
-    from gtvlib.book.project import project_root
+    from gtvlib.paths import project_root
 
     try:
         root = (args.root.resolve() if args.root else project_root())

@@ -1,30 +1,11 @@
-"""Where the book lives: the repository root, its table of contents, its notebooks."""
+"""The book's table of contents and its notebooks (the repository root is :func:`gtvlib.paths.project_root`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from gtvlib.errors import GtvError
 from gtvlib.yamlfile import read_yaml
-
-_MARKERS = ("_toc.yml", "_config.yml")
-
-
-def project_root(start: str | os.PathLike | None = None) -> Path:
-    """The book's root folder: the nearest folder at or above ``start`` holding ``_toc.yml`` and
-    ``_config.yml``; else the checkout gtvlib was installed from (editable install)."""
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if all((folder / marker).is_file() for marker in _MARKERS):
-            return folder
-    package_checkout = Path(__file__).resolve().parents[2]
-    if all((package_checkout / marker).is_file() for marker in _MARKERS):
-        return package_checkout
-    raise GtvError(
-        f"{here}: not inside the gtv-book repository (no folder above it holds {' and '.join(_MARKERS)}); "
-        "run from the repository or pass --root"
-    )
 
 
 def toc_files(root: Path) -> list[str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+
+from gtvlib.checksums import sha256_file
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -15,17 +16,6 @@ def _git(root: Path, *args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
-
-
-def sha256_file(path: Path) -> str | None:
-    """Hex sha256 of a file, or None when it does not exist."""
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def now_iso() -> str:
@@ -41,6 +31,7 @@ def environment_provenance(root: Path) -> dict:
     from gtvlib.device import device_description, pick_device
 
     commit = _git(root, "rev-parse", "HEAD")
+    manifest = root / "data_manifest.yaml"
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
     return {
         "git_commit": commit or "unknown (not a git checkout)",
@@ -51,5 +42,5 @@ def environment_provenance(root: Path) -> dict:
         "cuda_version": torch.version.cuda,
         "device": device_description(pick_device()),
         "platform": platform.platform(),
-        "data_manifest_sha256": sha256_file(root / "data_manifest.yaml"),
+        "data_manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
     }

@@ -1,1 +1,18 @@
-"""Data: reading DICOM and NIfTI, generating the synthetic cohort, slicing and caching."""
+"""Data: reading and writing DICOM, generating the synthetic cohort, and slicing volumes for 2-D models.
+
+Three jobs, three subpackages, and the shared parts beside them:
+
+==================  =============================================================================
+``dicom/``          reading (CT series, RTSTRUCT, SEG, NIfTI, a patient folder), writing, privacy
+``synthetic/``      the synthetic cohort: anatomy, tumours, rendering, motion, 4D-CT, clinical table
+``slices/``         splits, GTV-MFIT and body boxes, balance sampling, the slice cache, ``prepare``
+``volume``          :class:`~gtvlib.data.volume.Volume`, the one type every loader returns; cm³
+``windows``         CT display windows (HU)
+``manifest``        ``data_manifest.yaml``: datasets and weights, where they go, verification
+``cohort``          :func:`~gtvlib.data.cohort.open_cohort`: a manifest dataset or the synthetic fallback
+``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
+==================  =============================================================================
+
+Data flow one way: files (``dicom``, or ``synthetic`` writing them) → ``Volume`` → ``cohort`` → ``slices``.
+``python -m gtvlib.data synth|verify`` is the command line.
+"""

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = {} if args.patients is None else {"patients": args.patients}
             if args.four_d is not None:
                 overrides["four_d_patients"] = args.four_d
-            generate_cohort(args.out, args.preset, args.seed, progress=True, workers=args.workers, **overrides)
+            generate_cohort(args.out, args.preset, args.seed, show_progress=True, workers=args.workers, **overrides)
             return 0
         from gtvlib.data.manifest import verify as verify_datasets
         from gtvlib.paths import data_dir

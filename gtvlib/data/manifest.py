@@ -1,13 +1,15 @@
-"""``data_manifest.yaml``: what each dataset is, where it goes, and whether it is here and intact."""
+"""``data_manifest.yaml``: what each dataset and each set of pretrained weights is, where it goes, and
+whether a dataset is here and intact."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gtvlib.checksums import read_sha256sums, sha256sums_text, verify_sha256sums
 from gtvlib.errors import GtvError
+from gtvlib.paths import data_dir, project_root
 from gtvlib.yamlfile import read_yaml
 
 REQUIRED_KEYS = ("title", "citation", "licence", "access", "redistributable", "download_steps", "layout",
@@ -16,8 +18,7 @@ STATUSES = ("available", "absent", "unavailable", "generated")
 
 
 def manifest_path() -> Path:
-    from gtvlib.book.project import project_root
-
+    """``data_manifest.yaml`` at the repository root."""
     return project_root() / "data_manifest.yaml"
 
 
@@ -48,24 +49,32 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict[str, dict]:
     return raw["datasets"]
 
 
-def dataset_root(entry: dict) -> Path:
-    from gtvlib.paths import data_dir
+WEIGHT_KEYS = ("file", "source", "layout")
 
+
+def load_weights_manifest(path: str | os.PathLike | None = None) -> dict[str, dict]:
+    """The ``weights:`` section, validated: {name: {file, source, layout}}; ``file`` is relative to ``$GTVLIB_DATA``."""
+    path = Path(path) if path else manifest_path()
+    raw = read_yaml(path, "data manifest")
+    weights = raw.get("weights") if isinstance(raw, dict) else None
+    if not isinstance(weights, dict):
+        raise GtvError(f"{path}: expected a 'weights' mapping of names to {{file, source, layout}}")
+    for name, entry in weights.items():
+        missing = [key for key in WEIGHT_KEYS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise GtvError(f"{path}: weights {name!r} lacks {missing}")
+        if Path(entry["file"]).is_absolute():
+            raise GtvError(f"{path}: weights {name!r}: file {entry['file']!r} must be relative to $GTVLIB_DATA")
+    return weights
+
+
+def dataset_root(entry: dict) -> Path:
+    """Where a dataset's files are placed: ``$GTVLIB_DATA/<layout.root>``."""
     return data_dir() / entry["layout"]["root"]
 
 
 def _record_path(dataset: str) -> Path:
-    from gtvlib.paths import data_dir
-
     return data_dir() / ".gtvlib" / f"{dataset}.sha256"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _dataset_files(root: Path, layout: dict) -> list[Path]:
@@ -116,15 +125,11 @@ def verify_dataset(dataset: str, entry: dict, record: bool = False) -> Report:
         record_file.parent.mkdir(parents=True, exist_ok=True)
         from gtvlib.atomic import write_text_atomic
 
-        write_text_atomic(record_file, "".join(f"{_sha256(p)}  {p.relative_to(root).as_posix()}\n" for p in files))
+        write_text_atomic(record_file, sha256sums_text(root, files))
         lines.append(f"recorded sha256 of {len(files)} files in {record_file}")
     elif record_file.is_file():
-        recorded = {}
-        for line in record_file.read_text().splitlines():
-            if line:
-                digest, relative = line.split("  ", 1)
-                recorded[relative] = digest
-        bad = [rel for rel, digest in recorded.items() if not (root / rel).is_file() or _sha256(root / rel) != digest]
+        recorded = read_sha256sums(record_file)
+        bad = verify_sha256sums(root, record_file)
         if bad:
             status = "checksum mismatch"
             lines.append(f"{len(bad)} of {len(recorded)} files missing or changed since --record, e.g. {bad[:3]}")
@@ -146,14 +151,7 @@ def verify(dataset: str | None = None, record: bool = False, path: str | os.Path
 
 def verify_cohort(folder: str | os.PathLike) -> list[str]:
     """Files of a generated cohort whose sha256 differs from its ``SHA256SUMS`` (empty when intact)."""
-    folder = Path(folder)
-    sums = folder / "SHA256SUMS"
+    sums = Path(folder) / "SHA256SUMS"
     if not sums.is_file():
         raise GtvError(f"{sums}: checksum list missing; expected a cohort written by gtvlib.data.synthetic")
-    bad = []
-    for line in sums.read_text().splitlines():
-        digest, relative = line.split("  ", 1)
-        path = folder / relative
-        if not path.is_file() or _sha256(path) != digest:
-            bad.append(relative)
-    return bad
+    return verify_sha256sums(folder, sums)

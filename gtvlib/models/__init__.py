@@ -1,21 +1,59 @@
-"""Models: a registry of builder functions, one file per model family (as segment-anything's build_sam)."""
+"""Models: a registry of builder functions, one file per model family (as segment-anything's build_sam).
+
+==================  =============================================================================
+``spec``            :class:`~gtvlib.models.spec.ModelSpec`: what the registry knows of a model
+``sam_med2d``       SAM-Med2D (the GTV-SAMGAN generator): adapters, one-to-one decoder; ViT-B and tiny
+``discriminator``   the GTV-SAMGAN mask discriminator
+``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
+``weights``         pretrained weights named in ``data_manifest.yaml``: where they go, whether present
+==================  =============================================================================
+
+A new family is a new module with builder functions and a ``REGISTRY`` dict of specs, named in
+:data:`FAMILIES`; ``build_model("its_name")`` then works everywhere (training, evaluation, the chapters).
+Nothing here imports torch until a model is looked up.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from gtvlib.errors import GtvError
 
+# One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
+FAMILIES = ("sam_med2d",)
 
-def model_config(name: str):
-    """The configuration of a registered model, without building it."""
-    from gtvlib.models.sam_med2d import CONFIGS
 
-    if name not in CONFIGS:
-        raise GtvError(f"model {name!r} is not registered; expected one of {sorted(CONFIGS)}")
-    return CONFIGS[name]
+def model_registry() -> dict:
+    """Every registered model: {name: ModelSpec}, gathered from the family modules."""
+    registry = {}
+    for family in FAMILIES:
+        module = importlib.import_module(f"gtvlib.models.{family}")
+        for name, spec in module.REGISTRY.items():
+            if name in registry:
+                raise GtvError(f"model {name!r} is registered by both {registry[name].family} and {family}")
+            registry[name] = spec
+    return registry
+
+
+def model_spec(name: str):
+    """The :class:`~gtvlib.models.spec.ModelSpec` of a registered model, without building it."""
+    registry = model_registry()
+    if name not in registry:
+        raise GtvError(f"model {name!r} is not registered; expected one of {sorted(registry)}")
+    return registry[name]
 
 
 def build_model(name: str):
-    """Build a registered model by name (e.g. ``"sam_med2d_tiny"``, ``"sam_med2d_vit_b"``)."""
-    from gtvlib.models.sam_med2d import SamMed2D
+    """Build a registered model by name (e.g. ``"sam_med2d_tiny"``, ``"sam_med2d_vit_b"``), randomly initialised."""
+    return model_spec(name).build()
 
-    return SamMed2D(model_config(name))
+
+def describe_model(name: str, model) -> str:
+    """One line: the model, its input, and its parameters (all, trained, and per parameter group)."""
+    spec = model_spec(name)
+    total = sum(p.numel() for p in model.parameters())
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    groups = [f"{sum(p.numel() for n, p in model.named_parameters() if marker in n):,} in {group}"
+              for group, marker in spec.parameter_groups.items()]
+    return (f"{name}: {spec.description}, input {spec.input_size} px; {total:,} parameters, {trained:,} trained"
+            + (f" ({', '.join(groups)})" if groups else ""))

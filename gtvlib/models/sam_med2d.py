@@ -27,11 +27,14 @@ import types
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from gtvlib.errors import GtvError
+from gtvlib.models.spec import ModelSpec
+from gtvlib.prompts import box_from_mask
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -225,13 +228,52 @@ class SamMed2D(nn.Module):
         return {"masks": masks, "low_res": low_res, "iou_pred": all_iou[rows, best], "all_masks": all_masks, "all_iou": all_iou}
 
 
-CONFIGS = {
-    # SAM-Med2D ViT-B at 256 px (the paper's generator).
-    "sam_med2d_vit_b": SamMed2DConfig(),
-    # CPU-sized, for the quick profile: 64 px in 4-px patches, so the token grid is 16 × 16 as ViT-B's at
-    # 256 px (a tumour of 8 px still spans tokens); 4 blocks of width 64, a 32-wide decoder.
-    "sam_med2d_tiny": SamMed2DConfig(image_size=64, patch_size=4, encoder_embed_dim=64, encoder_depth=4,
-                                     encoder_num_heads=2, encoder_global_attn_indexes=(1, 3), window_size=8,
-                                     prompt_embed_dim=32, decoder_depth=2, decoder_mlp_dim=64, decoder_num_heads=2,
-                                     iou_head_hidden_dim=32),
+# The paper's generator: SAM-Med2D ViT-B at 256 px.
+VIT_B = SamMed2DConfig()
+# CPU-sized, for the quick profile: 64 px in 4-px patches, so the token grid is 16 × 16 as ViT-B's at 256 px
+# (a tumour of 8 px still spans tokens); 4 blocks of width 64, a 32-wide decoder.
+TINY = SamMed2DConfig(image_size=64, patch_size=4, encoder_embed_dim=64, encoder_depth=4, encoder_num_heads=2,
+                      encoder_global_attn_indexes=(1, 3), window_size=8, prompt_embed_dim=32, decoder_depth=2,
+                      decoder_mlp_dim=64, decoder_num_heads=2, iou_head_hidden_dim=32)
+
+
+def build_sam_med2d_vit_b() -> SamMed2D:
+    """SAM-Med2D ViT-B/16 at 256 px with adapters (GTV-SAMGAN's generator)."""
+    return SamMed2D(VIT_B)
+
+
+def build_sam_med2d_tiny() -> SamMed2D:
+    """A CPU-sized SAM-Med2D with the same structure and a 16 × 16 token grid (the quick profile)."""
+    return SamMed2D(TINY)
+
+
+def sam_input(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) windowed CT in [0, 1] → (B, 3, S, S) in 0–255, the input SAM was trained on."""
+    return (images * 255.0).expand(-1, 3, -1, -1)
+
+
+def boxes_from_labels(labels: torch.Tensor) -> torch.Tensor:
+    """(B, 4) box prompts (x0, y0, x1, y1) of the largest component of each label (B, 1, S, S), no jitter:
+    the ground-truth box the paper evaluates with. An empty label is a :class:`GtvError` (no box exists)."""
+    masks = labels[:, 0].detach().cpu().numpy() > 0.5
+    return torch.from_numpy(np.stack([box_from_mask(mask) for mask in masks])).to(labels.device)
+
+
+def predict_with_box_prompt(model: SamMed2D, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mask logits (B, 1, S, S) of images (B, 1, S, S) in [0, 1], each prompted with its ground-truth box."""
+    return model(sam_input(images), boxes=boxes_from_labels(labels))["masks"]
+
+
+def _spec(name: str, build, config: SamMed2DConfig, description: str, weights: tuple[str, ...]) -> ModelSpec:
+    return ModelSpec(name=name, family="sam_med2d", build=build, input_size=config.image_size, prompt="box",
+                     predict=predict_with_box_prompt, description=description, weights=weights,
+                     parameter_groups={"the adapters": ".Adapter."})
+
+
+REGISTRY = {
+    "sam_med2d_vit_b": _spec("sam_med2d_vit_b", build_sam_med2d_vit_b, VIT_B,
+                             "SAM-Med2D ViT-B/16 with adapters, 12 encoder blocks of width 768",
+                             ("sam_med2d_b", "sam_vit_b")),
+    "sam_med2d_tiny": _spec("sam_med2d_tiny", build_sam_med2d_tiny, TINY,
+                            "SAM-Med2D tiny with adapters, 4 encoder blocks of width 64", ()),
 }

@@ -11,10 +11,10 @@ from gtvlib.viz.cohort import (
     volume_histogram,
 )
 from gtvlib.viz.images import contours_figure, hu_histogram, window_level_widget, windows_figure
-from gtvlib.viz.training import overlay_figure, training_curve
+from gtvlib.viz.training import evaluation_overlays, overlay_figure, training_curve
 
 __all__ = [
-    "balance_figure", "contours_figure", "convention_figure", "hu_histogram", "location_figure", "mfit_figure",
+    "balance_figure", "contours_figure", "evaluation_overlays", "convention_figure", "hu_histogram", "location_figure", "mfit_figure",
     "slice_browser_figure", "slice_explorer", "volume_histogram", "window_level_widget", "windows_figure",
     "overlay_figure", "training_curve",
 ]

@@ -51,3 +51,18 @@ def overlay_figure(images: list[np.ndarray], references: list[np.ndarray], predi
             for spine in inset.spines.values():
                 spine.set_edgecolor("#f1c40f")
     return figure
+
+
+def evaluation_overlays(cache, evaluation, count: int = 4):
+    """:func:`overlay_figure` of ``count`` slices spread over an evaluation's predicted slices, titled with
+    each slice's Dice. ``cache``: the slice cache evaluated; ``evaluation``: :class:`gtvlib.evaluate.Evaluation`."""
+    from gtvlib.metrics import dice
+
+    pairs = list(evaluation.predictions)
+    shown = pairs[:: max(1, len(pairs) // count)][:count]
+    images = [np.asarray(cache.load(pid)[0][k], dtype=np.float32) for pid, k in shown]
+    references = [np.asarray(cache.load(pid)[1][k], dtype=bool) for pid, k in shown]
+    predictions = [evaluation.predictions[pair] for pair in shown]
+    titles = [f"{pid}, slice {k}: Dice {dice(prediction, reference):.2f}"
+              for (pid, k), prediction, reference in zip(shown, predictions, references)]
+    return overlay_figure(images, references, predictions, titles)

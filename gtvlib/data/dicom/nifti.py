@@ -53,6 +53,6 @@ def load_nifti(image_path: str | os.PathLike, label_path: str | os.PathLike | No
         for value, name in (labels or {1: "GTV-1"}).items():
             masks[name] = values == value
     positions = origin[2] + np.arange(hu.shape[0]) * spacing_xyz[2]
-    return Volume(hu=hu, spacing_mm=(spacing_xyz[2], spacing_xyz[1], spacing_xyz[0]), origin_mm=tuple(origin),
+    return Volume(hu=hu, spacing_mm=(spacing_xyz[2], spacing_xyz[1], spacing_xyz[0]), origin_xyz_mm=tuple(origin),
                   slice_positions_mm=positions, masks=masks,
                   metadata={"modality": "CT", "source": image_path.name, "format": "NIfTI"})

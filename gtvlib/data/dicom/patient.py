@@ -11,12 +11,13 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from gtvlib.data.dicom import read_dataset
-from gtvlib.data.rtstruct import load_rtstruct_masks
-from gtvlib.data.seg import load_seg_masks
-from gtvlib.data.series import dicom_files, load_ct_series
+from gtvlib.data.dicom.files import dicom_files, read_dataset
+from gtvlib.data.dicom.rtstruct import canonical_names, load_rtstruct_masks
+from gtvlib.data.dicom.seg import load_seg_masks
+from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
+
 
 def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
     """Headers of every DICOM file below ``folder``: {"CT": {series uid: folder}, "RTSTRUCT": [paths], "SEG": [paths]}."""
@@ -63,8 +64,6 @@ def load_patient(folder: str | os.PathLike, structures: str = "rtstruct", roi_ma
     elif structures == "seg":
         if not found["SEG"]:
             raise GtvError(f"{folder}: no DICOM SEG found")
-        from gtvlib.data.rtstruct import canonical_names
-
         raw = load_seg_masks(sorted(found["SEG"])[0], volume.metadata["sop_instance_uids"])
         mapping = canonical_names(list(raw), roi_map)
         volume.masks = {mapping.get(label, label): mask for label, mask in raw.items()}

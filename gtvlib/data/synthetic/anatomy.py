@@ -1,24 +1,17 @@
-"""A chest-CT phantom: anatomy and tumours drawn from signed-distance shapes, with partial volume and
-correlated noise, in Hounsfield units.
+"""The phantom's anatomy: tissue HU, the thorax's organs as signed-distance shapes, and the lymph-node
+stations anchored to landmarks.
 
-Coordinates are DICOM patient coordinates (LPS, mm) with the carina at z = 0; arrays are (z, y, x).
-Each slice is rendered on ``supersample_z`` sub-planes and averaged (partial volume along z); in-plane,
-edges are soft over one pixel. Ground-truth masks are the shapes at the slice-centre plane sampled at
-pixel centres, which is also where the RTSTRUCT contours are taken from.
-
-The realism targets (HU per tissue, noise, tumour size, location and texture) are those of the project's
-DATA.md; ``sample_anatomy`` and ``sample_tumour`` draw one patient's parameters from them.
+Coordinates are DICOM patient coordinates (LPS, mm) with the carina at z = 0. The realism targets (HU per
+tissue, noise, organ geometry) are those of the project's DATA.md; :func:`sample_anatomy` draws one
+patient's parameters and :func:`build_anatomy` turns them into shapes. Rendering them into HU:
+:mod:`gtvlib.data.synthetic.render`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy import ndimage
 
-from gtvlib.data.tumour import tumour_shapes
-from gtvlib.data.shapes import (
+from gtvlib.data.synthetic.shapes import (
     Shape,
     ellipsoid,
     elliptic_cylinder,
@@ -29,12 +22,14 @@ from gtvlib.data.shapes import (
     union,
 )
 
+
 # Mean HU per tissue (DATA.md). Blood and solid tumour are per patient (contrast enhancement).
 HU = {
     "air": -1000.0, "lung": -850.0, "fat": -100.0, "muscle": 50.0, "soft": 40.0, "liver": 55.0,
     "cancellous": 280.0, "cortical": 900.0, "rib": 750.0, "cartilage": 120.0, "disc": 80.0,
     "csf_cord": 30.0, "couch": 150.0, "couch_core": -900.0,
 }
+
 
 # Lymph-node stations (IASLC map, simplified to ellipsoids anchored to the landmarks; centres and
 # semi-axes in mm, z relative to the landmark named).
@@ -57,102 +52,6 @@ STATIONS = {
     "11L": ((66, 14), ("carina", -54), (12, 12, 12)),
 }
 
-
-@dataclass(frozen=True)
-class Grid:
-    """The voxel grid: ``shape`` (z, y, x), ``spacing_mm`` (dz, dy, dx), ``origin_mm`` (x, y, z) of voxel 0."""
-
-    shape: tuple[int, int, int]
-    spacing_mm: tuple[float, float, float]
-    origin_mm: tuple[float, float, float]
-
-    def axis_mm(self, axis: str) -> np.ndarray:
-        """Pixel-centre coordinates (mm) along ``x``, ``y`` or ``z``."""
-        index = {"x": 2, "y": 1, "z": 0}[axis]
-        origin = self.origin_mm[{"x": 0, "y": 1, "z": 2}[axis]]
-        return origin + np.arange(self.shape[index]) * self.spacing_mm[index]
-
-
-class Renderer:
-    """Paints shapes into an HU volume rendered on ``supersample_z`` sub-planes per slice."""
-
-    def __init__(self, grid: Grid, supersample_z: int = 3, background_hu: float = HU["air"]):
-        if supersample_z < 1 or supersample_z % 2 == 0:
-            raise ValueError("supersample_z must be odd, so that the middle sub-plane is the slice centre")
-        self.grid, self.s = grid, supersample_z
-        nz, ny, nx = grid.shape
-        dz = grid.spacing_mm[0]
-        offsets = (np.arange(self.s) - (self.s - 1) / 2) * dz / self.s
-        self.z_fine = (grid.axis_mm("z")[:, None] + offsets[None, :]).ravel()
-        self.x, self.y = grid.axis_mm("x"), grid.axis_mm("y")
-        self.edge_mm = min(grid.spacing_mm[1], grid.spacing_mm[2])
-        self.hu = np.full((nz * self.s, ny, nx), background_hu, dtype=np.float32)
-
-    def _window(self, shape: Shape):
-        pad = self.edge_mm
-        def span(coords, low, high):
-            start = int(np.searchsorted(coords, low - pad, side="left"))
-            stop = int(np.searchsorted(coords, high + pad, side="right"))
-            return slice(max(start, 0), min(stop, len(coords)))
-        return span(self.z_fine, shape.low[2], shape.high[2]), span(self.y, shape.low[1], shape.high[1]), span(self.x, shape.low[0], shape.high[0])
-
-    def _coords(self, window):
-        zs, ys, xs = window
-        return self.x[xs][None, None, :], self.y[ys][None, :, None], self.z_fine[zs][:, None, None]
-
-    def paint(self, shape: Shape, value, mask: bool = False):
-        """Blend ``value`` (HU, or a function of x, y, z) into the volume with soft occupancy.
-
-        Returns the ground-truth mask (z, y, x) at slice centres when ``mask`` is true.
-        """
-        window = self._window(shape)
-        if any(w.start >= w.stop for w in window):
-            return np.zeros(self.grid.shape, dtype=bool) if mask else None
-        x, y, z = self._coords(window)
-        sd = shape.sd(x, y, z).astype(np.float32)
-        alpha = np.clip(0.5 - sd / self.edge_mm, 0.0, 1.0)
-        target = self.hu[window]
-        fill = value(x, y, z) if callable(value) else np.float32(value)
-        self.hu[window] = target + alpha * (fill - target)
-        return self._centre_mask(sd, window) if mask else None
-
-    def mask(self, shape: Shape) -> np.ndarray:
-        """Ground truth of a shape without painting it: sd < 0 at slice centres and pixel centres."""
-        window = self._window(shape)
-        if any(w.start >= w.stop for w in window):
-            return np.zeros(self.grid.shape, dtype=bool)
-        x, y, z = self._coords(window)
-        return self._centre_mask(shape.sd(x, y, z), window)
-
-    def _centre_mask(self, sd: np.ndarray, window) -> np.ndarray:
-        out = np.zeros(self.grid.shape, dtype=bool)
-        zs, ys, xs = window
-        fine = np.arange(zs.start, zs.stop)
-        centre = fine % self.s == self.s // 2
-        out[fine[centre] // self.s, ys, xs] = sd[centre] < 0
-        return out
-
-    def volume(self) -> np.ndarray:
-        """The rendered HU volume (z, y, x), float32, averaged over the sub-planes."""
-        nz, ny, nx = self.grid.shape
-        return self.hu.reshape(nz, self.s, ny, nx).mean(axis=1)
-
-
-def correlated_noise(rng: np.random.Generator, shape, sigma_px: float, sd_hu: float) -> np.ndarray:
-    """White noise smoothed in-plane with a Gaussian of ``sigma_px`` and rescaled to ``sd_hu``."""
-    white = rng.standard_normal(shape).astype(np.float32)
-    smooth = ndimage.gaussian_filter(white, sigma=(0, sigma_px, sigma_px))
-    # The smoothing shrinks the SD by a known factor for a Gaussian kernel; renormalise exactly.
-    return smooth * np.float32(sd_hu / smooth.std())
-
-
-def smooth_texture(rng: np.random.Generator, shape, sigma_px: float, sd_hu: float) -> np.ndarray:
-    """Smooth 3-D random texture (tissue heterogeneity), zero mean, ``sd_hu`` standard deviation."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=sigma_px)
-    return field * np.float32(sd_hu / max(float(field.std()), 1e-6))
-
-
-# --------------------------------------------------------------------------- anatomy
 
 def sample_anatomy(rng: np.random.Generator) -> dict:
     """One patient's anatomical parameters (mm, HU), JSON-serialisable."""
@@ -272,7 +171,7 @@ def station_shapes(landmarks: dict, organs: Shape, lungs: Shape) -> dict[str, Sh
     return shapes
 
 
-def _ribs(anatomy: dict) -> Shape:
+def rib_cage(anatomy: dict) -> Shape:
     """Ribs: a bony ring inside the chest wall, cut into inclined bands along z, open anteriorly."""
     radii, (z_low, z_high) = anatomy["rib_radii"], anatomy["rib_z_range"]
     period, half_width, half_thickness = 26.0, 5.0, 4.0
@@ -292,7 +191,7 @@ def _ribs(anatomy: dict) -> Shape:
     return Shape(sd, np.array([-a_max - 10, -b_max - 10, z_low]), np.array([a_max + 10, b_max + 10, z_high]))
 
 
-def _vessel_tree(rng: np.random.Generator, hilum, side: float, generations: int = 3) -> list[tuple]:
+def vessel_tree(rng: np.random.Generator, hilum, side: float, generations: int = 3) -> list[tuple]:
     """Branching pulmonary vessels from a hilum: a list of (start, end, radius start, radius end)."""
     segments = []
     stack = [(np.asarray(hilum, float), np.array([side, 0.1, 0.0]), 5.0, 0)]
@@ -311,98 +210,6 @@ def _vessel_tree(rng: np.random.Generator, hilum, side: float, generations: int 
     return segments
 
 
-def render_patient(anatomy_params: dict, grid: Grid, rng: np.random.Generator, tumour: dict | None,
-                   node: dict | None, supersample_z: int = 3):
-    """Render one patient. Returns ``(hu, masks, roi_shapes)``.
-
-    ``hu``: float32 (z, y, x) in HU with partial volume, texture and correlated noise.
-    ``masks``: bool (z, y, x) ground truth per canonical ROI name, plus ``Body`` and the tissue layers
-    ``Fat-Layer`` and ``Muscle-Layer`` (for realism checks). ``roi_shapes``: the shape of each ROI,
-    from which the RTSTRUCT contours are taken.
-    """
-    p = anatomy_params
-    anatomy = build_anatomy(p)
-    blood = p["blood_hu"]
-    renderer = Renderer(grid, supersample_z)
-    paint = renderer.paint
-    paint(anatomy["couch"], HU["couch"])
-    paint(anatomy["couch_core"], HU["couch_core"])
-    masks = {"Body": paint(anatomy["body"], HU["fat"], mask=True)}
-    muscle = paint(anatomy["muscle"], HU["muscle"], mask=True)
-    ribs = paint(_ribs(anatomy), HU["rib"], mask=True)
-    cavity = paint(anatomy["cavity"], HU["fat"] + 10, mask=True)
-    # tissue layers, for realism checks (not ROIs, not written to the cohort)
-    masks["Fat-Layer"] = masks["Body"] & ~muscle
-    masks["Muscle-Layer"] = muscle & ~cavity & ~ribs
-    y_front, y_back = -p["body_half_depth_mm"] * 0.7, p["body_half_depth_mm"] * 0.8
-
-    def lung_hu(x, y, z):
-        t = np.clip((y - y_front) / (y_back - y_front), 0, 1)  # denser posteriorly (gravity)
-        return (p["lung_anterior_hu"] + t * (p["lung_posterior_hu"] - p["lung_anterior_hu"])).astype(np.float32)
-
-    for name, lung in anatomy["lungs"].items():
-        masks[name] = paint(lung, lung_hu, mask=True)
-    paint(anatomy["liver"], HU["liver"] + (45.0 if p["contrast_enhanced"] else 0.0))
-    paint(anatomy["stomach"], 35.0)
-    masks["Heart"] = paint(anatomy["heart"], blood, mask=True)
-    for vessel in ("aorta", "pulmonary", "svc", "azygos"):
-        paint(anatomy[vessel], blood)
-    masks["Esophagus"] = paint(anatomy["esophagus"], HU["soft"], mask=True)
-    paint(anatomy["esophagus_air"], HU["air"])
-    paint(anatomy["airway_wall"], HU["soft"])
-    paint(anatomy["airway_air"], HU["air"])
-    vertebra = anatomy["vertebra"]
-    paint(vertebra, HU["cortical"])
-    paint(ellipsoid_like_inset(vertebra, 2.0), HU["cancellous"])
-    paint(_discs(vertebra), HU["disc"])
-    paint(anatomy["neural_arch"] - anatomy["canal"], HU["cortical"] * 0.7)
-    paint(anatomy["spinous"], HU["cortical"] * 0.7)
-    paint(anatomy["canal"], 10.0)
-    masks["Spinal-Cord"] = paint(anatomy["cord"], HU["csf_cord"], mask=True)
-    paint(anatomy["sternum"], HU["cancellous"] + 150)
-    vessel_rng = np.random.default_rng(p["vessel_seed"])
-    for lung_name, hilum, side in (("Lung-Right", (-48, 8, -15), -1.0), ("Lung-Left", (48, 8, -20), 1.0)):
-        for start, end, r0, r1 in _vessel_tree(vessel_rng, hilum, side):
-            paint(tube([start, end], [r0, r1]) & anatomy["lungs"][lung_name], blood)
-
-    forbidden = forbidden_organs(anatomy)
-    roi_shapes = {"Lung-Left": anatomy["lungs"]["Lung-Left"], "Lung-Right": anatomy["lungs"]["Lung-Right"],
-                  "Heart": anatomy["heart"], "Esophagus": anatomy["esophagus"], "Spinal-Cord": anatomy["cord"]}
-    if tumour is not None:
-        parts = tumour_shapes(tumour)
-        gtv = parts["gtv"] - forbidden
-        if tumour["part_solid"]:
-            paint(parts["whole"] - forbidden, tumour["ground_glass_hu"])
-        paint(parts["solid"] - forbidden, tumour["solid_hu"])
-        if "necrosis" in parts:
-            paint(parts["necrosis"], tumour["necrosis_hu"])
-        if "calcification" in parts:
-            paint(parts["calcification"], tumour["calcification_hu"])
-        if "cavity" in parts:
-            paint(parts["cavity"], HU["air"] + 50)
-        roi_shapes["GTV-1"] = gtv
-        masks["GTV-1"] = renderer.mask(gtv)
-        solid_mask = renderer.mask(parts["solid"] - forbidden)
-    if node is not None:
-        node_shape = ellipsoid(node["centre_mm"], node["radii_mm"]) - forbidden
-        masks["GTV-2"] = paint(node_shape, node["hu"], mask=True)
-        roi_shapes["GTV-2"] = node_shape
-    lungs = anatomy["lungs"]["Lung-Left"] | anatomy["lungs"]["Lung-Right"]
-    for name, shape in station_shapes(anatomy["landmarks"], forbidden, lungs).items():
-        roi_shapes[name] = shape
-        masks[name] = renderer.mask(shape)
-
-    hu = renderer.volume()
-    lung_mask = masks["Lung-Left"] | masks["Lung-Right"]
-    hu += smooth_texture(rng, hu.shape, 1.2, 18.0) * lung_mask
-    if tumour is not None:
-        texture_mask = solid_mask & ~renderer.mask(parts["necrosis"]) if "necrosis" in parts else solid_mask
-        hu += smooth_texture(rng, hu.shape, 1.0, tumour["heterogeneity_sd_hu"]) * texture_mask
-    hu += correlated_noise(rng, hu.shape, sigma_px=0.8, sd_hu=p["noise_sd_hu"])
-    np.clip(hu, -1024.0, 3071.0, out=hu)
-    return hu, masks, roi_shapes
-
-
 def forbidden_organs(anatomy: dict) -> Shape:
     """Organs a GTV cannot occupy: heart, great vessels, airway, oesophagus, vertebra and canal."""
     out = anatomy["heart"]
@@ -416,7 +223,7 @@ def ellipsoid_like_inset(shape: Shape, inset_mm: float) -> Shape:
     return Shape(lambda x, y, z: shape.sd(x, y, z) + inset_mm, shape.low, shape.high)
 
 
-def _discs(vertebra: Shape, period_mm: float = 30.0, half_height_mm: float = 3.0) -> Shape:
+def intervertebral_discs(vertebra: Shape, period_mm: float = 30.0, half_height_mm: float = 3.0) -> Shape:
     """Intervertebral discs: thin bands of the vertebral body every ``period_mm`` along z."""
     def sd(x, y, z):
         phase = np.abs(np.mod(z + 1000.0, period_mm) - period_mm / 2) - half_height_mm

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.data.shapes import Shape, ellipsoid
+from gtvlib.data.synthetic.shapes import Shape, ellipsoid
+from gtvlib.errors import GtvError
 
 MEDIAN_VOLUME_CM3 = 40.0
 LOG_SD = 0.9
@@ -158,7 +159,9 @@ def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden:
         if np.any(anatomy["cavity"].sd(px, py, pz) > 0):
             continue
         return params
-    raise RuntimeError("no admissible tumour position found")  # cannot happen for sampled anatomy
+    raise GtvError(f"no admissible position for a {form['volume_cm3']:.0f} cm³ {category} tumour in the {side} "
+                   f"{lobe} lobe after 4000 draws; expected sampled anatomy to leave room (check the anatomy "
+                   "parameters)")
 
 
 def sample_node(rng: np.random.Generator, station_centres: dict[str, np.ndarray], enhanced: bool) -> dict:

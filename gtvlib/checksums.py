@@ -1,0 +1,70 @@
+"""Checksums and settings keys: the one place that hashes files and settings.
+
+* :func:`sha256_file`: hex SHA-256 of a file, read in blocks (datasets of many GB are fine).
+* :func:`write_sha256sums` / :func:`verify_sha256sums`: a ``SHA256SUMS`` list in ``sha256sum`` format
+  (``<hex>  <relative path>``), as a generated cohort or a recorded real dataset carries.
+* :func:`settings_key`: a short hex key of JSON-serialisable settings (sorted keys), naming caches and
+  run folders so that the same settings find the same folder and different settings never mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from gtvlib.errors import GtvError
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256sums_text(folder: str | os.PathLike, files: list[Path]) -> str:
+    """``sha256sum``-format lines (``<hex>  <path relative to folder>``) for ``files``, in the given order."""
+    folder = Path(folder)
+    return "".join(f"{sha256_file(path)}  {Path(path).relative_to(folder).as_posix()}\n" for path in files)
+
+
+def write_sha256sums(folder: str | os.PathLike, name: str = "SHA256SUMS") -> Path:
+    """Write ``folder/name`` listing every file below ``folder`` (sorted relative paths, the list itself excluded)."""
+    from gtvlib.atomic import write_text_atomic
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != name)
+    return write_text_atomic(folder / name, sha256sums_text(folder, files))
+
+
+def read_sha256sums(list_path: str | os.PathLike) -> dict[str, str]:
+    """{relative path: hex digest} of a ``sha256sum``-format list; a malformed line is a :class:`GtvError`."""
+    list_path = Path(list_path)
+    if not list_path.is_file():
+        raise GtvError(f"{list_path}: checksum list missing")
+    recorded = {}
+    for number, line in enumerate(list_path.read_text().splitlines(), start=1):
+        if not line:
+            continue
+        digest, separator, relative = line.partition("  ")
+        if not separator or len(digest) != 64:
+            raise GtvError(f"{list_path}, line {number}: {line[:80]!r} is not '<sha256 hex>  <path>'")
+        recorded[relative] = digest
+    return recorded
+
+
+def verify_sha256sums(folder: str | os.PathLike, list_path: str | os.PathLike) -> list[str]:
+    """Relative paths listed in ``list_path`` that are missing below ``folder`` or whose SHA-256 differs."""
+    folder = Path(folder)
+    return [relative for relative, digest in read_sha256sums(list_path).items()
+            if not (folder / relative).is_file() or sha256_file(folder / relative) != digest]
+
+
+def settings_key(settings, length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``settings`` as sorted-key JSON (``str`` for the rest)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -1,0 +1,138 @@
+"""Where an image lies in the patient and what its pixels mean: image-plane geometry and Hounsfield units.
+
+* ``PixelSpacing`` is ``[row spacing, column spacing]`` in mm: the distance between the centres of
+  adjacent rows, then of adjacent columns;
+* image arrays are ``(rows, columns)`` = ``(y, x)``; patient coordinates are DICOM LPS in mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from gtvlib.data.dicom.files import require, source_of
+from gtvlib.errors import GtvError
+
+# The attributes a CT slice needs before its pixels mean anything in space or in HU.
+GEOMETRY_KEYWORDS: tuple[str, ...] = (
+    "Modality",
+    "Rows",
+    "Columns",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "PatientPosition",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "BitsStored",
+    "PixelRepresentation",
+    "PixelPaddingValue",
+    "WindowCenter",
+    "WindowWidth",
+)
+
+
+@dataclass(frozen=True)
+class ImagePlane:
+    """Where one image lies in the patient (DICOM Image Plane module), in mm, LPS axes.
+
+    ``row_direction`` is the direction of increasing column index (along a row), and
+    ``column_direction`` the direction of increasing row index, as in ImageOrientationPatient.
+    """
+
+    position_mm: np.ndarray  # (3,) centre of the first transmitted pixel (row 0, column 0)
+    row_direction: np.ndarray  # (3,) unit vector
+    column_direction: np.ndarray  # (3,) unit vector
+    pixel_spacing_mm: tuple[float, float]  # (row spacing, column spacing) = (dy, dx)
+    slice_thickness_mm: float | None
+    rows: int
+    columns: int
+
+    @property
+    def slice_normal(self) -> np.ndarray:
+        """Unit normal of the image plane (row × column direction); +z (superior) for axial HFS."""
+        return np.cross(self.row_direction, self.column_direction)
+
+    @property
+    def is_axial(self) -> bool:
+        """True when the plane is axial up to 1e-3 (normal along ±z)."""
+        return bool(abs(abs(self.slice_normal[2]) - 1.0) < 1e-3)
+
+    def pixel_to_patient(self, row: float, column: float) -> np.ndarray:
+        """Patient coordinates (mm, LPS) of the centre of pixel (row, column), DICOM PS3.3 C.7.6.2.1.1."""
+        dy, dx = self.pixel_spacing_mm
+        return self.position_mm + column * dx * self.row_direction + row * dy * self.column_direction
+
+
+def image_plane(ds: Dataset) -> ImagePlane:
+    """Read the image-plane geometry of one image (CT slice) with validation."""
+    position = np.asarray(require(ds, "ImagePositionPatient"), dtype=float)
+    orientation = np.asarray(require(ds, "ImageOrientationPatient"), dtype=float)
+    spacing = np.asarray(require(ds, "PixelSpacing"), dtype=float)
+    if position.shape != (3,) or orientation.shape != (6,) or spacing.shape != (2,):
+        raise GtvError(
+            f"{source_of(ds)}: malformed geometry (ImagePositionPatient has {position.size} values, "
+            f"ImageOrientationPatient {orientation.size}, PixelSpacing {spacing.size}; expected 3, 6, 2)"
+        )
+    if np.any(spacing <= 0):
+        raise GtvError(f"{source_of(ds)}: PixelSpacing {spacing.tolist()} must be positive (mm)")
+    row_dir, col_dir = orientation[:3], orientation[3:]
+    if not (np.isclose(np.linalg.norm(row_dir), 1, atol=1e-3) and np.isclose(np.linalg.norm(col_dir), 1, atol=1e-3)):
+        raise GtvError(
+            f"{source_of(ds)}: ImageOrientationPatient {orientation.tolist()} is not two unit vectors"
+        )
+    thickness = ds.get("SliceThickness")
+    return ImagePlane(
+        position_mm=position,
+        row_direction=row_dir,
+        column_direction=col_dir,
+        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])),
+        slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        rows=int(require(ds, "Rows")),
+        columns=int(require(ds, "Columns")),
+    )
+
+
+def ct_to_hu(ds: Dataset) -> np.ndarray:
+    """Hounsfield units of one CT image: ``HU = stored value × RescaleSlope + RescaleIntercept``.
+
+    Returns a float32 array of shape (rows, columns) = (y, x). A missing slope or intercept means
+    1 and 0 (the identity, as the standard defines for CT when absent). Padding pixels (outside the
+    reconstruction circle, ``PixelPaddingValue``) are converted like any other; see :func:`padding_mask`.
+    """
+    modality = ds.get("Modality")
+    if modality != "CT":
+        raise GtvError(f"{source_of(ds)}: Modality is {modality!r}; expected 'CT' for conversion to HU")
+    if "PixelData" not in ds:
+        raise GtvError(f"{source_of(ds)}: no Pixel Data (was the file read with stop_before_pixels?)")
+    try:
+        stored = ds.pixel_array
+    except Exception as exc:
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", syntax)
+        raise GtvError(
+            f"{source_of(ds)}: pixel data cannot be decoded (transfer syntax {name}): {exc}. "
+            "Compressed data needs a decoder plugin (e.g. pylibjpeg with pylibjpeg-libjpeg); "
+            "a truncated file needs to be exported again."
+        ) from exc
+    expected_shape = (int(require(ds, "Rows")), int(require(ds, "Columns")))
+    if stored.shape != expected_shape:
+        raise GtvError(
+            f"{source_of(ds)}: pixel array has shape {stored.shape}; expected one frame of {expected_shape}"
+        )
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
+
+
+def padding_mask(ds: Dataset) -> np.ndarray:
+    """Boolean (rows, columns) mask of pixels that hold ``PixelPaddingValue`` (no measured data)."""
+    padding = ds.get("PixelPaddingValue")
+    if padding is None:
+        return np.zeros((int(ds.Rows), int(ds.Columns)), dtype=bool)
+    return ds.pixel_array == padding

@@ -1,0 +1,193 @@
+"""Reading RT Structure Sets: what an RTSTRUCT holds, its contours, and its ROIs rasterised onto a CT volume.
+
+Rasterisation follows :mod:`gtvlib.data.dicom.contours` (pixel centres, top-left rule, even–odd). Beyond
+one plane:
+
+* A contour's plane is matched to the slice whose actual position along the normal is nearest, within
+  half the local slice spacing; ContourImageSequence is not trusted for this.
+* ROIs are joined across sequences by ROI number (never by list position). POINT contours and contours
+  of fewer than three points are skipped. Points outside the field of view are clipped, with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from gtvlib.data.dicom.contours import rasterise_polygons
+from gtvlib.data.dicom.files import read_dataset, require, source_of
+from gtvlib.data.volume import Volume
+from gtvlib.errors import GtvError
+
+
+def roi_numbers(ds: Dataset) -> dict[str, int]:
+    """ROI name → ROI number, from StructureSetROISequence."""
+    return {str(item.ROIName): int(item.ROINumber) for item in require(ds, "StructureSetROISequence")}
+
+
+def roi_number(ds: Dataset, roi_name: str) -> int:
+    """The ROI number of ``roi_name``; a :class:`GtvError` listing the ROI names present when it is absent."""
+    numbers = roi_numbers(ds)
+    if roi_name not in numbers:
+        raise GtvError(f"{source_of(ds)}: no ROI named {roi_name!r}; the ROIs present are {sorted(numbers)}")
+    return numbers[roi_name]
+
+
+def roi_contour_item(ds: Dataset, number: int) -> Dataset | None:
+    """The ROIContourSequence item of ROI ``number`` (joined by ReferencedROINumber), or None."""
+    return next((item for item in ds.get("ROIContourSequence", []) if int(item.ReferencedROINumber) == number), None)
+
+
+def canonical_names(names: list[str], roi_map: dict[str, list[str]]) -> dict[str, str]:
+    """Map an RTSTRUCT's ROI names to canonical names with case-insensitive regexes.
+
+    ``roi_map``: canonical name → list of regexes (full match). A canonical name equal to the ROI name
+    (ignoring case) always matches. Returns ROI name → canonical name for the names that match; the
+    first canonical name in ``roi_map`` order wins.
+    """
+    mapping = {}
+    for name in names:
+        for canonical, patterns in roi_map.items():
+            if name.strip().lower() == canonical.lower() or any(
+                    re.fullmatch(pattern, name.strip(), flags=re.IGNORECASE) for pattern in patterns):
+                mapping[name] = canonical
+                break
+    return mapping
+
+
+def rtstruct_rois(ds: Dataset):
+    """What an RTSTRUCT holds, one row per ROI, joined by ROI number (never by list position).
+
+    Columns: roi_number, name, interpreted_type (from RT ROI Observations), generation_algorithm,
+    contours (count), geometric_types (e.g. ``CLOSED_PLANAR×3``), points (total), planes (distinct
+    contour planes along z, mm).
+    """
+    import pandas as pd
+
+    if ds.get("Modality") != "RTSTRUCT":
+        raise GtvError(f"{source_of(ds)}: Modality is {ds.get('Modality')!r}; expected 'RTSTRUCT'")
+    contours_by_number = {int(item.ReferencedROINumber): item for item in ds.get("ROIContourSequence", [])}
+    types_by_number = {
+        int(item.ReferencedROINumber): item.get("RTROIInterpretedType", "")
+        for item in ds.get("RTROIObservationsSequence", [])
+    }
+    rows = []
+    for roi in require(ds, "StructureSetROISequence"):
+        number = int(roi.ROINumber)
+        contours = list(getattr(contours_by_number.get(number), "ContourSequence", []) or [])
+        kinds: dict[str, int] = {}
+        points = 0
+        planes = set()
+        for contour in contours:
+            kind = str(contour.get("ContourGeometricType", "?"))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            data = np.asarray(contour.get("ContourData", []), dtype=float).reshape(-1, 3)
+            points += len(data)
+            if len(data):
+                planes.add(round(float(data[0, 2]), 3))
+        rows.append(
+            (
+                number,
+                str(roi.get("ROIName", "")),
+                str(types_by_number.get(number, "")),
+                str(roi.get("ROIGenerationAlgorithm", "")),
+                len(contours),
+                ", ".join(f"{kind}×{count}" for kind, count in sorted(kinds.items())) or "—",
+                points,
+                len(planes),
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["roi_number", "name", "interpreted_type", "generation_algorithm", "contours", "geometric_types", "points", "planes"],
+    )
+
+
+def rtstruct_contours(ds: Dataset, roi_name: str) -> list[tuple[str, np.ndarray]]:
+    """Contours of one ROI as ``(geometric type, points)`` with points of shape (n, 3) in mm (LPS).
+
+    Raises :class:`GtvError` listing the ROI names present when ``roi_name`` is not among them.
+    """
+    item = roi_contour_item(ds, roi_number(ds, roi_name))
+    if item is None:
+        return []
+    return [(str(contour.ContourGeometricType), np.asarray(contour.ContourData, dtype=float).reshape(-1, 3))
+            for contour in item.get("ContourSequence", []) or []]
+
+
+def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: bool = False):
+    """Rasterise one ROI of an RTSTRUCT onto ``volume``'s grid: bool (z, y, x).
+
+    With ``return_polygons`` the matched contours are returned instead: {slice index: [(row, column)
+    polygons]}, e.g. for :func:`~gtvlib.data.dicom.contours.coverage_fraction`.
+    """
+    source = source_of(ds)
+    number = roi_number(ds, roi_name)
+    frame = volume.metadata.get("frame_of_reference_uid")
+    referenced = {str(item.ReferencedFrameOfReferenceUID) for item in ds.get("StructureSetROISequence", [])
+                  if int(item.ROINumber) == number and "ReferencedFrameOfReferenceUID" in item}
+    if frame and referenced and frame not in referenced:
+        raise GtvError(f"{source}: ROI {roi_name!r} is drawn in frame of reference {sorted(referenced)[0]}, "
+                       f"but the CT series is in {frame}; expected the same frame of reference")
+    contour_item = roi_contour_item(ds, number)
+    nz, ny, nx = volume.shape
+    mask = np.zeros((nz, ny, nx), dtype=bool)
+    if contour_item is None:
+        return mask
+    dz, dy, dx = volume.spacing_mm
+    ox, oy = volume.origin_xyz_mm[0], volume.origin_xyz_mm[1]
+    positions = np.asarray(volume.slice_positions_mm, dtype=float)
+    local_half = np.diff(positions, prepend=positions[0] - dz, append=positions[-1] + dz)
+    half_spacing = 0.5 * np.minimum(local_half[:-1], local_half[1:])
+    planes: dict[int, list[np.ndarray]] = {}
+    clipped = 0
+    for contour in contour_item.get("ContourSequence", []) or []:
+        if str(contour.get("ContourGeometricType", "")) != "CLOSED_PLANAR":
+            continue  # POINT and OPEN contours enclose nothing
+        points = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+        if len(points) < 3:
+            continue
+        z = float(points[:, 2].mean())
+        if np.ptp(points[:, 2]) > 0.5 * float(np.median(half_spacing)):
+            raise GtvError(f"{source}: a contour of ROI {roi_name!r} is not planar "
+                           f"(z spans {np.ptp(points[:, 2]):.2f} mm); expected axial CLOSED_PLANAR contours")
+        k = int(np.argmin(np.abs(positions - z)))
+        if abs(positions[k] - z) > half_spacing[k] + 1e-3:
+            raise GtvError(f"{source}: a contour of ROI {roi_name!r} at z = {z:.2f} mm lies on no slice of the CT "
+                           f"(nearest {positions[k]:.2f} mm); expected contours on slice planes")
+        rc = np.stack([(points[:, 1] - oy) / dy, (points[:, 0] - ox) / dx], axis=1)
+        outside = (rc[:, 0] < -0.5) | (rc[:, 0] > ny - 0.5) | (rc[:, 1] < -0.5) | (rc[:, 1] > nx - 0.5)
+        clipped += int(outside.sum())
+        planes.setdefault(k, []).append(rc)
+    if return_polygons:
+        return planes
+    for k, polygons in planes.items():
+        mask[k] = rasterise_polygons(polygons, (ny, nx))
+    if clipped:
+        warnings.warn(f"{source}: ROI {roi_name!r} has {clipped} contour points outside the field of view; "
+                      "the mask is clipped to the image", stacklevel=2)
+    return mask
+
+
+def load_rtstruct_masks(path: str | os.PathLike, volume: Volume, roi_map: dict[str, list[str]],
+                        required: tuple[str, ...] = (), keep_unmapped: bool = True) -> dict[str, np.ndarray]:
+    """Rasterise the ROIs under canonical names; raise if a ``required`` one is absent.
+
+    ROIs whose names map to no canonical name keep their own names (``keep_unmapped``) or are skipped.
+    """
+    ds = read_dataset(path)
+    if ds.get("Modality") != "RTSTRUCT":
+        raise GtvError(f"{path}: Modality is {ds.get('Modality')!r}; expected 'RTSTRUCT'")
+    names = list(roi_numbers(ds))
+    mapping = canonical_names(names, roi_map)
+    missing = [name for name in required if name not in mapping.values()]
+    if missing:
+        raise GtvError(f"{path}: no ROI maps to {missing}; the ROIs present are {sorted(names)} "
+                       "(extend the manifest's roi_map if a name differs)")
+    if keep_unmapped:
+        mapping.update({name: name for name in names if name not in mapping and name not in mapping.values()})
+    return {canonical: rasterise_roi(ds, name, volume) for name, canonical in mapping.items()}

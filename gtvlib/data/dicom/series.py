@@ -1,0 +1,98 @@
+"""CT series on disk: reading a folder of slices into a :class:`~gtvlib.data.volume.Volume`.
+
+Slices are sorted by ImagePositionPatient projected on the slice normal (never by InstanceNumber,
+SliceLocation or file name) and converted to HU; reading checks what later stages rely on: one series per
+folder, axial orientation, identical geometry on every slice, and uniform spacing without gaps.
+(Writing a series: :func:`gtvlib.data.dicom.writers.ct_datasets`.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from gtvlib.data.dicom.files import dicom_files, read_dataset
+from gtvlib.data.dicom.image import ct_to_hu, image_plane
+from gtvlib.data.volume import Volume
+from gtvlib.errors import GtvError
+
+# Slice spacing may vary by this fraction of the median before the series counts as non-uniform.
+SPACING_TOLERANCE = 0.01
+
+
+def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
+    """Read and validate every CT slice of a folder; return them sorted along the slice normal."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GtvError(f"{folder}: no such folder (expected a folder of CT slices)")
+    slices = [read_dataset(path) for path in dicom_files(folder)]
+    slices = [ds for ds in slices if ds.get("Modality") == "CT"]
+    if not slices:
+        raise GtvError(f"{folder}: no CT images found (expected .dcm files with Modality CT)")
+    series = sorted({str(ds.SeriesInstanceUID) for ds in slices})
+    if len(series) > 1:
+        raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder ({', '.join(series)}); "
+                       "expected one series per folder")
+    planes = [image_plane(ds) for ds in slices]
+    first = planes[0]
+    if not first.is_axial:
+        raise GtvError(f"{folder}: slices are not axial (ImageOrientationPatient "
+                       f"{np.r_[first.row_direction, first.column_direction].round(4).tolist()}); "
+                       "expected [1, 0, 0, 0, 1, 0] or another axial orientation")
+    for ds, plane in zip(slices, planes):
+        if (not np.allclose(plane.row_direction, first.row_direction, atol=1e-4)
+                or not np.allclose(plane.column_direction, first.column_direction, atol=1e-4)
+                or plane.pixel_spacing_mm != first.pixel_spacing_mm
+                or (plane.rows, plane.columns) != (first.rows, first.columns)):
+            raise GtvError(f"{ds.filename}: geometry differs from the rest of the series "
+                           "(orientation, pixel spacing or matrix size); expected identical values on every slice")
+    normal = first.slice_normal
+    positions = np.array([float(plane.position_mm @ normal) for plane in planes])
+    order = np.argsort(positions, kind="stable")
+    return [slices[i] for i in order]
+
+
+def slice_spacing_mm(positions: np.ndarray, source: str) -> float:
+    """The uniform spacing of sorted slice positions, or a :class:`GtvError` naming the gap."""
+    if len(positions) < 2:
+        raise GtvError(f"{source}: a single slice is not a volume (expected at least 2 slices)")
+    steps = np.diff(positions)
+    if np.any(steps <= 1e-6):
+        duplicate = float(positions[1:][steps <= 1e-6][0])
+        raise GtvError(f"{source}: two slices at the same position {duplicate:.2f} mm (duplicate or mixed series)")
+    median = float(np.median(steps))
+    bad = np.abs(steps - median) > SPACING_TOLERANCE * median
+    if np.any(bad):
+        index = int(np.argmax(bad))
+        raise GtvError(
+            f"{source}: non-uniform slice spacing: {steps[index]:.3f} mm between slices at "
+            f"{positions[index]:.2f} and {positions[index + 1]:.2f} mm, where the series has {median:.3f} mm "
+            "(a missing slice or a gap); expected uniform spacing"
+        )
+    return median
+
+
+def load_ct_series(folder: str | os.PathLike) -> Volume:
+    """Read a CT series folder into a :class:`Volume` (no masks; see rtstruct and seg for those)."""
+    slices = read_ct_slices(folder)
+    planes = [image_plane(ds) for ds in slices]
+    positions = np.array([float(p.position_mm @ planes[0].slice_normal) for p in planes])
+    dz = slice_spacing_mm(positions, str(folder))
+    hu = np.stack([ct_to_hu(ds) for ds in slices]).astype(np.float32)
+    dy, dx = planes[0].pixel_spacing_mm
+    first = slices[0]
+    metadata = {
+        "modality": "CT",
+        "series_instance_uid": str(first.SeriesInstanceUID),
+        "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "")),
+        "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in slices],
+        "patient_position": str(first.get("PatientPosition", "")),
+        "manufacturer": str(first.get("Manufacturer", "")),
+        "slice_thickness_mm": planes[0].slice_thickness_mm,
+        "source": str(folder),
+    }
+    return Volume(hu=hu, spacing_mm=(dz, dy, dx), origin_xyz_mm=tuple(planes[0].position_mm.tolist()),
+                  slice_positions_mm=positions, masks={}, metadata=metadata)

@@ -1,0 +1,61 @@
+"""A torch Dataset over cached slices, with the seeded augmentation and box prompts that training uses.
+
+Items are dicts: ``image`` (1, H, W) float32 in [0, 1], ``label`` (1, H, W) float32 in {0, 1}, ``patient``,
+``slice_index`` and, when ``box_jitter_px`` is given, ``box`` (4,) float32 (x0, y0, x1, y1) pixels of the
+label's largest component, shifted by up to ``box_jitter_px`` (SAM-Med2D's training prompt; 0 for none).
+
+Randomness is drawn from ``(seed, epoch, index)``: the same item in the same epoch is always the same, so a
+run resumed from a checkpoint sees exactly the data an uninterrupted run would. Safe with DataLoader workers
+(each worker opens its own memory maps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gtvlib.data.slices.cache import SliceCache
+from gtvlib.prompts import box_from_mask
+
+
+class SliceDataset(torch.utils.data.Dataset):
+    """Cached slices ``pairs`` = [(patient, slice index)], optionally augmented and with a box prompt.
+
+    ``augment``: one of the 8 flips/transposes of the square, applied to image and label alike (seeded).
+    Set :attr:`epoch` (or call :meth:`set_epoch`) before each epoch.
+    """
+
+    def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], seed: int = 0, augment: bool = False,
+                 box_jitter_px: int | None = None):
+        self.cache, self.pairs, self.seed, self.augment, self.box_jitter_px = cache, list(pairs), seed, augment, box_jitter_px
+        self.epoch = 0
+        self._open: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        pid, k = self.pairs[index]
+        if pid not in self._open:
+            self._open[pid] = self.cache.load(pid)
+        images, labels = self._open[pid]
+        image, label = np.asarray(images[k], dtype=np.float32), np.asarray(labels[k], dtype=bool)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment:
+            flip_rows, flip_columns, transpose = rng.integers(0, 2, size=3)
+            image, label = (flip_square(array, flip_rows, flip_columns, transpose) for array in (image, label))
+        item = {"image": torch.from_numpy(image)[None], "label": torch.from_numpy(label.astype(np.float32))[None],
+                "patient": pid, "slice_index": k}
+        if self.box_jitter_px is not None:
+            item["box"] = torch.from_numpy(box_from_mask(label, self.box_jitter_px, rng))
+        return item
+
+
+def flip_square(array: np.ndarray, flip_rows: bool, flip_columns: bool, transpose: bool) -> np.ndarray:
+    """One of the 8 symmetries of a square (H, W) array, as a contiguous copy."""
+    array = array[::-1] if flip_rows else array
+    array = array[:, ::-1] if flip_columns else array
+    return np.ascontiguousarray(array.T if transpose else array)

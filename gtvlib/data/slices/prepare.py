@@ -1,0 +1,113 @@
+"""One call from a cohort to training-ready slices: split → whole-image cache → GTV-MFIT → model-grid cache.
+
+:func:`prepare` is what every chapter that trains or evaluates a 2-D model calls. It splits the patients
+(seeded, patient-level), caches the windowed whole images, finds the GTV-MFIT square on the *training*
+labels only, and caches the slices cropped to it and resized to the model input. Everything is cached, so
+a second chapter asking for the same slices finds them ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gtvlib.data.slices.boxes import Box, mfit_box
+from gtvlib.data.slices.cache import SliceCache, SliceSpec
+from gtvlib.data.slices.splits import patient_split
+from gtvlib.errors import GtvError
+
+CROPS = ("mfit", "none")
+
+
+@dataclass
+class PreparedSlices:
+    """Slices of a cohort ready for a model, and how they were made.
+
+    ``cache``: the model grid (windowed, cropped, resized to ``size`` × ``size``). ``full``: the windowed
+    whole images the crop was found on (None when the slices were prepared from known parts).
+    ``crop``: the GTV-MFIT square on the whole image, ``union``: the union of the training tumour boxes
+    it covers (both None without a crop).
+    """
+
+    training_ids: list[str]
+    validation_ids: list[str]
+    cache: SliceCache
+    crop: Box | None = None
+    union: Box | None = None
+    size: int | None = None
+    full: SliceCache | None = field(default=None, repr=False)
+
+    @property
+    def patient_ids(self) -> list[str]:
+        return [*self.training_ids, *self.validation_ids]
+
+    @property
+    def spacing_mm(self) -> dict[str, tuple[float, float, float]]:
+        """(dz, dy, dx) in mm of each patient's model grid (after crop and resize)."""
+        return {pid: self.cache.spacing_mm(pid) for pid in self.patient_ids}
+
+    def pairs(self, split: str, strategy: str = "theta0", seed: int = 0) -> list[tuple[str, int]]:
+        """(patient, slice) pairs of ``split`` ("training" or "validation") after balance sampling;
+        the default ``theta0`` keeps the tumour slices only."""
+        ids = {"training": self.training_ids, "validation": self.validation_ids}.get(split)
+        if ids is None:
+            raise GtvError(f"split {split!r} is unknown; expected 'training' or 'validation'")
+        return self.cache.index(ids, strategy, seed)
+
+    def pixels_outside_crop(self, patient_ids: list[str]) -> tuple[int, int]:
+        """(tumour pixels outside the crop, tumour pixels in all) over the whole-image labels of ``patient_ids``."""
+        if self.full is None or self.crop is None:
+            return 0, 0
+        labels = self.full.labels(patient_ids)
+        inside = sum(int(self.crop.crop(label).sum()) for label in labels)
+        total = sum(int(label.sum()) for label in labels)
+        return total - inside, total
+
+    def describe(self) -> str:
+        """A few lines a chapter prints: split, crop, model grid, slices with tumour."""
+        spacings = sorted(set(self.spacing_mm.values()))
+        grid = " × ".join(f"{s:.2f}" for s in spacings[0]) + " mm" + (
+            f" (and {len(spacings) - 1} other spacings)" if len(spacings) > 1 else "")
+        lines = [f"patients: {len(self.training_ids)} training, {len(self.validation_ids)} validation (split by patient)"]
+        if self.crop is not None:
+            lines.append(f"GTV-MFIT crop {self.crop.as_xyxy()} ({self.crop.width} px)"
+                         + (f" resized to {self.size} px" if self.size else ""))
+        lines.append(f"model grid (z, y, x): {grid}")
+        lines.append(f"tumour slices: {len(self.pairs('training'))} training, {len(self.pairs('validation'))} validation")
+        return "\n".join(lines)
+
+
+def mfit_from_cache(cache: SliceCache, training_ids: list[str], multiple: int = 64, min_side: int = 0) -> tuple[Box, Box]:
+    """GTV-MFIT over the cached whole-image labels of the training patients (see :func:`mfit_box`)."""
+    labels = cache.labels(training_ids)
+    return mfit_box(labels, labels[0].shape[1:], multiple, min_side)
+
+
+def prepare(cohort, *, window: str = "hcf_paper", crop: str = "mfit", mfit_multiple: int = 64, size: int | None = None,
+            validation_fraction: float = 0.2, seed: int = 0, cache_dir=None) -> PreparedSlices:
+    """Split ``cohort`` by patient and cache its slices on the model grid.
+
+    ``cohort``: a :class:`~gtvlib.data.cohort.Cohort`. ``window``: HU window preset. ``crop``: ``"mfit"``
+    (GTV-MFIT on the training labels, side a multiple of ``mfit_multiple`` px) or ``"none"``. ``size``:
+    the model input side in pixels (None keeps the cropped size). ``validation_fraction``, ``seed``: the
+    patient split. ``cache_dir``: the cache root (default ``$GTVLIB_CACHE``).
+    """
+    if crop not in CROPS:
+        raise GtvError(f"crop={crop!r}; expected one of {CROPS}")
+    training_ids, validation_ids = patient_split(cohort.patient_ids, validation_fraction, seed)
+    full = SliceCache(cohort.folder, SliceSpec.from_window(window), cache_dir=cache_dir)
+    full.build(cohort.patient_ids, load_volume=cohort.load)
+    union, box = mfit_from_cache(full, training_ids, multiple=mfit_multiple) if crop == "mfit" else (None, None)
+    cache = SliceCache(cohort.folder, SliceSpec.from_window(window, crop=box, size=size), cache_dir=cache_dir)
+    cache.build(cohort.patient_ids, load_volume=cohort.load)
+    return PreparedSlices(training_ids, validation_ids, cache, box, union, size, full)
+
+
+def prepared_from_parts(cohort_folder, training_ids: list[str], validation_ids: list[str], *, window: str = "hcf_paper",
+                        crop: Box | None = None, size: int | None = None, cache_dir=None, build: bool = True) -> PreparedSlices:
+    """Prepared slices from a known split and crop (e.g. a run configuration under ``torchrun``), patients
+    read from ``cohort_folder/<id>``. With ``build=False`` the cache is opened, not built (other ranks)."""
+    cache = SliceCache(cohort_folder, SliceSpec.from_window(window, crop=crop, size=size), cache_dir=cache_dir)
+    if build:
+        cache.build([*training_ids, *validation_ids])
+    return PreparedSlices(list(training_ids), list(validation_ids), cache, crop, None, size)
+

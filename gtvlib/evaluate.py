@@ -1,0 +1,117 @@
+"""Evaluation of any 2-D segmentation model on cached slices: predict, stitch per patient, score per slice
+and in 3-D with the true spacing of the model grid.
+
+The model enters through a ``predict(model, images, labels) -> logits`` function (a registry entry's
+:attr:`~gtvlib.models.spec.ModelSpec.predict`): images (B, 1, S, S) in [0, 1], logits (B, 1, S, S); a
+prompt-free network ignores ``labels``, SAM-Med2D draws its ground-truth box from them. A pixel is
+predicted tumour where its logit is > 0.
+
+Which slices are predicted is part of the protocol and is stated: ``slices="tumour"`` predicts the slices
+that hold tumour (the GTV-SAMGAN protocol: a box prompt exists only there; every other slice of the
+stitched volume counts as predicted empty), ``slices="all"`` predicts every slice (a prompt-free model as a
+clinic would run it). Empty masks follow the policy of :mod:`gtvlib.metrics`: undefined values are counted,
+never averaged as zeros or dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from gtvlib.data.slices.cache import SliceCache
+from gtvlib.data.slices.dataset import SliceDataset
+from gtvlib.device import autocast
+from gtvlib.errors import GtvError
+from gtvlib.metrics import Scores, score
+
+SLICE_METRICS = ("dice", "sensitivity", "specificity", "jaccard", "hd95_mm")
+PROTOCOLS = {"tumour": "theta0", "all": "thetan"}  # which slices are predicted → balance strategy of the index
+
+
+@dataclass
+class Evaluation:
+    """Predictions and scores of one model on some patients.
+
+    ``predictions``: bool (S, S) per (patient, slice). ``per_slice``: rows with patient, slice_index and
+    every score of :class:`~gtvlib.metrics.Scores`. ``per_patient``: rows with patient, dice, sensitivity,
+    jaccard, hd95_mm and flag on the stitched volume. ``summary``: slice means over defined values
+    (``slice_<metric>``), the count of undefined slice HD95s, and the mean per-patient Dice.
+    """
+
+    predictions: dict[tuple[str, int], np.ndarray]
+    per_slice: list[dict] = field(default_factory=list)
+    per_patient: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    def slice_table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.per_slice)
+
+    def patient_table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.per_patient)
+
+
+@torch.no_grad()
+def predict_slices(model, predict, cache: SliceCache, pairs: list[tuple[str, int]], device,
+                   batch_size: int = 8) -> dict[tuple[str, int], np.ndarray]:
+    """Masks (S, S) bool per (patient, slice) of ``pairs``, in evaluation mode, batch by batch."""
+    model.eval()
+    out = {}
+    for batch in torch.utils.data.DataLoader(SliceDataset(cache, pairs), batch_size=batch_size):
+        with autocast(device):
+            logits = predict(model, batch["image"].to(device), batch["label"].to(device))
+        for pid, k, mask in zip(batch["patient"], batch["slice_index"].tolist(), (logits.float() > 0).cpu().numpy()):
+            out[(pid, k)] = mask[0]
+    return out
+
+
+def stitch(predictions: dict[tuple[str, int], np.ndarray], patient_id: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """The patient's predicted volume (z, S, S) bool: its predicted slices in place, every other slice empty."""
+    volume = np.zeros(shape, dtype=bool)
+    for (pid, k), mask in predictions.items():
+        if pid == patient_id:
+            volume[k] = mask
+    return volume
+
+
+def _mean_defined(values) -> float:
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
+def summarise(per_slice: list[Scores], per_patient: list[dict]) -> dict:
+    """``slice_<metric>`` means over defined values, ``slice_hd95_undefined`` (count) and ``patient_dice`` (mean)."""
+    summary = {f"slice_{metric}": _mean_defined([getattr(s, metric) for s in per_slice]) for metric in SLICE_METRICS}
+    summary["slice_hd95_undefined"] = int(sum(np.isnan(s.hd95_mm) for s in per_slice))
+    summary["patient_dice"] = float(np.mean([p["dice"] for p in per_patient])) if per_patient else float("nan")
+    return summary
+
+
+def evaluate(model, cache: SliceCache, patient_ids: list[str], device, predict, slices: str = "tumour",
+             batch_size: int = 8) -> Evaluation:
+    """Predict the ``slices`` ("tumour" or "all") of ``patient_ids`` and score them per slice and per patient.
+
+    Slice scores use the in-plane spacing of the model grid, patient scores the 3-D spacing
+    (:meth:`~gtvlib.data.slices.cache.SliceCache.spacing_mm`), both in mm.
+    """
+    if slices not in PROTOCOLS:
+        raise GtvError(f"slices={slices!r}; expected one of {sorted(PROTOCOLS)}")
+    pairs = cache.index(patient_ids, PROTOCOLS[slices])
+    predictions = predict_slices(model, predict, cache, pairs, device, batch_size)
+    slice_scores, per_slice = [], []
+    for pid, k in pairs:
+        result = score(predictions[(pid, k)], np.asarray(cache.load(pid)[1][k], bool), cache.spacing_mm(pid)[1:])
+        slice_scores.append(result)
+        per_slice.append({"patient": pid, "slice_index": k, **asdict(result)})
+    per_patient = []
+    for pid in patient_ids:
+        labels = np.asarray(cache.load(pid)[1], dtype=bool)
+        result = score(stitch(predictions, pid, labels.shape), labels, cache.spacing_mm(pid))
+        per_patient.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity,
+                            "jaccard": result.jaccard, "hd95_mm": result.hd95_mm, "flag": result.flag})
+    return Evaluation(predictions, per_slice, per_patient, summarise(slice_scores, per_patient))

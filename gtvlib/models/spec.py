@@ -1,0 +1,34 @@
+"""What the registry knows of a model: how to build it, its input, its prompt and how it predicts.
+
+A model family is one module under ``gtvlib.models`` with builder functions and a ``REGISTRY`` dict of
+:class:`ModelSpec` (as segment-anything's ``sam_model_registry``); :mod:`gtvlib.models` collects them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    ``build()`` returns the torch module (random initialisation; weights are loaded separately).
+    ``input_size``: side of the square input in pixels. ``prompt``: ``"box"`` when every slice needs a box
+    (SAM-Med2D), ``"none"`` for a prompt-free network. ``predict(model, images, labels)``: logits
+    (B, 1, S, S) of images (B, 1, S, S) in [0, 1]; ``labels`` (B, 1, S, S) serve only to draw a prompt
+    where the model needs one (evaluation with ground-truth prompts). ``weights``: names of the
+    ``weights:`` section of ``data_manifest.yaml`` that fit this model. ``parameter_groups``: name → a
+    substring of parameter names, counted separately when the model is described (e.g. the adapters).
+    """
+
+    name: str
+    family: str
+    build: Callable
+    input_size: int
+    prompt: str
+    predict: Callable
+    description: str
+    weights: tuple[str, ...] = ()
+    parameter_groups: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,162 @@
+"""Run records: one folder per training run, which any chapter can read back.
+
+::
+
+    runs/<name>-<key>/
+      params.yaml                everything that determines the run (configuration, data, patients)
+      epochs.csv                 one row per epoch: training losses, validation summary, seconds
+      per_patient.csv            one row per epoch and validation patient: 3-D scores
+      checkpoints/epoch_XXX.pt   the model's (and optimisers') state after each epoch
+
+The key hashes the settings that determine the run (not the number of epochs), so the same settings find
+the same folder (and resume it, or reuse it when it is complete) and different settings never mix. Every
+file is written atomically. Resuming restores the last checkpoint and drops table rows of later epochs,
+so an interrupted run continues as if it had never stopped. Under ``torchrun`` only the writing rank
+(rank 0) writes; every rank resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import yaml
+
+from gtvlib.atomic import atomic_path, write_text_atomic
+from gtvlib.checksums import settings_key
+from gtvlib.errors import GtvError
+
+TABLES = ("epochs.csv", "per_patient.csv")
+
+
+def _write_rows(path: Path, rows: list[dict], fields) -> None:
+    with atomic_path(path) as tmp:
+        with tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(fields), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class RunRecord:
+    """The folder of one run. ``writer``: whether this process writes (False on the other DDP ranks)."""
+
+    def __init__(self, folder: str | os.PathLike, writer: bool = True):
+        self.folder = Path(folder)
+        self.writer = writer
+        self.config: dict = {}
+
+    @classmethod
+    def named(cls, name: str, settings: dict, root: str | os.PathLike | None = None, writer: bool = True) -> "RunRecord":
+        """``<root>/<name>-<key>`` (root: ``$GTVLIB_RUNS``), the key hashing ``settings``."""
+        from gtvlib.paths import runs_dir
+
+        return cls(Path(root or runs_dir()) / f"{name}-{settings_key(settings, length=10)}", writer)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def start(self, config: dict, **facts) -> None:
+        """Write ``params.yaml``: ``config`` (kept for the checkpoints) and any other facts of the run."""
+        self.config = dict(config)
+        if self.writer:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.folder / "params.yaml", yaml.safe_dump({"config": self.config, **facts}, sort_keys=False))
+
+    def params(self) -> dict:
+        """``params.yaml`` as written by :meth:`start`."""
+        path = self.folder / "params.yaml"
+        if not path.is_file():
+            raise GtvError(f"{path}: no run record here (expected a folder written by gtvlib.runs)")
+        return yaml.safe_load(path.read_text())
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoints(self) -> list[Path]:
+        """The checkpoint files, oldest epoch first."""
+        return sorted((self.folder / "checkpoints").glob("epoch_*.pt"))
+
+    def checkpoint_path(self, epoch: int | None = None) -> Path:
+        """The checkpoint of ``epoch`` (default: the last one)."""
+        found = self.checkpoints()
+        path = found[-1] if epoch is None and found else self.folder / "checkpoints" / f"epoch_{epoch or 0:03d}.pt"
+        if not path.is_file():
+            raise GtvError(f"{path}: no such checkpoint; the run has {[p.stem for p in found] or 'none'}")
+        return path
+
+    def save_checkpoint(self, epoch: int, modules: dict) -> None:
+        """Save every module's (and optimiser's) state, the epoch and the configuration, atomically."""
+        import torch
+
+        if not self.writer:
+            return
+        state = {name: module.state_dict() for name, module in modules.items()}
+        state.update(epoch=epoch, config=self.config)
+        with atomic_path(self.folder / "checkpoints" / f"epoch_{epoch:03d}.pt") as tmp:
+            torch.save(state, tmp)
+
+    def resume(self, modules: dict) -> int:
+        """Restore the last checkpoint into ``modules``; return the next epoch (1 when the run is new)."""
+        import torch
+
+        found = self.checkpoints()
+        if not found:
+            return 1
+        state = torch.load(found[-1], map_location="cpu", weights_only=True)
+        for name, module in modules.items():
+            module.load_state_dict(state[name])
+        if self.writer:
+            for table in TABLES:  # rows of epochs after the checkpoint belong to a run that was cut off
+                rows = _read_rows(self.folder / table)
+                if rows:
+                    _write_rows(self.folder / table, [r for r in rows if int(r["epoch"]) <= state["epoch"]], rows[0].keys())
+        return int(state["epoch"]) + 1
+
+    def restore(self, module, epoch: int | None = None, part: str = "model"):
+        """Load the state of ``part`` from the checkpoint of ``epoch`` (default: the last) into ``module``."""
+        import torch
+
+        state = torch.load(self.checkpoint_path(epoch), map_location="cpu", weights_only=True)
+        module.load_state_dict(state[part])
+        return module
+
+    # ------------------------------------------------------------------ tables
+
+    def append(self, table: str, rows: list[dict]) -> None:
+        """Add rows to one of :data:`TABLES` (rewritten atomically; columns from the first row)."""
+        if self.writer and rows:
+            _write_rows(self.folder / table, _read_rows(self.folder / table) + rows, rows[0].keys())
+
+    def end_epoch(self, epoch: int, stats: dict, evaluation, seconds: float, modules: dict) -> dict:
+        """Record one finished epoch: a row of ``epochs.csv`` (``stats``, the evaluation summary as ``val_*``,
+        seconds), the per-patient rows, and the checkpoint. Returns the epoch row."""
+        row = {"epoch": epoch, **{k: round(v, 6) for k, v in stats.items()},
+               **{f"val_{k}": round(v, 6) for k, v in evaluation.summary.items()}, "seconds": round(seconds, 2)}
+        self.append("epochs.csv", [row])
+        self.append("per_patient.csv", [{"epoch": epoch, **p} for p in evaluation.per_patient])
+        self.save_checkpoint(epoch, modules)
+        return row
+
+    def epochs(self):
+        """``epochs.csv`` as a DataFrame."""
+        import pandas as pd
+
+        return pd.read_csv(self.folder / "epochs.csv")
+
+    def per_patient(self, epoch: int | None = None):
+        """``per_patient.csv`` as a DataFrame, for one epoch (default: the last) without the epoch column.
+
+        An empty flag means both masks were present (see :mod:`gtvlib.metrics`)."""
+        import pandas as pd
+
+        table = pd.read_csv(self.folder / "per_patient.csv").fillna({"flag": ""})
+        epoch = int(table.epoch.max()) if epoch is None else epoch
+        return table[table.epoch == epoch].drop(columns="epoch").reset_index(drop=True)

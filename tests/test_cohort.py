@@ -1,0 +1,107 @@
+"""Cohorts (gtvlib.data.cohort) and the tables over them (gtvlib.data.statistics)."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from gtvlib.data import statistics
+from gtvlib.data.cohort import Cohort, open_cohort
+from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.synthetic import load_masks
+from gtvlib.data.volume import volume_cm3
+from gtvlib.errors import GtvError
+
+IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
+
+
+@pytest.fixture(scope="module")
+def cohort(small_cohort) -> Cohort:
+    return Cohort("synthetic", "three synthetic patients", small_cohort, IDS,
+                  lambda pid, structures: load_patient(small_cohort / pid, structures=structures))
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GTVLIB_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_an_unknown_dataset_is_refused(roots):
+    with pytest.raises(GtvError, match="dataset 'lidc' is not in data_manifest.yaml; expected one of .*'nsclc_radiomics'"):
+        open_cohort("lidc")
+
+
+def test_an_absent_dataset_falls_back_to_the_synthetic_cohort_and_says_so(roots):
+    cohort = open_cohort("nsclc_radiomics", patients=2)
+    assert cohort.dataset == "synthetic" and cohort.patient_ids == ["SYNTH-001", "SYNTH-002"]
+    assert "dataset 'nsclc_radiomics' is absent under" in cohort.note
+    assert "python -m gtvlib.data verify nsclc_radiomics" in cohort.note
+    assert "synthetic cohort" in cohort.source and "2 patients" in cohort.source
+    assert cohort.folder.parent == roots / "cache" / "cohorts"
+    assert cohort.parameters("SYNTH-001")["patient_id"] == "SYNTH-001"
+    assert open_cohort("synthetic", patients=2).folder == cohort.folder  # cached, not generated twice
+
+
+def test_an_incomplete_dataset_is_not_used(roots):
+    folder = roots / "data" / "msd" / "Task06_Lung"
+    for sub in ("imagesTr", "labelsTr"):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "lung_001.nii.gz").write_bytes(b"")
+    cohort = open_cohort("msd_task06_lung", patients=1)
+    assert cohort.dataset == "synthetic" and "'msd_task06_lung' is incomplete" in cohort.note
+
+
+def test_a_local_export_in_place_is_used(roots, small_cohort):
+    for pid in IDS[:2]:
+        shutil.copytree(small_cohort / pid, roots / "data" / "local" / pid)
+    cohort = open_cohort("local")
+    assert cohort.dataset == "local" and cohort.note == "" and cohort.patient_ids == IDS[:2]
+    assert "licence your institution's terms" in cohort.source
+    volume = cohort.load("SYNTH-002")
+    truth = load_masks(small_cohort / "SYNTH-002" / "ground_truth.npz")
+    np.testing.assert_array_equal(volume.masks["GTV-1"], truth["GTV-1"])
+    assert open_cohort("local", patients=1).patient_ids == ["SYNTH-001"]
+
+
+def test_cohort_statistics_are_the_masks_in_cm3(cohort, small_cohort):
+    table = statistics.cohort_statistics(cohort)
+    assert list(table.patient) == IDS
+    for row in table.itertuples():
+        truth = load_masks(small_cohort / row.patient / "ground_truth.npz")["GTV-1"]
+        spacing = cohort.load(row.patient, "none").spacing_mm
+        assert row.gtv_cm3 == pytest.approx(volume_cm3(truth, spacing))
+        assert row.tumour_slices == int(truth.any(axis=(1, 2)).sum())
+        assert row.gtv_cm3 == pytest.approx(row.sampled_cm3, rel=0.15)  # voxelised against the sampled volume
+    summary = statistics.cohort_summary(table)
+    assert list(summary.index) == list(statistics.COHORT_TARGETS)
+    assert summary.iloc[0, 0] == f"{table.gtv_cm3.median():.1f} [{table.gtv_cm3.min():.1f}–{table.gtv_cm3.max():.1f}]"
+    with pytest.raises(GtvError, match="SYNTH-001: no GTV-9 mask"):
+        statistics.cohort_statistics(cohort, label="GTV-9")
+
+
+def test_structure_agreement_counts_differing_voxels(cohort):
+    from_rtstruct, from_seg = cohort.load("SYNTH-001"), cohort.load("SYNTH-001", "seg")
+    agreement = statistics.structure_agreement(from_rtstruct, from_seg).set_index("structure")
+    assert agreement.loc["GTV-1", "voxels (RTSTRUCT)"] == from_rtstruct.masks["GTV-1"].sum()
+    assert agreement.loc["GTV-1", "voxels that differ"] == int((from_rtstruct.masks["GTV-1"] != from_seg.masks["GTV-1"]).sum())
+    index = tuple(np.argwhere(from_seg.masks["Heart"])[0])
+    from_seg.masks["Heart"][index] = False
+    changed = statistics.structure_agreement(from_rtstruct, from_seg).set_index("structure")
+    assert changed.loc["Heart", "voxels that differ"] == agreement.loc["Heart", "voxels that differ"] + 1
+    del from_seg.masks["Heart"]
+    with pytest.raises(GtvError, match="'Heart' is in the RTSTRUCT but not in the SEG"):
+        statistics.structure_agreement(from_rtstruct, from_seg)
+
+
+def test_conventions_order_and_the_centre_rule_is_ours(cohort):
+    table = statistics.convention_comparison(cohort)
+    assert set(table.convention) == set(statistics.CONVENTIONS) and set(table.patient) == set(IDS)
+    for pid, rows in table.groupby("patient"):
+        volume = rows.set_index("convention").volume_cm3
+        assert volume["fully inside"] <= volume["centre (ours)"] <= volume["any overlap"]
+        centre = rows[rows.convention == "centre (ours)"].iloc[0]
+        assert centre.dice_vs_centre == 1.0 and centre.volume_cm3 == pytest.approx(cohort.load(pid).mask_volume_cm3("GTV-1"))
+    lines = statistics.convention_summary(table)
+    assert len(lines) == 2 and lines[0].startswith("any overlap: median volume +")
