@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from gtvlib.data import slices, synthetic
+from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.device import cpu_name
 
 
@@ -49,7 +50,7 @@ def main() -> None:
         cold_s = time.perf_counter() - started
         n = sum(counts.values())
         pairs = cache.index(ids, "thetan")
-        loader = torch.utils.data.DataLoader(slices.slice_dataset(cache, pairs), batch_size=32, shuffle=True, num_workers=2)
+        loader = torch.utils.data.DataLoader(SliceDataset(cache, pairs), batch_size=32, shuffle=True, num_workers=2)
         started = time.perf_counter()
         for epoch in range(3):
             for _ in loader:

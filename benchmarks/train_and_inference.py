@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/train_and_inference.py [--models sam_med2d_tiny sam_med2d_vit_b] [--steps 20]
 
-For each model: GAN training steps at batch 4 (generator + discriminator update) in images/s; peak
+For each model: GAN training steps at batch 4 (``gtvlib.train.gan_step``, the loop's own step: generator
+forward, discriminator update, generator update) in images/s; peak
 memory (CUDA: max allocated; CPU: process peak RSS); inference latency per slice (batch 1) and per
 patient volume (55 slices, batch 8). Uses CUDA when present (bf16 autocast), else the CPU. The paper's
 figure for comparison: 100 epochs × 1,139 slices in about 8 h on an RTX 4060, ≈ 4 images/s.
@@ -15,10 +16,11 @@ import time
 
 import torch
 
-from gtvlib.device import device_description, pick_device
-from gtvlib.losses import discriminator_loss, generator_loss
-from gtvlib.models import build_model
+from gtvlib.device import autocast, device_description, pick_device
+from gtvlib.models import build_model, model_spec
 from gtvlib.models.discriminator import Discriminator
+from gtvlib.models.sam_med2d import sam_input
+from gtvlib.train import gan_step
 
 
 def _sync(device):
@@ -29,29 +31,18 @@ def _sync(device):
 def measure(name: str, steps: int, device) -> str:
     torch.manual_seed(0)
     model = build_model(name).to(device)
-    size = model.config.image_size
+    size = model_spec(name).input_size
     discriminator = Discriminator(size).to(device)
     optimizer_g = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
-    images = torch.rand(4, 3, size, size, device=device) * 255
+    images = torch.rand(4, 1, size, size, device=device)  # windowed CT in [0, 1], as the slice cache gives it
     labels = (torch.rand(4, 1, size, size, device=device) > 0.9).float()
     boxes = torch.tensor([[size * 0.2, size * 0.2, size * 0.6, size * 0.6]] * 4, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    def step():
-        with autocast:
-            out = model(images, boxes=boxes)
-        fake = torch.sigmoid(out["masks"].float())
-        loss_d = discriminator_loss(discriminator(labels), discriminator(fake.detach()))
-        optimizer_d.zero_grad()
-        loss_d.backward()
-        optimizer_d.step()
-        loss_g, _ = generator_loss(out["masks"].float(), labels, out["iou_pred"].float(), discriminator(fake))
-        optimizer_g.zero_grad()
-        loss_g.backward()
-        optimizer_g.step()
+    def step():  # the library's own training step, as train_gan runs it
+        gan_step(model, discriminator, optimizer_g, optimizer_d, images, labels, boxes)
 
     for _ in range(2):
         step()
@@ -62,19 +53,19 @@ def measure(name: str, steps: int, device) -> str:
     _sync(device)
     train_ips = 4 * steps / (time.perf_counter() - started)
     model.eval()
-    with torch.no_grad(), autocast:
-        model(images[:1], boxes=boxes[:1])
+    with torch.no_grad(), autocast(device):
+        model(sam_input(images[:1]), boxes=boxes[:1])
         _sync(device)
         started = time.perf_counter()
         for _ in range(steps):
-            model(images[:1], boxes=boxes[:1])
+            model(sam_input(images[:1]), boxes=boxes[:1])
         _sync(device)
         per_slice_ms = 1000 * (time.perf_counter() - started) / steps
-        volume = torch.rand(55, 3, size, size, device=device) * 255
+        volume = torch.rand(55, 1, size, size, device=device)
         volume_boxes = boxes[:1].expand(55, -1)
         started = time.perf_counter()
         for chunk in range(0, 55, 8):
-            model(volume[chunk:chunk + 8], boxes=volume_boxes[chunk:chunk + 8])
+            model(sam_input(volume[chunk:chunk + 8]), boxes=volume_boxes[chunk:chunk + 8])
         _sync(device)
         per_volume_s = time.perf_counter() - started
     peak = (f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB GPU" if device.type == "cuda"

@@ -71,7 +71,9 @@ def prompt_comparison(model, cache, pairs: list[tuple[str, int]], predictions: d
         image, reference = np.asarray(cache.load(pid)[0][k], np.float32), np.asarray(cache.load(pid)[1][k], bool)
         tumour = np.argwhere(reference)
         centre_xy, extent_px = tumour.mean(axis=0)[::-1], max(np.ptp(tumour, axis=0)) + 1
+        loose_box = segment_from_click(model, image, centre_xy, 2 * extent_px)
+        refined = refine_with_clicks(model, image, reference, clicks, seed)
         rows.append({"ground-truth box": dice(predictions[(pid, k)], reference),
-                     "one click, box twice the tumour's extent": dice(segment_from_click(model, image, centre_xy, 2 * extent_px), reference),
-                     **{f"{n} click(s)": d for n, d in enumerate(refine_with_clicks(model, image, reference, clicks, seed), start=1)}})
+                     "one click, box twice the tumour's extent": dice(loose_box, reference),
+                     **{f"{n} click(s)": score for n, score in enumerate(refined, start=1)}})
     return pd.DataFrame(rows)

@@ -159,9 +159,30 @@ def _unwrapped(module):
     return module.module if hasattr(module, "module") else module
 
 
-def _start(run: RunRecord, config: TrainConfig, data: PreparedSlices, dataset: SliceDataset) -> None:
+@dataclass
+class Setup:
+    """What both loops set up the same way: where they compute, the run record, the generator, the data."""
+
+    device: torch.device
+    rank: int
+    world: int
+    run: RunRecord
+    model: torch.nn.Module  # the generator (SAM-Med2D), on the device
+    dataset: SliceDataset  # the training patients' tumour slices with box prompts
+
+
+def set_up(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> Setup:
+    """Join the process group under torchrun, open the run record (rank 0 writes), seed, build the generator
+    (the seed comes first, so the same seed gives the same initial weights) and the training slices."""
+    device, rank, world = init_distributed(pick_device(config.device))
+    run = run or run_for(config, data)
+    run.writer = run.writer and rank == 0
+    torch.manual_seed(config.seed)
+    model = sam_for_training(config, data).to(device)
+    dataset = training_slices(config, data)
     run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
               slice_spec=asdict(data.cache.spec), cohort=str(data.cache.cohort), training_slices=len(dataset))
+    return Setup(device, rank, world, run, model, dataset)
 
 
 def _report(row: dict) -> None:
@@ -173,29 +194,24 @@ def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord |
     """Fine-tune SAM-Med2D with the generator loss only (no discriminator): the SAM-Med2D baseline."""
     from gtvlib.models import model_spec
 
-    device, rank, world = init_distributed(pick_device(config.device))
-    run = run or run_for(config, data)
-    run.writer = run.writer and rank == 0
-    torch.manual_seed(config.seed)
-    model = sam_for_training(config, data).to(device)
-    dataset = training_slices(config, data)
-    _start(run, config, data, dataset)
+    setup = set_up(config, data, run)
+    device, model = setup.device, setup.model
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.betas))
     modules = {"model": model, "optimizer": optimizer}
-    first = run.resume(modules)
-    net, weights, predict = _distributed(model, world), LossWeights(**config.weights), model_spec(config.model).predict
+    first = setup.run.resume(modules)
+    net, weights, predict = _distributed(model, setup.world), LossWeights(**config.weights), model_spec(config.model).predict
     for epoch in range(first, config.epochs + 1):
         started, net, losses = time.perf_counter(), net.train(), []
-        loader = epoch_loader(dataset, config, epoch, rank, world)
+        loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for batch in progress(loader, f"epoch {epoch}", total=len(loader), leave=False):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
             losses.append(supervised_step(net, optimizer, images, labels, boxes, weights))
-        if rank == 0:
+        if setup.rank == 0:
             evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
-            _report(run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
-                                  time.perf_counter() - started, modules))
-    _finish(world, net)
-    return run
+            _report(setup.run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
+                                        time.perf_counter() - started, modules))
+    _finish(setup.world, net)
+    return setup.run
 
 
 def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
@@ -203,24 +219,19 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
     from gtvlib.models import model_spec
     from gtvlib.models.discriminator import Discriminator
 
-    device, rank, world = init_distributed(pick_device(config.device))
-    run = run or run_for(config, data)
-    run.writer = run.writer and rank == 0
-    torch.manual_seed(config.seed)
-    model = sam_for_training(config, data).to(device)
-    dataset = training_slices(config, data)
-    _start(run, config, data, dataset)
+    setup = set_up(config, data, run)
+    device, model = setup.device, setup.model
     discriminator = Discriminator(model.config.image_size).to(device)
     betas = tuple(config.betas)
     optimizer_g = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=betas)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
     modules = {"model": model, "discriminator": discriminator, "optimizer": optimizer_g, "optimizer_d": optimizer_d}
-    first = run.resume(modules)
-    net, judge = _distributed(model, world), _distributed(discriminator, world)
+    first = setup.run.resume(modules)
+    net, judge = _distributed(model, setup.world), _distributed(discriminator, setup.world)
     weights, predict = LossWeights(**config.weights), model_spec(config.model).predict
     for epoch in range(first, config.epochs + 1):
         started, net, g_losses, d_losses = time.perf_counter(), net.train(), [], []
-        loader = epoch_loader(dataset, config, epoch, rank, world)
+        loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for step, batch in enumerate(progress(loader, f"epoch {epoch}", total=len(loader), leave=False)):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
             loss_g, loss_d = gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weights,
@@ -228,12 +239,12 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
             d_losses.append(loss_d)
             if loss_g is not None:
                 g_losses.append(loss_g)
-        if rank == 0:
+        if setup.rank == 0:
             evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
             stats = {"train_g_loss": float(np.mean(g_losses)), "train_d_loss": float(np.mean(d_losses))}
-            _report(run.end_epoch(epoch, stats, evaluation, time.perf_counter() - started, modules))
-    _finish(world, net)
-    return run
+            _report(setup.run.end_epoch(epoch, stats, evaluation, time.perf_counter() - started, modules))
+    _finish(setup.world, net)
+    return setup.run
 
 
 LOOPS = {"gan": train_gan, "supervised": train_supervised}

@@ -79,3 +79,29 @@ def test_4d_is_reproducible(tmp_path):
 def test_load_4d_rejects_other_folders(tmp_path):
     with pytest.raises(GtvError, match="no phase_XX folders"):
         fourd.load_4d(tmp_path)
+
+
+def test_the_cohort_bytes_equal_the_recorded_golden_list(cohort_4d, root):
+    """Any change to the generator that alters one byte of the cohort (CT, RTSTRUCT, SEG, masks, parameters,
+    4D-CT, clinical table) fails here; a deliberate change bumps GENERATOR_VERSION and records a new list.
+
+    Bytes depend on the numerical libraries and on the CPU's SIMD kernels (numpy's AVX-512 exp/log differ
+    in the last bit from its baseline ones), so the comparison runs where those match the recording; the
+    same seed on the same machine always gives the same bytes (test_4d_is_reproducible).
+    """
+    from importlib.metadata import version
+
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    golden = root / "tests" / "data" / "golden_cohort"
+    facts = json.loads((golden / "environment.json").read_text())
+    here = {"packages": {name: version(name) for name in facts["packages"]},
+            "numpy_cpu_features": sorted(k for k, v in __cpu_features__.items() if v)}
+    if here["packages"] != facts["packages"] or here["numpy_cpu_features"] != facts["numpy_cpu_features"]:
+        pytest.skip(f"golden list recorded with {facts['packages']} on CPU features {facts['numpy_cpu_features']}; "
+                    f"this machine has {here}")
+    assert synthetic.GENERATOR_VERSION == facts["cohort"]["generator_version"]
+    expected = (golden / "quick_seed0_2patients_4d.SHA256SUMS").read_text().splitlines()
+    actual = (cohort_4d / "SHA256SUMS").read_text().splitlines()
+    changed = sorted(set(expected) ^ set(actual))
+    assert not changed, f"{len(changed)} lines differ, e.g. {changed[:4]}"

@@ -1,5 +1,5 @@
-"""Rules every chapter notebook follows (DESIGN.md): stripped, python3 kernel, one typed parameters cell
-whose defaults are the quick profile, runnable standalone with plain papermill."""
+"""Rules every chapter notebook follows (DESIGN.md, STYLE.md): stripped, python3 kernel, short code cells,
+one typed parameters cell whose defaults are the quick profile, runnable standalone with plain papermill."""
 
 import ast
 import subprocess
@@ -41,6 +41,19 @@ def test_kernel_and_one_parameters_cell(path):
     notebook = nbformat.read(path, as_version=4)
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     assert len(_parameters_cells(notebook)) == 1
+
+
+MAX_CELL_LINES = 15  # STYLE.md: short cells that call gtvlib; reusable computations live in the library
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_code_cells_are_short(path):
+    """Every code cell but the parameters cell (one line per parameter) has at most 15 lines."""
+    notebook = nbformat.read(path, as_version=4)
+    long = [(index, len(cell.source.splitlines())) for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", [])
+            and len(cell.source.splitlines()) > MAX_CELL_LINES]
+    assert not long, f"{path.name}: cells (index, lines) over {MAX_CELL_LINES} lines: {long}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -109,7 +109,8 @@ def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
     torch.manual_seed(0)
     model, judge = build_model("sam_med2d_tiny"), Discriminator(64)
     optimizer_g, optimizer_d = torch.optim.Adam(model.parameters(), lr=1e-3), torch.optim.Adam(judge.parameters(), lr=1e-3)
-    batch = next(iter(torch.utils.data.DataLoader(SliceDataset(data.cache, data.pairs("training")[:4], box_jitter_px=0), batch_size=4)))
+    four = SliceDataset(data.cache, data.pairs("training")[:4], box_jitter_px=0)
+    batch = next(iter(torch.utils.data.DataLoader(four, batch_size=4)))
     before_g = model.mask_decoder.iou_token.weight.detach().clone()
     before_d = judge.net[1].weight.detach().clone()
     loss_g, loss_d = train.gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"],
@@ -169,7 +170,8 @@ def test_train_encoder_option(data, tmp_path):
     from gtvlib.models import build_model
 
     initial = build_model("sam_med2d_tiny").state_dict()
-    assert not torch.equal(state["model"]["image_encoder.blocks.0.attn.qkv.weight"], initial["image_encoder.blocks.0.attn.qkv.weight"])
+    key = "image_encoder.blocks.0.attn.qkv.weight"
+    assert not torch.equal(state["model"][key], initial[key])
 
 
 def test_named_weights_that_are_absent_say_where_to_place_them(data, tmp_path, monkeypatch):

@@ -13,9 +13,11 @@ mask decoder, two-way transformer). gtvlib adds only what SAM-Med2D changed:
   embedding per prompt);
 * multimask output with the mask of highest *predicted* IoU kept per sample.
 
-Images are (B, 3, H, W) in 0–255 (the CT window mapped to 0–255, replicated to 3 channels) and are
-normalised with SAM's pixel mean and standard deviation. Importing this module needs torch and
-segment-anything, never torchvision.
+Images are (B, 3, H, W) in 0–255 (the CT window mapped to 0–255, replicated to 3 channels:
+:func:`sam_input` makes them from the slice cache's (B, 1, S, S) in [0, 1]) and are normalised with SAM's
+pixel mean and standard deviation. The family's registry entries (:data:`REGISTRY`) are ViT-B, the paper's
+generator, and a CPU-sized tiny variant; both predict with a ground-truth box for evaluation
+(:func:`predict_with_box_prompt`). Importing this module needs torch and segment-anything, never torchvision.
 """
 
 from __future__ import annotations

@@ -146,7 +146,8 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
         workers = max(1, min(workers or os.cpu_count() or 1, 8, settings.patients))
         indices = range(settings.patients)
         if workers == 1:
-            results = [generate_patient(index, settings, seed, staging) for index in progress(indices, "patients", unit="patient", enabled=show_progress)]
+            shown = progress(indices, "patients", unit="patient", enabled=show_progress)
+            results = [generate_patient(index, settings, seed, staging) for index in shown]
         else:
             from concurrent.futures import ProcessPoolExecutor
 
