@@ -137,3 +137,40 @@ def test_nifti_is_reoriented_to_lps(tmp_path):
     assert volume.masks["GTV-1"][k, i, j] and volume.masks["GTV-1"].sum() == 1
     with pytest.raises(GtvError, match=r"missing\.nii\.gz: no such NIfTI file"):
         load_nifti(tmp_path / "missing.nii.gz")
+
+
+def _cohort(folder, ids):
+    from gtvlib.data.cohort import Cohort
+
+    return Cohort("synthetic", "test cohort", folder, ids, lambda pid, structures: load_patient(folder / pid, structures=structures))
+
+
+def test_prepare_splits_crops_and_records_the_model_grid(small_cohort, tmp_path):
+    ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
+    data = slices.prepare(_cohort(small_cohort, ids), window="hcf_paper", mfit_multiple=32, size=64,
+                          validation_fraction=0.34, seed=2, cache_dir=tmp_path)
+    assert (data.training_ids, data.validation_ids) == slices.patient_split(ids, 0.34, seed=2)
+    training_labels = data.full.labels(data.training_ids)
+    union, crop = slices.mfit_box(training_labels, training_labels[0].shape[1:], multiple=32)
+    assert (data.union, data.crop) == (union, crop) and crop.width % 32 == 0
+    assert all(crop.crop(label).sum() == label.sum() for label in training_labels)  # every training tumour pixel inside
+    assert data.cache.spec.crop == (crop.row0, crop.col0, crop.row1, crop.col1) and data.cache.spec.size == 64
+    assert data.cache.load(ids[0])[0].shape[1:] == (64, 64)
+    assert data.spacing_mm[ids[0]] == (5.0, 3.5 * crop.height / 64, 3.5 * crop.width / 64)
+    assert data.pairs("training") == data.cache.index(data.training_ids, "theta0")
+    outside, total = data.pixels_outside_crop(data.validation_ids)
+    assert total == sum(int(label.sum()) for label in data.full.labels(data.validation_ids)) and 0 <= outside <= total
+    assert "model grid (z, y, x): 5.00 × " in data.describe()
+    again = slices.prepare(_cohort(small_cohort, ids), window="hcf_paper", mfit_multiple=32, size=64,
+                           validation_fraction=0.34, seed=2, cache_dir=tmp_path)
+    assert again.cache.folder == data.cache.folder  # the same request finds the same cache
+    with pytest.raises(GtvError, match="split 'test' is unknown"):
+        data.pairs("test")
+
+
+def test_prepare_without_a_crop_is_the_whole_image(small_cohort, tmp_path):
+    data = slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="none", validation_fraction=0.5,
+                          cache_dir=tmp_path)
+    assert data.crop is None and data.cache.folder == data.full.folder and data.spacing_mm["SYNTH-001"] == (5.0, 3.5, 3.5)
+    with pytest.raises(GtvError, match="crop='body'; expected one of"):
+        slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="body", cache_dir=tmp_path)

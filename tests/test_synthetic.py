@@ -178,3 +178,16 @@ def test_clinical_table_carries_the_known_size_effect(small_cohort):
     assert len(table) == 3
     info = json.loads((small_cohort / "cohort.json").read_text())
     assert info["outcome_effects"]["hr_size_ge_5cm"] == pytest.approx(1.635)
+
+
+def test_impossible_rendering_and_placement_are_gtv_errors():
+    from gtvlib.data.synthetic.shapes import half_space
+
+    grid = render.Grid((4, 8, 8), (5.0, 3.5, 3.5), (0.0, 0.0, 0.0))
+    with pytest.raises(GtvError, match="supersample_z=2; expected an odd number"):
+        render.Renderer(grid, supersample_z=2)
+    rng = np.random.default_rng(0)
+    shapes = anatomy.build_anatomy(anatomy.sample_anatomy(rng))
+    everywhere = half_space((0, 0, 1), 1e5)  # every point is "inside a forbidden organ"
+    with pytest.raises(GtvError, match="no admissible position for a .* tumour in the (left|right) .* lobe after 4000 draws"):
+        tumour.place_tumour(rng, tumour.sample_tumour_form(rng, False), shapes, everywhere)
