@@ -45,16 +45,6 @@ def test_duplicate_slice(tmp_path):
         load_ct_series(tmp_path / "CT")
 
 
-def test_non_axial_orientation(tmp_path):
-    write_series(tmp_path)
-    for path in (tmp_path / "CT").iterdir():
-        ds = pydicom.dcmread(path)
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # coronal
-        ds.save_as(path)
-    with pytest.raises(GtvError, match=r"slices are not axial.*expected \[1, 0, 0, 0, 1, 0\]"):
-        load_ct_series(tmp_path / "CT")
-
-
 def test_rtstruct_in_another_frame_of_reference(tmp_path):
     slices = write_series(tmp_path)
     square = np.array([[10, 10], [10, 20], [20, 20], [20, 10]], dtype=float)
@@ -62,8 +52,9 @@ def test_rtstruct_in_another_frame_of_reference(tmp_path):
     ds = pydicom.dcmread(tmp_path / "RS.dcm")
     ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = deterministic_uid("elsewhere")
     ds.save_as(tmp_path / "RS.dcm")
-    with pytest.raises(GtvError, match=r"RS\.dcm: ROI 'GTV-1' is drawn in frame of reference 2\.25\..*but the CT series is in"):
+    with pytest.raises(GtvError, match=r"RS\.dcm: ROI 'GTV-1' is drawn in another frame of reference than the CT series") as raised:
         load_patient(tmp_path)
+    assert "2.25." not in str(raised.value)  # no UIDs in messages: they link a file back to the archive
 
 
 def test_roi_not_there_lists_the_names(tmp_path):
@@ -116,8 +107,9 @@ def test_pydicom_test_files_load_or_fail_clearly(name):
 
 
 def test_seg_of_another_series(small_cohort):
+    volume = load_patient(small_cohort / "SYNTH-001", structures="none")
     with pytest.raises(GtvError, match=r"liver_1frame\.dcm: the SEG references none of the CT series' slices"):
-        load_seg_masks(pydicom_test_file("liver_1frame.dcm"), [deterministic_uid("x")])
+        load_seg_masks(pydicom_test_file("liver_1frame.dcm"), volume)
 
 
 def test_slice_cache_leaves_nothing_half_written(small_cohort, tmp_path):

@@ -147,7 +147,10 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"model": {"mask_decoder.iou_token.weight": torch.zeros(5, 5)}}, tmp_path / "bad.pth")
     with pytest.raises(GtvError, match="cannot be resized: \\['mask_decoder.iou_token.weight: file \\(5, 5\\)"):
         load_checkpoint(model, tmp_path / "bad.pth")
-    torch.save({"model": {"extra.weight": torch.zeros(1)}}, tmp_path / "extra.pth")
+    torch.save({"model": {"extra.weight": torch.zeros(1)}}, tmp_path / "foreign.pth")
+    with pytest.raises(GtvError, match=r"foreign\.pth: none of its 1 tensors fits this model .*expected weights of this architecture"):
+        load_checkpoint(model, tmp_path / "foreign.pth")  # "loaded 0 tensors" would train from random weights
+    torch.save({"model": {**model.state_dict(), "extra.weight": torch.zeros(1)}}, tmp_path / "extra.pth")
     with pytest.raises(GtvError, match="in the file but not in the model"):
         load_checkpoint(model, tmp_path / "extra.pth", strict=True)
     (tmp_path / "text.pth").write_text("not a checkpoint")
@@ -164,3 +167,29 @@ def test_discriminator_shapes():
     linear = [m for m in discriminator.net if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(4096, 512), (512, 256), (256, 9)]
     assert [m.negative_slope for m in discriminator.net if isinstance(m, torch.nn.LeakyReLU)] == [0.2, 0.2]
+
+
+@pytest.mark.parametrize("prefix", ["module.", "model."])
+def test_a_wrapper_prefix_is_removed(tmp_path, prefix):
+    """A DistributedDataParallel state dict (keys under module.) loads into the plain model."""
+    torch.manual_seed(3)
+    source, target = build_model("sam_med2d_tiny"), build_model("sam_med2d_tiny")
+    torch.save({f"{prefix}{k}": v for k, v in source.state_dict().items()}, tmp_path / "wrapped.pth")
+    report = load_checkpoint(target, tmp_path / "wrapped.pth", strict=True)
+    assert report.loaded == len(source.state_dict())
+    assert f"keys under {prefix!r}, prefix removed" in str(report)
+    assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
+
+
+def test_only_global_attention_tables_are_resized(tmp_path):
+    """A windowed block's relative-position table has the window's size whatever the input: a mismatch there
+    means another architecture, not another input size."""
+    model = build_model("sam_med2d_tiny")
+    state = model.state_dict()
+    windowed = "image_encoder.blocks.0.attn.rel_pos_h"  # the tiny model's global blocks are 1 and 3
+    glob = "image_encoder.blocks.1.attn.rel_pos_h"
+    torch.save({**state, glob: torch.randn(63, state[glob].shape[1])}, tmp_path / "global.pth")
+    assert load_checkpoint(model, tmp_path / "global.pth").resized == [glob]
+    torch.save({**state, windowed: torch.randn(63, state[windowed].shape[1])}, tmp_path / "windowed.pth")
+    with pytest.raises(GtvError, match=r"cannot be resized: \['image_encoder\.blocks\.0\.attn\.rel_pos_h: file \(63, "):
+        load_checkpoint(model, tmp_path / "windowed.pth")

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from gtvlib.errors import GtvError
 
-_REL_POS = re.compile(r"image_encoder\.blocks\.\d+\.attn\.rel_pos_[hw]$")
+_REL_POS = re.compile(r"image_encoder\.blocks\.(\d+)\.attn\.rel_pos_[hw]$")
 
 
 @dataclass
@@ -100,26 +100,54 @@ def resize_relative_position(table: torch.Tensor, length: int) -> torch.Tensor:
     return resized[0].T.to(table.dtype)
 
 
+KNOWN_PREFIXES = ("module.", "model.")  # DistributedDataParallel, and wrappers that store the model as .model
+
+
+def strip_known_prefix(state: dict, target: dict) -> tuple[dict, str]:
+    """``state`` with a wrapper's prefix removed when that makes its keys match the model, and the prefix
+    ("" when none was needed or none helps)."""
+    matching = len(set(state) & set(target))
+    for prefix in KNOWN_PREFIXES:
+        stripped = {key[len(prefix):] if key.startswith(prefix) else key: value for key, value in state.items()}
+        if len(set(stripped) & set(target)) > matching:
+            return stripped, prefix
+    return state, ""
+
+
+def _global_blocks(model) -> set[int] | None:
+    """Indexes of the global-attention blocks of a SAM image encoder (None when the model does not say)."""
+    config = getattr(model, "config", None)
+    indexes = getattr(config, "encoder_global_attn_indexes", None)
+    return None if indexes is None else set(indexes)
+
+
 def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, allow_unsafe_pickle: bool = False,
                     strict: bool = False) -> LoadReport:
     """Load a SAM, SAM-Med2D or gtvlib checkpoint into ``model``; return what happened.
 
-    With ``strict=True`` any missing or unexpected key is an error.
+    Keys saved under a wrapper (``module.`` of DistributedDataParallel, ``model.``) are matched after removing
+    that prefix. A file of which no tensor fits the model is an error, not a report of 0 tensors. Relative-
+    position tables are resized only for the global-attention blocks (whose table grows with the input
+    size); a windowed block's table that does not fit means another architecture. With ``strict=True`` any
+    missing or unexpected key is an error.
     """
-    state = read_state_dict(path, allow_unsafe_pickle)
     target = model.state_dict()
-    report = LoadReport(str(path))
+    state, prefix = strip_known_prefix(read_state_dict(path, allow_unsafe_pickle), target)
+    report = LoadReport(str(path) + (f" (keys under {prefix!r}, prefix removed)" if prefix else ""))
     usable = {}
     mismatched = []
+    global_blocks = _global_blocks(model)
     for key, tensor in state.items():
         if key not in target:
             report.unexpected.append(key)
             continue
         wanted = target[key].shape
         if tensor.shape != wanted:
+            block = _REL_POS.match(key)
             if key == "image_encoder.pos_embed" and tensor.ndim == 4 and tensor.shape[-1] == wanted[-1]:
                 tensor = resize_position_embedding(tensor, wanted[1])
-            elif _REL_POS.match(key) and tensor.ndim == 2 and tensor.shape[1] == wanted[1]:
+            elif (block and tensor.ndim == 2 and tensor.shape[1] == wanted[1]
+                  and (global_blocks is None or int(block.group(1)) in global_blocks)):
                 tensor = resize_relative_position(tensor, wanted[0])
             else:
                 mismatched.append(f"{key}: file {tuple(tensor.shape)}, model {tuple(wanted)}")
@@ -129,6 +157,10 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, allow_unsaf
     if mismatched:
         raise GtvError(f"{path}: shapes do not fit this model and cannot be resized: {mismatched[:5]}"
                        + (f" … ({len(mismatched)} in all)" if len(mismatched) > 5 else ""))
+    if not usable:
+        raise GtvError(f"{path}: none of its {len(state)} tensors fits this model (file keys such as "
+                       f"{sorted(state)[:3]}; model keys such as {sorted(target)[:3]}); expected weights of this "
+                       "architecture")
     report.missing = sorted(set(target) - set(usable))
     report.loaded = len(usable)
     if strict and (report.missing or report.unexpected):

@@ -17,6 +17,8 @@ from pydicom.errors import InvalidDicomError
 
 from gtvlib.errors import GtvError
 
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # the SOP class of a DICOMDIR
+
 # Files beside DICOM data that are surely not DICOM (notes, checksums, tables, arrays, pictures).
 NOT_DICOM_SUFFIXES = {".txt", ".json", ".csv", ".md", ".yaml", ".yml", ".npy", ".npz", ".png", ".jpg"}
 
@@ -32,11 +34,18 @@ def read_dataset(path: str | os.PathLike, *, stop_before_pixels: bool = False) -
     if not path.is_file():
         raise GtvError(f"{path}: no such DICOM file (expected a path to an existing .dcm file)")
     try:
-        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
-        pass
+        dataset = None
     except Exception as exc:  # truncated or corrupt files raise assorted errors inside pydicom
         raise GtvError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+    if dataset is not None:
+        if str(getattr(dataset.file_meta, "MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
+            raise GtvError(f"{path}: a DICOMDIR (an index of files), not an image or structure set")
+        if "SOPClassUID" not in dataset or "Modality" not in dataset:
+            raise GtvError(f"{path}: incomplete DICOM file (no SOP Class UID or Modality: truncated, or not an "
+                           "image or structure set); expected a complete DICOM object")
+        return dataset
     try:
         dataset = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
     except Exception as exc:
@@ -88,6 +97,14 @@ def require(ds: Dataset, keyword: str):
 
 
 def dicom_files(folder: str | os.PathLike) -> list[Path]:
-    """The files of a folder that may be DICOM (every regular file except hidden and obvious non-DICOM), sorted."""
+    """The files of a folder that may be DICOM objects (every regular file except hidden ones, obvious
+    non-DICOM and a DICOMDIR index), sorted."""
     return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NOT_DICOM_SUFFIXES)
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in NOT_DICOM_SUFFIXES
+                  and p.name.upper() != "DICOMDIR")
+
+
+def has_dicom_preamble(path: str | os.PathLike) -> bool:
+    """True when the file starts with the 128-byte preamble and ``DICM`` (a Part 10 file, even a broken one)."""
+    with Path(path).open("rb") as handle:
+        return handle.read(132)[128:] == b"DICM"

@@ -69,22 +69,33 @@ class ImagePlane:
         return self.position_mm + column * dx * self.row_direction + row * dy * self.column_direction
 
 
+def _numbers(ds: Dataset, keyword: str, count: int) -> np.ndarray:
+    """``ds.<keyword>`` as ``count`` finite floats, or a :class:`GtvError` naming the file, attribute and value."""
+    value = require(ds, keyword)
+    try:
+        numbers = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        raise GtvError(f"{source_of(ds)}: {keyword} {value!r} is not numeric; expected {count} numbers") from None
+    if numbers.size != count:
+        raise GtvError(f"{source_of(ds)}: {keyword} has {numbers.size} values; expected {count}")
+    if not np.all(np.isfinite(numbers)):
+        raise GtvError(f"{source_of(ds)}: {keyword} {numbers.tolist()} holds non-finite values; expected finite numbers")
+    return numbers
+
+
 def image_plane(ds: Dataset) -> ImagePlane:
-    """Read the image-plane geometry of one image (CT slice) with validation."""
-    position = np.asarray(require(ds, "ImagePositionPatient"), dtype=float)
-    orientation = np.asarray(require(ds, "ImageOrientationPatient"), dtype=float)
-    spacing = np.asarray(require(ds, "PixelSpacing"), dtype=float)
-    if position.shape != (3,) or orientation.shape != (6,) or spacing.shape != (2,):
-        raise GtvError(
-            f"{source_of(ds)}: malformed geometry (ImagePositionPatient has {position.size} values, "
-            f"ImageOrientationPatient {orientation.size}, PixelSpacing {spacing.size}; expected 3, 6, 2)"
-        )
+    """Read the image-plane geometry of one image (CT slice) with validation: finite numbers, positive
+    spacing, two orthogonal unit direction vectors."""
+    position = _numbers(ds, "ImagePositionPatient", 3)
+    orientation = _numbers(ds, "ImageOrientationPatient", 6)
+    spacing = _numbers(ds, "PixelSpacing", 2)
     if np.any(spacing <= 0):
         raise GtvError(f"{source_of(ds)}: PixelSpacing {spacing.tolist()} must be positive (mm)")
     row_dir, col_dir = orientation[:3], orientation[3:]
-    if not (np.isclose(np.linalg.norm(row_dir), 1, atol=1e-3) and np.isclose(np.linalg.norm(col_dir), 1, atol=1e-3)):
+    if not (np.isclose(np.linalg.norm(row_dir), 1, atol=1e-3) and np.isclose(np.linalg.norm(col_dir), 1, atol=1e-3)
+            and abs(float(row_dir @ col_dir)) < 1e-3):
         raise GtvError(
-            f"{source_of(ds)}: ImageOrientationPatient {orientation.tolist()} is not two unit vectors"
+            f"{source_of(ds)}: ImageOrientationPatient {orientation.tolist()} is not two orthogonal unit vectors"
         )
     thickness = ds.get("SliceThickness")
     return ImagePlane(
@@ -98,11 +109,32 @@ def image_plane(ds: Dataset) -> ImagePlane:
     )
 
 
+RESCALE_KEYWORDS = ("RescaleSlope", "RescaleIntercept")
+
+# The orientation every stage after reading assumes: rows run along +x (patient's left), columns along +y
+# (posterior), slices along +z (superior): a head-first supine axial series.
+HEAD_FIRST_SUPINE_AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+ORIENTATION_TOLERANCE = 1e-3  # direction cosines
+
+
+def orientation_problem(plane: ImagePlane) -> str:
+    """What is wrong with a plane's orientation for gtvlib, in words ("" for head-first supine axial)."""
+    orientation = np.r_[plane.row_direction, plane.column_direction]
+    if np.allclose(orientation, HEAD_FIRST_SUPINE_AXIAL, atol=ORIENTATION_TOLERANCE):
+        return ""
+    if plane.is_axial:
+        return ("rows or columns run against the patient axes (a prone, feet-first or decubitus acquisition; "
+                "gtvlib does not mirror images)")
+    tilt = float(np.degrees(np.arctan2(plane.column_direction[2], plane.column_direction[1])))
+    if np.allclose(plane.row_direction, (1.0, 0.0, 0.0), atol=ORIENTATION_TOLERANCE) and abs(tilt) < 45:
+        return f"a gantry tilt of {tilt:.1f}° (the column direction leaves the axial plane)"
+    return "an oblique or non-axial plane (coronal, sagittal or oblique)"
 def ct_to_hu(ds: Dataset) -> np.ndarray:
     """Hounsfield units of one CT image: ``HU = stored value × RescaleSlope + RescaleIntercept``.
 
-    Returns a float32 array of shape (rows, columns) = (y, x). A missing slope or intercept means
-    1 and 0 (the identity, as the standard defines for CT when absent). Padding pixels (outside the
+    Returns a float32 array of shape (rows, columns) = (y, x). RescaleSlope and RescaleIntercept are
+    required (Type 1 in the CT Image module): without them the stored values do not say which HU they are
+    (an intercept of −1024 left out shifts every value by 1,024 HU). Padding pixels (outside the
     reconstruction circle, ``PixelPaddingValue``) are converted like any other; see :func:`padding_mask`.
     """
     modality = ds.get("Modality")
@@ -125,8 +157,11 @@ def ct_to_hu(ds: Dataset) -> np.ndarray:
         raise GtvError(
             f"{source_of(ds)}: pixel array has shape {stored.shape}; expected one frame of {expected_shape}"
         )
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    missing = [keyword for keyword in RESCALE_KEYWORDS if ds.get(keyword) in (None, "")]
+    if missing:
+        raise GtvError(f"{source_of(ds)}: {' and '.join(missing)} missing; a CT image needs RescaleSlope and "
+                       "RescaleIntercept to give Hounsfield units (the stored values alone are ambiguous)")
+    slope, intercept = (float(_numbers(ds, keyword, 1)[0]) for keyword in RESCALE_KEYWORDS)
     return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from gtvlib.data.dicom.files import dicom_files, read_dataset
+from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset
 from gtvlib.data.dicom.rtstruct import canonical_names, load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
@@ -30,6 +30,8 @@ def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
             try:
                 ds = read_dataset(path, stop_before_pixels=True)
             except GtvError:
+                if has_dicom_preamble(path):
+                    raise  # a DICOM file that cannot be read is an error, never a silently missing slice
                 continue  # non-DICOM files beside the data (notes, checksums) are ignored
             modality = ds.get("Modality")
             if modality == "CT":
@@ -51,10 +53,12 @@ def load_patient(folder: str | os.PathLike, structures: str = "rtstruct", roi_ma
     if not found["CT"]:
         raise GtvError(f"{folder}: no CT series found below this folder")
     if len(found["CT"]) > 1:
-        raise GtvError(f"{folder}: {len(found['CT'])} CT series ({', '.join(sorted(found['CT']))}); expected one per patient")
-    (series_uid, folders), = found["CT"].items()
+        where = sorted(str(f.relative_to(folder)) for folders in found["CT"].values() for f in folders)
+        raise GtvError(f"{folder}: {len(found['CT'])} CT series (in {', '.join(where)}); expected one per patient")
+    (folders,) = found["CT"].values()
     if len(folders) > 1:
-        raise GtvError(f"{folder}: CT series {series_uid} is split over folders {sorted(map(str, folders))}")
+        raise GtvError(f"{folder}: one CT series is split over folders {sorted(str(f.relative_to(folder)) for f in folders)}; "
+                       "expected all its slices in one folder")
     volume = load_ct_series(next(iter(folders)))
     roi_map = roi_map or {name: [] for name in required}
     if structures == "rtstruct":
@@ -64,7 +68,7 @@ def load_patient(folder: str | os.PathLike, structures: str = "rtstruct", roi_ma
     elif structures == "seg":
         if not found["SEG"]:
             raise GtvError(f"{folder}: no DICOM SEG found")
-        raw = load_seg_masks(sorted(found["SEG"])[0], volume.metadata["sop_instance_uids"])
+        raw = load_seg_masks(sorted(found["SEG"])[0], volume)
         mapping = canonical_names(list(raw), roi_map)
         volume.masks = {mapping.get(label, label): mask for label, mask in raw.items()}
         missing = [name for name in required if name not in volume.masks]

@@ -4,9 +4,13 @@ Rasterisation follows :mod:`gtvlib.data.dicom.contours` (pixel centres, top-left
 one plane:
 
 * A contour's plane is matched to the slice whose actual position along the normal is nearest, within
-  half the local slice spacing; ContourImageSequence is not trusted for this.
-* ROIs are joined across sequences by ROI number (never by list position). POINT contours and contours
-  of fewer than three points are skipped. Points outside the field of view are clipped, with a warning.
+  half the local slice spacing; ContourImageSequence is not trusted for this. Two contour planes of one
+  ROI that land on the same slice are an error (even–odd filling would cut one out of the other).
+* ROIs are joined across sequences by ROI number (never by list position); ROI names and numbers must be
+  unique, and every contour item must refer to a defined ROI. POINT contours and contours of fewer than
+  three points are skipped. Points outside the field of view are clipped, with a warning.
+* The structure set must belong to the CT: its frames of reference and the images its contours refer to
+  (where it names them). A required ROI that rasterises to nothing is an error that says why.
 """
 
 from __future__ import annotations
@@ -25,8 +29,46 @@ from gtvlib.errors import GtvError
 
 
 def roi_numbers(ds: Dataset) -> dict[str, int]:
-    """ROI name → ROI number, from StructureSetROISequence."""
-    return {str(item.ROIName): int(item.ROINumber) for item in require(ds, "StructureSetROISequence")}
+    """ROI name → ROI number, from StructureSetROISequence; names and numbers must each be unique (two ROIs
+    with one name, or one number, would make every later join ambiguous)."""
+    pairs = []
+    for item in require(ds, "StructureSetROISequence"):
+        if "ROINumber" not in item or item.ROINumber in (None, ""):
+            raise GtvError(f"{source_of(ds)}: ROI {str(item.get('ROIName', '?'))!r} has no ROINumber; expected one per ROI")
+        pairs.append((str(item.get("ROIName", "")), int(item.ROINumber)))
+    for index, label in ((0, "name"), (1, "number")):
+        values = [pair[index] for pair in pairs]
+        repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
+        if repeated:
+            raise GtvError(f"{source_of(ds)}: ROI {label} {repeated[0]!r} is used by {values.count(repeated[0])} ROIs; "
+                           f"expected every ROI {label} to be unique")
+    return dict(pairs)
+
+
+def check_structure_set(ds: Dataset, volume: Volume) -> None:
+    """Whole-file checks of an RTSTRUCT against the CT it claims to belong to: every contour item refers to a
+    defined ROI, the referenced frames of reference include the CT's, and referenced images are in the series."""
+    source = source_of(ds)
+    defined = set(roi_numbers(ds).values())
+    for item in ds.get("ROIContourSequence", []):
+        if "ReferencedROINumber" not in item or int(item.ReferencedROINumber) not in defined:
+            raise GtvError(f"{source}: a ROIContourSequence item refers to ROI number "
+                           f"{item.get('ReferencedROINumber', 'none')}, which StructureSetROISequence does not define "
+                           f"(defined: {sorted(defined)})")
+    frame = volume.metadata.get("frame_of_reference_uid")
+    frames = {str(item.FrameOfReferenceUID) for item in ds.get("ReferencedFrameOfReferenceSequence", [])
+              if "FrameOfReferenceUID" in item}
+    if frame and frames and frame not in frames:
+        raise GtvError(f"{source}: the structure set refers to {len(frames)} frame(s) of reference, none of them the CT "
+                       "series' own; expected the RTSTRUCT drawn on this CT")
+    images = set(volume.metadata.get("sop_instance_uids", []))
+    if images:
+        foreign = sum(1 for item in ds.get("ROIContourSequence", []) for contour in item.get("ContourSequence", []) or []
+                      for reference in contour.get("ContourImageSequence", []) or []
+                      if str(reference.get("ReferencedSOPInstanceUID", "")) not in images)
+        if foreign:
+            raise GtvError(f"{source}: {foreign} contour(s) refer to images that are not in this CT series; expected "
+                           "the RTSTRUCT drawn on this series (another series or an edited export?)")
 
 
 def roi_number(ds: Dataset, roi_name: str) -> int:
@@ -119,6 +161,46 @@ def rtstruct_contours(ds: Dataset, roi_name: str) -> list[tuple[str, np.ndarray]
             for contour in item.get("ContourSequence", []) or []]
 
 
+# Two contours of one ROI count as one plane when their z differ by at most this fraction of the slice spacing.
+PLANE_TOLERANCE = 0.1
+
+
+def contour_points(contour: Dataset, source: str, roi_name: str) -> np.ndarray:
+    """ContourData of one contour as finite (n, 3) points in mm, or a :class:`GtvError` naming the ROI."""
+    try:
+        values = np.asarray(contour.get("ContourData", []), dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise GtvError(f"{source}: a contour of ROI {roi_name!r} has non-numeric ContourData; expected x, y, z triplets (mm)") from None
+    if values.size % 3 or not np.all(np.isfinite(values)):
+        raise GtvError(f"{source}: a contour of ROI {roi_name!r} has {values.size} ContourData values"
+                       + (" with non-finite ones" if values.size % 3 == 0 else "")
+                       + "; expected finite x, y, z triplets (mm)")
+    return values.reshape(-1, 3)
+
+
+def empty_reason(ds: Dataset, roi_name: str, volume: Volume) -> str:
+    """Why an ROI rasterises to no voxel of ``volume``, in words."""
+    item = roi_contour_item(ds, roi_number(ds, roi_name))
+    contours = list(item.get("ContourSequence", []) or []) if item is not None else []
+    if not contours:
+        return "it has no contours"
+    closed = [c for c in contours if str(c.get("ContourGeometricType", "")) == "CLOSED_PLANAR"]
+    if not closed:
+        kinds = sorted({str(c.get("ContourGeometricType", "?")) for c in contours})
+        return f"its {len(contours)} contour(s) are {', '.join(kinds)}, which enclose nothing (expected CLOSED_PLANAR)"
+    points = [contour_points(c, source_of(ds), roi_name) for c in closed]
+    if all(len(p) < 3 for p in points):
+        return "every closed contour has fewer than 3 points"
+    ny, nx = volume.shape[1:]
+    dz, dy, dx = volume.spacing_mm
+    ox, oy = volume.origin_xyz_mm[0], volume.origin_xyz_mm[1]
+    xyz = np.concatenate(points)
+    rows, columns = (xyz[:, 1] - oy) / dy, (xyz[:, 0] - ox) / dx
+    if np.all((rows < -0.5) | (rows > ny - 0.5) | (columns < -0.5) | (columns > nx - 0.5)):
+        return "all its contour points lie outside the CT's field of view"
+    return "its contours enclose no pixel centre (smaller than a pixel)"
+
+
 def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: bool = False):
     """Rasterise one ROI of an RTSTRUCT onto ``volume``'s grid: bool (z, y, x).
 
@@ -131,8 +213,8 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
     referenced = {str(item.ReferencedFrameOfReferenceUID) for item in ds.get("StructureSetROISequence", [])
                   if int(item.ROINumber) == number and "ReferencedFrameOfReferenceUID" in item}
     if frame and referenced and frame not in referenced:
-        raise GtvError(f"{source}: ROI {roi_name!r} is drawn in frame of reference {sorted(referenced)[0]}, "
-                       f"but the CT series is in {frame}; expected the same frame of reference")
+        raise GtvError(f"{source}: ROI {roi_name!r} is drawn in another frame of reference than the CT series; "
+                       "expected the same frame of reference")
     contour_item = roi_contour_item(ds, number)
     nz, ny, nx = volume.shape
     mask = np.zeros((nz, ny, nx), dtype=bool)
@@ -144,11 +226,12 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
     local_half = np.diff(positions, prepend=positions[0] - dz, append=positions[-1] + dz)
     half_spacing = 0.5 * np.minimum(local_half[:-1], local_half[1:])
     planes: dict[int, list[np.ndarray]] = {}
+    plane_z: dict[int, float] = {}  # the z of the first contour mapped to each slice
     clipped = 0
     for contour in contour_item.get("ContourSequence", []) or []:
         if str(contour.get("ContourGeometricType", "")) != "CLOSED_PLANAR":
             continue  # POINT and OPEN contours enclose nothing
-        points = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+        points = contour_points(contour, source, roi_name)
         if len(points) < 3:
             continue
         z = float(points[:, 2].mean())
@@ -159,6 +242,11 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
         if abs(positions[k] - z) > half_spacing[k] + 1e-3:
             raise GtvError(f"{source}: a contour of ROI {roi_name!r} at z = {z:.2f} mm lies on no slice of the CT "
                            f"(nearest {positions[k]:.2f} mm); expected contours on slice planes")
+        if k in plane_z and abs(plane_z[k] - z) > PLANE_TOLERANCE * 2 * half_spacing[k]:
+            raise GtvError(f"{source}: contours of ROI {roi_name!r} at z = {plane_z[k]:.2f} and {z:.2f} mm both map to the "
+                           f"slice at {positions[k]:.2f} mm, where even–odd filling would cut one out of the other; "
+                           "expected one contour plane per slice (contours between slices, e.g. interpolated ones?)")
+        plane_z.setdefault(k, z)
         rc = np.stack([(points[:, 1] - oy) / dy, (points[:, 0] - ox) / dx], axis=1)
         outside = (rc[:, 0] < -0.5) | (rc[:, 0] > ny - 0.5) | (rc[:, 1] < -0.5) | (rc[:, 1] > nx - 0.5)
         clipped += int(outside.sum())
@@ -188,6 +276,17 @@ def load_rtstruct_masks(path: str | os.PathLike, volume: Volume, roi_map: dict[s
     if missing:
         raise GtvError(f"{path}: no ROI maps to {missing}; the ROIs present are {sorted(names)} "
                        "(extend the manifest's roi_map if a name differs)")
+    for canonical in set(mapping.values()):
+        sources = sorted(name for name, target in mapping.items() if target == canonical)
+        if len(sources) > 1:
+            raise GtvError(f"{path}: ROIs {sources} all map to {canonical!r}; expected one ROI per canonical name "
+                           "(rename or remove the others, or narrow the manifest's roi_map)")
     if keep_unmapped:
         mapping.update({name: name for name in names if name not in mapping and name not in mapping.values()})
-    return {canonical: rasterise_roi(ds, name, volume) for name, canonical in mapping.items()}
+    check_structure_set(ds, volume)
+    masks = {canonical: rasterise_roi(ds, name, volume) for name, canonical in mapping.items()}
+    for name, canonical in mapping.items():
+        if canonical in required and not masks[canonical].any():
+            raise GtvError(f"{path}: required ROI {canonical!r} (named {name!r}) is empty on this CT: "
+                           f"{empty_reason(ds, name, volume)}")
+    return masks

@@ -15,16 +15,30 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from gtvlib.data.dicom.files import dicom_files, read_dataset
-from gtvlib.data.dicom.image import ct_to_hu, image_plane
+from gtvlib.data.dicom.image import RESCALE_KEYWORDS, ct_to_hu, image_plane, orientation_problem
 from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
 
 # Slice spacing may vary by this fraction of the median before the series counts as non-uniform.
 SPACING_TOLERANCE = 0.01
+# A slice may lie this far (mm) beside the line through the first slice along the normal (position rounding).
+SHEAR_TOLERANCE_MM = 0.1
+
+
+def _series_label(ds: Dataset) -> str:
+    """A series named without its UID (UIDs can link a file back to a hospital's archive)."""
+    return f"series {ds.get('SeriesNumber', '?')} ({ds.get('SeriesDescription', 'no description')})"
 
 
 def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
-    """Read and validate every CT slice of a folder; return them sorted along the slice normal."""
+    """Read and validate every CT slice of a folder; return them sorted along the slice normal.
+
+    Refused, each with a :class:`GtvError` naming the file or folder and the value: a DICOM file that cannot
+    be read completely (never silently dropped), more than one series, any orientation but head-first supine
+    axial (prone, feet-first, decubitus, gantry tilt, oblique), a stack whose slices drift in-plane (a gantry
+    tilt written into the positions), geometry that differs between slices, and RescaleSlope or
+    RescaleIntercept missing on some or all slices.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise GtvError(f"{folder}: no such folder (expected a folder of CT slices)")
@@ -32,16 +46,23 @@ def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
     slices = [ds for ds in slices if ds.get("Modality") == "CT"]
     if not slices:
         raise GtvError(f"{folder}: no CT images found (expected .dcm files with Modality CT)")
-    series = sorted({str(ds.SeriesInstanceUID) for ds in slices})
+    series = {str(ds.SeriesInstanceUID): ds for ds in slices}
     if len(series) > 1:
-        raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder ({', '.join(series)}); "
-                       "expected one series per folder")
+        raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder "
+                       f"({', '.join(sorted(_series_label(ds) for ds in series.values()))}); expected one series per folder")
+    for keyword in RESCALE_KEYWORDS:
+        without = [ds for ds in slices if ds.get(keyword) in (None, "")]
+        if without:
+            raise GtvError(f"{without[0].filename}: {keyword} missing on {len(without)} of {len(slices)} slices; "
+                           "expected it on every CT slice (without it the stored values are not Hounsfield units)")
     planes = [image_plane(ds) for ds in slices]
     first = planes[0]
-    if not first.is_axial:
-        raise GtvError(f"{folder}: slices are not axial (ImageOrientationPatient "
-                       f"{np.r_[first.row_direction, first.column_direction].round(4).tolist()}); "
-                       "expected [1, 0, 0, 0, 1, 0] or another axial orientation")
+    problem = orientation_problem(first)
+    if problem:
+        orientation = np.r_[first.row_direction, first.column_direction].round(4).tolist()
+        raise GtvError(f"{folder}: ImageOrientationPatient {orientation} (PatientPosition "
+                       f"{slices[0].get('PatientPosition', 'absent')}): {problem}; gtvlib reads head-first supine "
+                       "axial series, [1, 0, 0, 0, 1, 0]: resample or reorient the series first")
     for ds, plane in zip(slices, planes):
         if (not np.allclose(plane.row_direction, first.row_direction, atol=1e-4)
                 or not np.allclose(plane.column_direction, first.column_direction, atol=1e-4)
@@ -52,6 +73,16 @@ def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
     normal = first.slice_normal
     positions = np.array([float(plane.position_mm @ normal) for plane in planes])
     order = np.argsort(positions, kind="stable")
+    lowest = planes[order[0]].position_mm
+    offsets = np.array([plane.position_mm - lowest for plane in planes])
+    in_plane = np.linalg.norm(offsets - np.outer(offsets @ normal, normal), axis=1)
+    worst = int(np.argmax(in_plane))
+    if in_plane[worst] > SHEAR_TOLERANCE_MM:
+        along = abs(float(offsets[worst] @ normal))
+        raise GtvError(f"{slices[worst].filename}: this slice lies {in_plane[worst]:.2f} mm beside the first slice's "
+                       f"column of positions, {along:.1f} mm above it (a gantry tilt of about "
+                       f"{np.degrees(np.arctan2(in_plane[worst], along)):.1f}° written into ImagePositionPatient); "
+                       f"expected every slice directly along the normal (within {SHEAR_TOLERANCE_MM} mm)")
     return [slices[i] for i in order]
 
 

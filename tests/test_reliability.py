@@ -1,0 +1,325 @@
+"""Loaders refuse what they cannot read correctly (issue 15): one GtvError naming the file or value, the problem
+and what was expected, never a traceback of another type and never a silently wrong result. Every case is a
+corrupted copy made here, of a small series written by the tests or of pydicom's own files."""
+
+import numpy as np
+import pydicom
+import pytest
+
+from gtvlib.data.dicom import ct_to_hu, pydicom_test_file, read_dataset
+from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.dicom.series import load_ct_series
+from gtvlib.data.dicom.writers import deterministic_uid, write_rtstruct
+from gtvlib.errors import GtvError
+from tests.test_rtstruct import write_series
+
+SQUARE = np.array([[10, 10], [10, 20], [20, 20], [20, 10]], dtype=float)
+COS, SIN = np.cos(np.radians(10)), np.sin(np.radians(10))
+
+
+def _edit_slices(folder, edit, which=None):
+    """Apply ``edit(ds, index)`` to the CT slices (sorted by z), or to those whose index is in ``which``."""
+    paths = sorted((folder / "CT").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    for index, path in enumerate(paths):
+        if which is None or index in which:
+            ds = pydicom.dcmread(path)
+            edit(ds, index)
+            ds.save_as(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+
+@pytest.mark.parametrize(("orientation", "position", "expected"), [
+    ([-1, 0, 0, 0, -1, 0], "HFP", r"\[-1\.0, 0\.0, 0\.0, 0\.0, -1\.0, 0\.0\] \(PatientPosition HFP\): rows or columns run against"),
+    ([-1, 0, 0, 0, 1, 0], "FFS", r"\(PatientPosition FFS\): rows or columns run against the patient axes \(a prone, feet-first"),
+    ([0, 1, 0, -1, 0, 0], "HFDL", r"\(PatientPosition HFDL\): rows or columns run against"),
+    ([1, 0, 0, 0, COS, SIN], "HFS", r"a gantry tilt of 10\.0°"),
+    ([1, 0, 0, 0, 0, -1], "HFS", r"an oblique or non-axial plane"),
+])
+def test_every_orientation_but_head_first_supine_axial_is_refused(tmp_path, orientation, position, expected):
+    write_series(tmp_path)
+
+    def reorient(ds, _):
+        ds.ImageOrientationPatient, ds.PatientPosition = orientation, position
+    _edit_slices(tmp_path, reorient)
+    with pytest.raises(GtvError, match=rf"CT: ImageOrientationPatient .*{expected}.*reads head-first supine axial series"):
+        load_ct_series(tmp_path / "CT")
+
+
+def test_a_gantry_tilt_written_into_the_positions_is_refused(tmp_path):
+    write_series(tmp_path)
+
+    def shear(ds, _):
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y + (z - 10.0) * np.tan(np.radians(10)), z]
+    _edit_slices(tmp_path, shear)
+    with pytest.raises(GtvError, match=r"\.dcm: this slice lies 1\.76 mm beside the first slice's column of positions, "
+                                       r"10\.0 mm above it \(a gantry tilt of about 10\.0°"):
+        load_ct_series(tmp_path / "CT")
+
+
+@pytest.mark.parametrize(("keyword", "value", "expected"), [
+    ("ImagePositionPatient", ["nan", "0", "0"], r"ImagePositionPatient \[nan, 0\.0, 0\.0\] holds non-finite values"),
+    ("ImagePositionPatient", ["1", "2"], r"ImagePositionPatient has 2 values; expected 3"),
+    ("PixelSpacing", ["0.8", "inf"], r"PixelSpacing \[0\.8, inf\] holds non-finite values"),
+    ("ImageOrientationPatient", [1, 0, 0, 0.5, 0.5, 0.70710678], r"ImageOrientationPatient \[.*\] is not two orthogonal unit vectors"),
+])
+def test_non_finite_or_malformed_geometry_names_the_file(tmp_path, keyword, value, expected):
+    write_series(tmp_path)
+
+    def spoil(ds, _):
+        setattr(ds, keyword, value)
+    paths = _edit_slices(tmp_path, spoil, which={2})
+    with pytest.raises(GtvError, match=rf"{paths[2].name}: {expected}"):
+        load_ct_series(tmp_path / "CT")
+
+
+@pytest.mark.parametrize("which", [{3}, None], ids=["one slice", "every slice"])
+def test_a_missing_rescale_intercept_is_refused_not_read_as_zero(tmp_path, which):
+    """Without the intercept of −1024 every value would be 1,024 HU too high."""
+    write_series(tmp_path)
+
+    def drop(ds, _):
+        del ds.RescaleIntercept
+    _edit_slices(tmp_path, drop, which)
+    count = "1 of 5" if which else "5 of 5"
+    with pytest.raises(GtvError, match=rf"\.dcm: RescaleIntercept missing on {count} slices; expected it on every CT slice"):
+        load_ct_series(tmp_path / "CT")
+    ds = read_dataset(pydicom_test_file("CT_small.dcm"))
+    del ds.RescaleSlope
+    with pytest.raises(GtvError, match=r"CT_small\.dcm: RescaleSlope missing; a CT image needs RescaleSlope and RescaleIntercept"):
+        ct_to_hu(ds)
+
+
+@pytest.mark.parametrize("keep_bytes", [300, 2000], ids=["header cut", "pixels cut"])
+def test_a_truncated_slice_is_named_never_dropped(tmp_path, keep_bytes):
+    write_series(tmp_path, nz=6)
+    victim = sorted((tmp_path / "CT").iterdir())[2]
+    victim.write_bytes(victim.read_bytes()[:keep_bytes])
+    with pytest.raises(GtvError, match=rf"{victim.name}: (incomplete DICOM file|not a readable DICOM file|pixel data cannot be decoded)"):
+        load_patient(tmp_path, structures="none")
+
+
+def test_a_dicomdir_beside_the_slices_is_not_a_slice(tmp_path):
+    write_series(tmp_path)
+    (tmp_path / "CT" / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 64)
+    assert load_patient(tmp_path, structures="none").shape[0] == 5
+
+
+# ---------------------------------------------------------------------------------------------- structures
+
+def _structure_set(tmp_path, rois=None):
+    slices = write_series(tmp_path)
+    rois = rois or [{"name": "GTV-1", "number": 1, "planes": {2: [SQUARE]}},
+                    {"name": "Lung-Left", "number": 2, "planes": {1: [SQUARE + 15], 2: [SQUARE + 15]}}]
+    write_rtstruct(tmp_path / "RS.dcm", slices, rois)
+    return pydicom.dcmread(tmp_path / "RS.dcm")
+
+
+def test_two_rois_with_one_name_or_one_number_are_refused(tmp_path):
+    ds = _structure_set(tmp_path)
+    ds.StructureSetROISequence[1].ROIName = "GTV-1"  # the lung would silently come back as the GTV
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"RS\.dcm: ROI name 'GTV-1' is used by 2 ROIs; expected every ROI name to be unique"):
+        load_patient(tmp_path)
+    ds = _structure_set(tmp_path)
+    ds.StructureSetROISequence[1].ROINumber = 1  # the masks would swap
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"RS\.dcm: ROI number 1 is used by 2 ROIs"):
+        load_patient(tmp_path)
+
+
+def test_two_names_for_one_canonical_roi_are_refused(tmp_path):
+    _structure_set(tmp_path, [{"name": "GTV-1", "number": 1, "planes": {2: [SQUARE]}},
+                              {"name": "gtv-1", "number": 2, "planes": {3: [SQUARE]}}])
+    with pytest.raises(GtvError, match=r"RS\.dcm: ROIs \['GTV-1', 'gtv-1'\] all map to 'GTV-1'; expected one ROI per canonical name"):
+        load_patient(tmp_path)
+
+
+def test_contours_of_an_undefined_roi_are_refused(tmp_path):
+    ds = _structure_set(tmp_path)
+    ds.ROIContourSequence[1].ReferencedROINumber = 9
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"refers to ROI number 9, which StructureSetROISequence does not define \(defined: \[1, 2\]\)"):
+        load_patient(tmp_path)
+
+
+def test_contour_data_must_be_finite_triplets(tmp_path):
+    ds = _structure_set(tmp_path)
+    contour = ds.ROIContourSequence[0].ContourSequence[0]
+    contour.ContourData = list(contour.ContourData)[:-1]
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"a contour of ROI 'GTV-1' has 11 ContourData values; expected finite x, y, z triplets"):
+        load_patient(tmp_path)
+
+
+def test_a_structure_set_of_another_series_is_refused(tmp_path):
+    ds = _structure_set(tmp_path)
+    ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = deterministic_uid("another frame")
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"refers to 1 frame\(s\) of reference, none of them the CT series' own") as raised:
+        load_patient(tmp_path)
+    assert "2.25." not in str(raised.value)
+    ds = _structure_set(tmp_path)
+    reference = ds.ROIContourSequence[0].ContourSequence[0].ContourImageSequence[0]
+    reference.ReferencedSOPInstanceUID = deterministic_uid("a slice of another series")
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"RS\.dcm: 1 contour\(s\) refer to images that are not in this CT series"):
+        load_patient(tmp_path)
+
+
+def test_two_contour_planes_on_one_slice_are_refused_not_xored(tmp_path):
+    """An interpolated contour half-way between slices would be cut out of its neighbour by even–odd filling."""
+    ds = _structure_set(tmp_path, [{"name": "GTV-1", "number": 1, "planes": {2: [SQUARE], 3: [SQUARE]}}])
+    contour = ds.ROIContourSequence[0].ContourSequence[1]
+    data = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+    data[:, 2] -= 1.25 + 0.05  # 2.5 mm spacing: now half-way towards slice 2, just on its side
+    contour.ContourData = [f"{v:.6f}" for v in data.ravel()]
+    del contour.ContourImageSequence
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"contours of ROI 'GTV-1' at z = 15\.00 and 16\.20 mm both map to the slice at 15\.00 mm"):
+        load_patient(tmp_path)
+
+
+@pytest.mark.parametrize(("spoil", "reason"), [
+    ("no contours", "it has no contours"),
+    ("open", r"its 1 contour\(s\) are OPEN_PLANAR, which enclose nothing"),
+    ("outside", "all its contour points lie outside the CT's field of view"),
+    ("tiny", r"its contours enclose no pixel centre"),
+])
+def test_a_required_roi_that_comes_out_empty_says_why(tmp_path, spoil, reason):
+    ds = _structure_set(tmp_path)
+    contours = ds.ROIContourSequence[0].ContourSequence
+    if spoil == "no contours":
+        del ds.ROIContourSequence[0].ContourSequence
+    elif spoil == "open":
+        contours[0].ContourGeometricType = "OPEN_PLANAR"
+    else:
+        data = np.asarray(contours[0].ContourData, dtype=float).reshape(-1, 3)
+        if spoil == "outside":
+            data[:, :2] += 500.0
+        else:  # a square of 0.1 mm between pixel centres
+            data[:, :2] = data[0, :2] + 0.4 + np.array([[0, 0], [0, 0.1], [0.1, 0.1], [0.1, 0]])
+        contours[0].ContourData = [f"{v:.6f}" for v in data.ravel()]
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.warns(UserWarning) if spoil == "outside" else _no_warning():
+        with pytest.raises(GtvError, match=rf"RS\.dcm: required ROI 'GTV-1' \(named 'GTV-1'\) is empty on this CT: {reason}"):
+            load_patient(tmp_path)
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --------------------------------------------------------------------------------------------------- SEG
+
+@pytest.fixture(scope="module")
+def seg_patient(small_cohort, tmp_path_factory):
+    """A copy of one synthetic patient (CT + SEG) whose SEG the tests spoil."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("seg") / "SYNTH-001"
+    shutil.copytree(small_cohort / "SYNTH-001", folder, ignore=shutil.ignore_patterns("RTSTRUCT.dcm"))
+    return folder
+
+
+def _spoil_seg(folder, tmp_path, spoil):
+    import shutil
+
+    copy = tmp_path / "patient"
+    shutil.copytree(folder, copy)
+    ds = pydicom.dcmread(copy / "SEG.dcm")
+    spoil(ds)
+    ds.save_as(copy / "SEG.dcm")
+    return copy
+
+
+def test_an_intact_seg_equals_the_ground_truth(seg_patient):
+    from gtvlib.data.synthetic import load_masks
+
+    masks = load_patient(seg_patient, structures="seg").masks
+    np.testing.assert_array_equal(masks["GTV-1"], load_masks(seg_patient / "ground_truth.npz")["GTV-1"])
+
+
+@pytest.mark.parametrize(("name", "spoil", "expected"), [
+    ("frame", lambda ds: setattr(ds, "FrameOfReferenceUID", deterministic_uid("elsewhere")),
+     r"the SEG is in another frame of reference than the CT series"),
+    ("matrix", lambda ds: (setattr(ds, "Rows", 64), setattr(ds, "Columns", 256)),
+     r"SEG frames are 64 × 256 pixels, the CT's slices 128 × 128"),
+    ("position", lambda ds: ds.PerFrameFunctionalGroupsSequence[3].PlanePositionSequence[0].__setattr__(
+        "ImagePositionPatient", [0, 0, 0]), r"frame 4 lies at \[0\.0, 0\.0, 0\.0\] mm, the CT slice it derives from at"),
+    ("spacing", lambda ds: ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].__setattr__(
+        "PixelSpacing", [1.0, 1.0]), r"frame 1 has PixelSpacing \[1\.0, 1\.0\] mm, the CT \[3\.5, 3\.5\] mm"),
+])
+def test_a_seg_off_the_ct_grid_is_refused(seg_patient, tmp_path, name, spoil, expected):
+    copy = _spoil_seg(seg_patient, tmp_path, spoil)
+    with pytest.raises(GtvError, match=rf"SEG\.dcm: {expected}") as raised:
+        load_patient(copy, structures="seg")
+    assert "2.25." not in str(raised.value)
+
+
+# ------------------------------------------------------------------------------------------------- NIfTI
+
+def _nifti(tmp_path, name="ct.nii.gz", array=None, spacing=(0.8, 0.8, 2.5), direction=None, components=1):
+    import SimpleITK as sitk
+
+    array = np.arange(10 * 20 * 30, dtype=np.int16).reshape(10, 20, 30) if array is None else array
+    image = sitk.GetImageFromArray(array)
+    if components > 1:
+        image = sitk.Compose([image] * components)
+    image.SetSpacing(spacing)
+    if direction is not None:
+        image.SetDirection(direction)
+    sitk.WriteImage(image, str(tmp_path / name))
+    return tmp_path / name
+
+
+def test_an_intact_nifti_reads_with_its_spacing(tmp_path):
+    from gtvlib.data.dicom.nifti import load_nifti
+
+    array = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    volume = load_nifti(_nifti(tmp_path, "one.nii.gz", array, spacing=(0.8, 0.9, 2.5)))
+    assert volume.spacing_mm == pytest.approx((2.5, 0.9, 0.8)) and volume.hu.shape == (4, 5, 6)
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("cut gzip", r"the compressed stream is cut off"),
+    ("cut raw", r"6,176 bytes where the header announces 12,352 \(a truncated file\)"),
+    ("zero spacing", r"voxel size \(pixdim\) \[0\.8.*, 0\.8.*, 0\.0\] mm is not positive and finite"),
+    ("nan spacing", r"voxel size \(pixdim\) \[0\.8.*, 0\.8.*, nan\] mm is not positive and finite"),
+    ("vector", r"3 values per voxel; expected a scalar image"),
+    ("oblique", r"direction cosines \[0\.9553, -0\.2955, .*\] are not along the patient axes"),
+    ("not nifti", r"not a NIfTI-1 header"),
+])
+def test_a_damaged_nifti_is_refused_not_zero_filled(tmp_path, case, expected):
+    import gzip
+    import struct
+
+    from gtvlib.data.dicom.nifti import load_nifti
+
+    if case == "vector":
+        path = _nifti(tmp_path, components=3)
+    elif case == "oblique":
+        c, s = np.cos(0.3), np.sin(0.3)
+        path = _nifti(tmp_path, direction=(c, -s, 0, s, c, 0, 0, 0, 1))
+    elif case == "not nifti":
+        path = tmp_path / "ct.nii"
+        path.write_bytes(b"P5 not an image at all" * 40)
+    else:
+        raw = gzip.decompress(_nifti(tmp_path).read_bytes())
+        path = tmp_path / ("ct.nii.gz" if case == "cut gzip" else "ct.nii")
+        if case == "cut gzip":
+            path.write_bytes(gzip.compress(raw)[:-200])
+        elif case == "cut raw":
+            path.write_bytes(raw[: len(raw) // 2])
+        else:
+            header = bytearray(raw)
+            struct.pack_into("<f", header, 76 + 4 * 3, 0.0 if case == "zero spacing" else float("nan"))
+            path.write_bytes(bytes(header))
+    with pytest.raises(GtvError, match=rf"{path.name}: {expected}"):
+        load_nifti(path)
