@@ -65,8 +65,17 @@ class RunRecord:
         return self.folder.name
 
     def start(self, config: dict, **facts) -> None:
-        """Write ``params.yaml``: ``config`` (kept for the checkpoints) and any other facts of the run."""
+        """Write ``params.yaml``: ``config`` (kept for the checkpoints) and any other facts of the run.
+
+        A folder that already records a run of another training mode is refused: resuming it would mix two
+        methods in one record."""
         self.config = dict(config)
+        previous = self.folder / "params.yaml"
+        if previous.is_file() and "mode" in self.config:
+            recorded = (yaml.safe_load(previous.read_text()) or {}).get("config", {}).get("mode")
+            if recorded is not None and recorded != self.config["mode"]:
+                raise GtvError(f"{self.folder}: this run was trained in mode {recorded!r}; continuing it in mode "
+                               f"{self.config['mode']!r} would mix two methods (use another run folder)")
         if self.writer:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.folder / "params.yaml", yaml.safe_dump({"config": self.config, **facts}, sort_keys=False))
@@ -105,14 +114,19 @@ class RunRecord:
 
     def resume(self, modules: dict) -> int:
         """Restore the last checkpoint into ``modules``; return the next epoch (1 when the run is new)."""
-        import torch
-
         found = self.checkpoints()
         if not found:
             return 1
-        state = torch.load(found[-1], map_location="cpu", weights_only=True)
+        state = self._load(found[-1])
         for name, module in modules.items():
-            module.load_state_dict(state[name])
+            if name not in state:
+                raise GtvError(f"{found[-1]}: the checkpoint holds {sorted(k for k in state if k not in ('epoch', 'config'))}, "
+                               f"not {name!r}; expected a checkpoint of this kind of run")
+            try:
+                module.load_state_dict(state[name])
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise GtvError(f"{found[-1]}: {name!r} does not fit this run's {name} "
+                               f"({str(exc).splitlines()[0][:160]}); expected a checkpoint of the same settings") from None
         if self.writer:
             for table in TABLES:  # rows of epochs after the checkpoint belong to a run that was cut off
                 rows = _read_rows(self.folder / table)
@@ -122,11 +136,22 @@ class RunRecord:
 
     def restore(self, module, epoch: int | None = None, part: str = "model"):
         """Load the state of ``part`` from the checkpoint of ``epoch`` (default: the last) into ``module``."""
+        module.load_state_dict(self._load(self.checkpoint_path(epoch))[part])
+        return module
+
+    @staticmethod
+    def _load(path: Path) -> dict:
+        """A checkpoint written by :meth:`save_checkpoint`, or a :class:`GtvError` naming the damaged file."""
         import torch
 
-        state = torch.load(self.checkpoint_path(epoch), map_location="cpu", weights_only=True)
-        module.load_state_dict(state[part])
-        return module
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated zip, a foreign pickle: torch raises assorted types
+            raise GtvError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                           "delete it to resume from the epoch before") from None
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise GtvError(f"{path}: not a checkpoint of a gtvlib run (no epoch recorded)")
+        return state
 
     # ------------------------------------------------------------------ tables
 

@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = read_yaml(args.config, "run configuration")
+    required = ("run_dir", "cohort", "training_patients", "validation_patients", "config")
+    missing = [key for key in required if not isinstance(spec, dict) or key not in spec]
+    if missing:
+        raise GtvError(f"{args.config}: {missing} missing; a run configuration needs {list(required)} "
+                       "(and optionally window, crop, cache_dir)")
     try:
         config = TrainConfig(**spec.get("config", {}))
     except TypeError as exc:

@@ -148,3 +148,10 @@ def test_cli_exit_code_and_summary(small_book, capsys):
     out = capsys.readouterr().out
     assert "2 ok, 1 failed" in out and "a_second" in out
     assert main(["--root", str(small_book), "run", "--only", "c_first", "--no-progress"]) == 0
+
+
+def test_a_chapter_that_is_not_a_notebook_is_refused_before_anything_runs(small_book):
+    (small_book / "notebooks/b_third.ipynb").write_text("{ this is not JSON")
+    with pytest.raises(GtvError, match=r"b_third\.ipynb: not a readable Jupyter notebook \(.*\); expected an \.ipynb file"):
+        run_book(small_book, "quick", progress=False)
+    assert not (small_book / "_build" / "executed" / "notebooks" / "c_first.ipynb").exists()  # nothing ran

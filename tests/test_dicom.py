@@ -128,7 +128,7 @@ def test_header_table_never_shows_identifying_values(ct):
     for secret in (str(ct.PatientName), str(ct.PatientID), str(ct.InstitutionName)):
         assert secret not in shown
     assert table.set_index("keyword").loc["Rows", "value"] == "128"
-    assert table.set_index("keyword").loc["PatientName", "value"] == f"<withheld: {len(str(ct.PatientName))} characters>"
+    assert table.set_index("keyword").loc["PatientName", "value"] == "<withheld>"  # not even its length
 
 
 def test_identifying_elements_and_deidentify(ct):

@@ -323,3 +323,55 @@ def test_a_damaged_nifti_is_refused_not_zero_filled(tmp_path, case, expected):
             path.write_bytes(bytes(header))
     with pytest.raises(GtvError, match=rf"{path.name}: {expected}"):
         load_nifti(path)
+
+
+# ------------------------------------------------------------------------------- command line and presets
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["--patients", "0"], r"preset 'quick': patients=0; expected an integer ≥ 1"),
+    (["--seed", "-1"], r"seed=-1; expected an integer ≥ 0"),
+    (["--workers", "0"], r"workers=0; expected an integer ≥ 1"),
+    (["--patients", "2", "--4d", "3"], r"four_d_patients=3; expected an integer from 0 to the number of patients \(2\)"),
+    (["--preset", "huge"], r"preset 'huge' is unknown; expected one of \['paper', 'quick'\]"),
+])
+def test_the_synth_command_checks_its_arguments_before_any_work(tmp_path, capsys, arguments, expected):
+    from gtvlib.data.__main__ import main
+
+    assert main(["synth", "--out", str(tmp_path / "cohort"), *arguments]) == 2
+    assert re_search(expected, capsys.readouterr().err)
+    assert not (tmp_path / "cohort").exists()
+
+
+def test_the_synth_command_refuses_a_file_as_its_folder(tmp_path, capsys):
+    from gtvlib.data.__main__ import main
+
+    (tmp_path / "cohort").write_text("a file")
+    assert main(["synth", "--out", str(tmp_path / "cohort"), "--patients", "1"]) == 2
+    assert "cohort: exists and is a file; expected a folder" in capsys.readouterr().err
+
+
+def re_search(pattern: str, text: str) -> bool:
+    import re
+
+    return re.search(pattern, text) is not None
+
+
+# ----------------------------------------------------------------------------------------------- manifest
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("roi_map: {GTV-1: [\"gtv\"]}", "roi_map: {GTV-1: [\"gtv(\"]}"),
+     r"roi_map\.GTV-1 = 'gtv\('; expected a valid regular expression \(missing \), unterminated subpattern"),
+    (("expected: 2}", "expected: two}"), r"layout\.counts\.patients\.expected = 'two'; expected a count ≥ 0, or null"),
+    (("download_steps: [put files]", "download_steps: put files"), r"download_steps = 'put files'; expected a list"),
+    (("title: t", "title: 1.0"), r"title = 1\.0; expected a str"),
+    (("root: local", "root: ''"), r"layout\.root = ''; expected a folder name under \$GTVLIB_DATA"),
+])
+def test_manifest_values_are_checked_at_load(tmp_path, change, expected):
+    from gtvlib.data.manifest import load_manifest
+    from tests.test_bad_inputs import MANIFEST
+
+    assert change[0] in MANIFEST
+    (tmp_path / "manifest.yaml").write_text(MANIFEST.replace(*change))
+    with pytest.raises(GtvError, match=rf"manifest\.yaml: dataset 'local': {expected}"):
+        load_manifest(tmp_path / "manifest.yaml")
+    assert load_manifest()["synthetic"]["status"] == "generated"  # the project's own manifest passes every check

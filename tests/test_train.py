@@ -135,10 +135,24 @@ def test_ddp_two_gloo_processes(small_cohort, tmp_path):
     assert (tmp_path / "ddp/checkpoints/epoch_002.pt").is_file()
 
 
-def test_train_command_refuses_unknown_settings(tmp_path):
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"config": {"epoch": 2}}))
+def test_train_command_refuses_unknown_or_missing_settings(tmp_path):
+    complete = {"run_dir": "r", "cohort": "c", "training_patients": ["A"], "validation_patients": ["B"]}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({**complete, "config": {"epoch": 2}}))
     with pytest.raises(GtvError, match="run.yaml: config: .*'epoch'.*expected fields of TrainConfig"):
         train.main(["--config", str(tmp_path / "run.yaml")])
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"config": {"epochs": 2}}))
+    with pytest.raises(GtvError, match=r"run\.yaml: \['run_dir', 'cohort', 'training_patients', 'validation_patients'\] missing"):
+        train.main(["--config", str(tmp_path / "run.yaml")])
+
+
+def test_resuming_another_mode_or_a_damaged_checkpoint_is_refused(data, tmp_path):
+    run = train.train(train.TrainConfig(mode="supervised", epochs=1), data, RunRecord(tmp_path / "run"))
+    with pytest.raises(GtvError, match=r"this run was trained in mode 'supervised'; continuing it in mode 'gan'"):
+        train.train(train.TrainConfig(mode="gan", epochs=2), data, RunRecord(run.folder))
+    checkpoint = run.checkpoint_path()
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(GtvError, match=r"epoch_001\.pt: unreadable checkpoint .*delete it to resume from the epoch before"):
+        train.train(train.TrainConfig(mode="supervised", epochs=2), data, RunRecord(run.folder))
 
 
 def test_augmentation_is_seeded_and_keeps_box_and_label_together(data):

@@ -79,10 +79,17 @@ def load_profiles(path: Path) -> dict[str, Profile]:
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """The parameters a notebook declares: ``{name: {"inferred_type_name", "default", "help"}}``."""
+    """The parameters a notebook declares: ``{name: {"inferred_type_name", "default", "help"}}``.
+
+    A file that is not a notebook (not JSON, or not nbformat) is a :class:`GtvError` naming it."""
     import papermill
 
-    return papermill.inspect_notebook(str(notebook))
+    try:
+        return papermill.inspect_notebook(str(notebook))
+    except Exception as exc:  # nbformat's NotJSONError, ValidationError, papermill's own errors
+        raise GtvError(f"{notebook}: not a readable Jupyter notebook ({type(exc).__name__}: "
+                       f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else 'no detail'}); "
+                       "expected an .ipynb file in nbformat 4") from None
 
 
 def _split_type(type_name: str) -> tuple[str, bool]:

@@ -46,7 +46,49 @@ def load_manifest(path: str | os.PathLike | None = None) -> dict[str, dict]:
                 raise GtvError(f"{path}: dataset {name!r}: layout.counts.{count_name} needs glob and expected")
         if not isinstance(entry["roi_map"], dict) or not all(isinstance(v, list) for v in entry["roi_map"].values()):
             raise GtvError(f"{path}: dataset {name!r}: roi_map must map canonical names to lists of regexes")
+        _check_types(path, name, entry)
     return raw["datasets"]
+
+
+# The type every manifest value must have (a tuple: any of them); checked at load, before anything uses them.
+FIELD_TYPES = {"title": str, "citation": str, "licence": str, "access": str, "redistributable": bool,
+               "download_steps": list, "expected": dict, "published_checksums": dict, "exclusions": dict,
+               "quirks": dict, "status": str, "chapters": list}
+
+
+def _check_types(path: Path, name: str, entry: dict) -> None:
+    """Types of a dataset entry's values, the count specs, and the roi_map regexes (compiled here)."""
+    import re
+
+    def fail(what: str, value, expected: str):
+        raise GtvError(f"{path}: dataset {name!r}: {what} = {value!r}; expected {expected}")
+
+    for key, kind in FIELD_TYPES.items():
+        if not isinstance(entry[key], kind):
+            fail(key, entry[key], f"a {kind.__name__}")
+    for key in ("download_steps", "chapters"):
+        if not all(isinstance(item, str) for item in entry[key]):
+            fail(key, entry[key], "a list of strings")
+    layout = entry["layout"]
+    if not isinstance(layout["root"], str) or not layout["root"]:
+        fail("layout.root", layout["root"], "a folder name under $GTVLIB_DATA")
+    for key in ("patterns", "ignore"):
+        if not isinstance(layout.get(key, []), list) or not all(isinstance(item, str) for item in layout.get(key, [])):
+            fail(f"layout.{key}", layout.get(key), "a list of glob patterns")
+    for count_name, spec in layout.get("counts", {}).items():
+        if not isinstance(spec["glob"], str):
+            fail(f"layout.counts.{count_name}.glob", spec["glob"], "a glob pattern")
+        expected = spec["expected"]
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected < 0):
+            fail(f"layout.counts.{count_name}.expected", expected, "a count ≥ 0, or null for any")
+    for canonical, patterns in entry["roi_map"].items():
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                fail(f"roi_map.{canonical}", pattern, "regular expressions as strings")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                fail(f"roi_map.{canonical}", pattern, f"a valid regular expression ({exc})")
 
 
 WEIGHT_KEYS = ("file", "source", "layout")

@@ -66,18 +66,17 @@ IDENTIFYING_KEYWORDS: dict[str, str] = {
 
 
 def _masked(keyword: str, value) -> str:
-    """How an identifying value is shown: its presence and length, never its content."""
-    text = "" if value is None else str(value)
-    if keyword.endswith("Sequence"):
-        return f"<withheld: sequence of {len(value)} item(s)>"
-    return "<empty>" if text == "" else f"<withheld: {len(text)} characters>"
+    """How an identifying value is shown: present or empty, never its content nor its length (the length of a
+    name or a date narrows down whose it is)."""
+    empty = value is None or (len(value) == 0 if keyword.endswith("Sequence") else str(value) == "")
+    return "<empty>" if empty else "<withheld>"
 
 
 def header_table(ds: Dataset, keywords=GEOMETRY_KEYWORDS):
     """A pandas table (keyword, tag, VR, name, value) of the given attributes of ``ds``.
 
-    Values of identifying attributes (:data:`IDENTIFYING_KEYWORDS`) are withheld: only their
-    presence and length are shown. Absent attributes appear with value ``<absent>``.
+    Values of identifying attributes (:data:`IDENTIFYING_KEYWORDS`) are withheld: only whether they are
+    present and empty is shown. Absent attributes appear with value ``<absent>``.
     """
     import pandas as pd
 
@@ -112,7 +111,7 @@ def _is_number(value) -> bool:
 def identifying_elements(ds: Dataset):
     """Table of the identifying attributes present in ``ds`` (values withheld) and its private tags.
 
-    Columns: keyword, category, value (presence and length only). Private tags are counted in one
+    Columns: keyword, category, value (present or empty, nothing more). Private tags are counted in one
     row per private creator block, because vendors hide identifiers there too.
     """
     import pandas as pd

@@ -73,7 +73,30 @@ def preset(name: str, **overrides) -> Preset:
     unknown = set(overrides) - set(Preset.__dataclass_fields__)
     if unknown:
         raise GtvError(f"preset override {sorted(unknown)} unknown; expected fields of Preset: {sorted(Preset.__dataclass_fields__)}")
-    return replace(PRESETS[name], **overrides)
+    settings = replace(PRESETS[name], **overrides)
+    checks = [
+        ("patients", isinstance(settings.patients, int) and settings.patients >= 1, "an integer ≥ 1"),
+        ("matrix", isinstance(settings.matrix, int) and settings.matrix >= 16, "an integer ≥ 16 (pixels)"),
+        ("pixel_mm", _positive(settings.pixel_mm), "a positive number of mm"),
+        ("slice_mm", _positive(settings.slice_mm), "a positive number of mm"),
+        ("slices", len(settings.slices) == 2 and all(isinstance(v, int) for v in settings.slices)
+         and 2 <= settings.slices[0] <= settings.slices[1], "(min, max) integers with 2 ≤ min ≤ max"),
+        ("supersample_z", isinstance(settings.supersample_z, int) and settings.supersample_z >= 1
+         and settings.supersample_z % 2 == 1, "an odd integer ≥ 1"),
+        ("node_probability", _positive(settings.node_probability, allow_zero=True) and settings.node_probability <= 1,
+         "a probability between 0 and 1"),
+        ("four_d_patients", isinstance(settings.four_d_patients, int) and 0 <= settings.four_d_patients <= settings.patients,
+         f"an integer from 0 to the number of patients ({settings.patients})"),
+    ]
+    for field_name, ok, expected in checks:
+        if not ok:
+            raise GtvError(f"preset {name!r}: {field_name}={getattr(settings, field_name)!r}; expected {expected}")
+    return settings
+
+
+def _positive(value, allow_zero: bool = False) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            and (value >= 0 if allow_zero else value > 0))
 
 
 def cohort_key(settings: Preset, seed: int) -> str:
@@ -134,7 +157,13 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
     patient has its own seeded generator, so the files are the same for any number of workers.
     """
     settings = preset(preset_name, **overrides)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GtvError(f"seed={seed!r}; expected an integer ≥ 0")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise GtvError(f"workers={workers!r}; expected an integer ≥ 1 (or None for the CPU count)")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GtvError(f"{out}: exists and is a file; expected a folder to write the cohort into")
     if out.exists() and any(out.iterdir()) and not (out / "cohort.json").is_file():
         raise GtvError(f"{out}: exists and is not a synthetic cohort; refusing to overwrite it (expected an empty or new folder)")
     out.parent.mkdir(parents=True, exist_ok=True)
