@@ -9,9 +9,42 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+PARTIAL_SUFFIX = ".partial"
+# A temporary file or staging folder names the process writing it: ".<name>.<pid>.<random>.partial" (files)
+# or ".<name>.partial-<pid>" / ".<name>.old-<pid>" (a cohort's staging folders).
+_WRITER_PID = re.compile(r"^\..+?\.(\d+)\.[^.]+\.partial$|^\..+\.(?:partial|old)-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and staging folders in ``folder`` left by processes that no longer run (a
+    killed run); those of live processes are kept. Returns what was removed."""
+    import shutil
+
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _WRITER_PID.match(path.name)
+        if match and not _alive(int(match.group(1) or match.group(2))):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -22,7 +55,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -68,3 +68,26 @@ def settings_key(settings, length: int = 16) -> str:
     """The first ``length`` hex digits of the SHA-256 of ``settings`` as sorted-key JSON (``str`` for the rest)."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def source_fingerprint(folder: str | os.PathLike, patient_id: str) -> str:
+    """A key of the files a patient's data come from, so a cache built from them notices any change.
+
+    The files: ``folder/<patient_id>/`` (a patient folder), else the files under ``folder`` named after the
+    patient (``imagesTr/<id>.nii.gz``, ``labelsTr/<id>.nii.gz``). Their content digests when ``folder`` holds a
+    ``SHA256SUMS`` that lists them (a generated cohort: no hashing needed), else their sizes and modification
+    times (an edited RTSTRUCT changes both). "" when no file is found.
+    """
+    folder = Path(folder)
+    patient = folder / patient_id
+    files = sorted(p for p in (patient.rglob("*") if patient.is_dir() else folder.rglob(f"{patient_id}*")) if p.is_file())
+    listed = read_sha256sums(folder / "SHA256SUMS") if (folder / "SHA256SUMS").is_file() else {}
+    facts = []
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
+        if relative in listed:
+            facts.append((relative, listed[relative]))
+        else:
+            stat = path.stat()
+            facts.append((relative, stat.st_size, stat.st_mtime_ns))
+    return settings_key(facts) if facts else ""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from gtvlib.atomic import atomic_path, write_text_atomic
+from gtvlib.atomic import atomic_path, remove_stale_partials, write_text_atomic
 from gtvlib.checksums import settings_key
 from gtvlib.errors import GtvError
 
@@ -78,6 +78,8 @@ class RunRecord:
                                f"{self.config['mode']!r} would mix two methods (use another run folder)")
         if self.writer:
             self.folder.mkdir(parents=True, exist_ok=True)
+            for folder in (self.folder, self.folder / "checkpoints"):
+                remove_stale_partials(folder)  # a run killed while writing left its temporary files
             write_text_atomic(self.folder / "params.yaml", yaml.safe_dump({"config": self.config, **facts}, sort_keys=False))
 
     def params(self) -> dict:

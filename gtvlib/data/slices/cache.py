@@ -2,9 +2,10 @@
 
 A :class:`SliceSpec` says what a slice is (HU window, crop box, output size, labels); the cache stores per
 patient ``<id>.images.npy`` (float16 in [0, 1]), ``<id>.labels.npy`` (uint8) and ``<id>.grid.json`` (the
-spacing in mm of the cached grid) under a folder keyed by the spec and the cohort, written atomically
-(labels and grid first: the images file marks a complete patient). Training epochs memory-map the arrays
-and never decode DICOM.
+spacing in mm of the cached grid, and a fingerprint of the patient's source files) under a folder keyed by
+the spec and the cohort, written atomically (labels and grid first: the images file marks a complete
+patient). A patient whose files changed since (an edited RTSTRUCT, a regenerated cohort) is decoded again.
+Training epochs memory-map the arrays and never decode DICOM.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.atomic import atomic_path, write_json_atomic
-from gtvlib.checksums import settings_key
+from gtvlib.atomic import atomic_path, remove_stale_partials, write_json_atomic
+from gtvlib.checksums import settings_key, source_fingerprint
 from gtvlib.data.slices.boxes import Box
 from gtvlib.data.slices.sampling import balance_sample
 from gtvlib.data.volume import Volume
 from gtvlib.data.windows import window_hu, window_preset
 from gtvlib.errors import GtvError
 
-CACHE_VERSION = 2  # 2: a grid.json with the spacing of the cached grid beside each patient's arrays
+CACHE_VERSION = 3  # 2: grid.json with the spacing of the cached grid; 3: and the source files' fingerprint
 
 
 @dataclass(frozen=True)
@@ -112,16 +113,21 @@ class SliceCache:
         load_volume = load_volume or (lambda pid: load_patient(self.cohort / pid, structures=self.spec.structures,
                                                                required=self.spec.labels))
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self.folder)
         write_json_atomic(self.folder / "spec.json", {"spec": asdict(self.spec), "cohort": str(self.cohort),
                                                       "version": CACHE_VERSION})
         counts = {}
         for pid in patient_ids:
             image_path, label_path, grid_path = self._paths(pid)
+            fingerprint = source_fingerprint(self.cohort, pid)
+            if image_path.is_file() and json.loads(grid_path.read_text()).get("source") != fingerprint:
+                image_path.unlink()  # the patient's files changed since they were cached: decode them again
+                self._grids.pop(pid, None)
             if not image_path.is_file():
                 volume = load_volume(pid)
                 images, labels = slices_of_volume(volume, self.spec)
                 write_json_atomic(grid_path, {"spacing_mm": list(self.spec.grid_spacing_mm(volume)),
-                                              "slices": int(labels.shape[0])})
+                                              "slices": int(labels.shape[0]), "source": fingerprint})
                 with atomic_path(label_path) as tmp:  # labels and grid first: images mark completion
                     with tmp.open("wb") as handle:
                         np.save(handle, labels)

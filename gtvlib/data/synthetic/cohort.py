@@ -8,7 +8,7 @@ from the preset and the seed: the same parameters and seed give byte-identical f
 fixed dates).
 
 ``synthetic_cohort`` is the cached entry point for chapters: it regenerates only when the
-parameters (or the generator version) change. The cohort is written to a temporary folder and renamed
+parameters (or the generator version) change, or when the cached files no longer match their checksums. The cohort is written to a temporary folder and renamed
 into place, so an interrupted run never leaves a half-written cohort behind.
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gtvlib.checksums import settings_key, write_sha256sums
+from gtvlib.atomic import remove_stale_partials
+from gtvlib.checksums import settings_key, verify_sha256sums, write_sha256sums
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, seg_dataset, write_datasets, write_rtstruct
 from gtvlib.data.synthetic import anatomy, tumour
 from gtvlib.data.synthetic.clinical import OUTCOME_EFFECTS, clinical_row
@@ -167,6 +168,7 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
     if out.exists() and any(out.iterdir()) and not (out / "cohort.json").is_file():
         raise GtvError(f"{out}: exists and is not a synthetic cohort; refusing to overwrite it (expected an empty or new folder)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out.parent)  # staging folders of generations that were killed
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -180,7 +182,7 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
         else:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
                 jobs = pool.map(generate_patient, indices, [settings] * len(indices), [seed] * len(indices), [staging] * len(indices))
                 results = list(progress(jobs, "patients", total=len(indices), unit="patient", enabled=show_progress))
         rows = [result["clinical"] for result in results]
@@ -217,5 +219,24 @@ def synthetic_cohort(preset_name: str = "quick", seed: int = 0, cache_dir: str |
     settings = preset(preset_name, **overrides)
     folder = Path(cache_dir or default_cache()) / "cohorts" / f"{preset_name}-seed{seed}-{cohort_key(settings, seed)}"
     if (folder / "cohort.json").is_file():
-        return folder
+        changed = verify_sha256sums(folder, folder / "SHA256SUMS") if (folder / "SHA256SUMS").is_file() else ["SHA256SUMS"]
+        if not changed:
+            return folder
+        print(f"gtvlib: the cached cohort {folder.name} has {len(changed)} missing or changed file(s), e.g. {changed[0]}; "
+              "generating it again")
     return generate_cohort(folder, preset_name, seed, show_progress=show_progress, **overrides)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a pool worker: ask Linux to end this process when its parent dies (a killed generation must not leave
+    workers rendering on); elsewhere the pool's own shutdown applies."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before the request took effect
+            os._exit(1)
