@@ -108,3 +108,28 @@ def test_plain_papermill_runs_a_chapter(tmp_path):
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "histogram_bins = 30" in injected[0].source
     assert not any(o.output_type == "error" for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.parametrize(("cli", "expected"), [
+    (("epochs", "0"), r"03_train_gtv_samgan: parameter epochs = 0 is outside its range 1 to 10000"),
+    (("mode", "GAN"), r"03_train_gtv_samgan: parameter mode = 'GAN'; expected one of \['gan', 'supervised'\]"),
+    (("validation_fraction", "1.5"), r"parameter validation_fraction = 1\.5 is outside its range 0\.05 to 0\.95"),
+    (("balance_strategy", "theta3"), r"balance_strategy = 'theta3'; expected one of \['theta0', 'theta1'"),
+])
+def test_parameter_ranges_are_checked_before_anything_runs(cli, expected):
+    """A help comment ending in "; 1 to 1000" or "; one of a, b" is a rule the runner enforces."""
+    from gtvlib import GtvError
+
+    declared = {p.stem: declared_parameters(p) for p in toc_notebooks(ROOT)}
+    quick = load_profiles(ROOT / "profiles.yaml")["quick"]
+    with pytest.raises(GtvError, match=expected):
+        resolve_parameters(quick, declared, list(declared), [cli])
+
+
+def test_range_syntax():
+    from gtvlib.book.profiles import declared_range
+
+    assert declared_range("training epochs (the paper: 100); 1 to 10000") == ("range", 1.0, 10000.0)
+    assert declared_range("learning rate; 1.0e-7 to 1.0") == ("range", 1e-7, 1.0)
+    assert declared_range("what to train; one of adapters, all") == ("choices", ["adapters", "all"])
+    assert declared_range("a window (hcf_paper is -800 to 400 HU)") is None  # only a trailing rule counts

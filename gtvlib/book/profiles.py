@@ -218,5 +218,34 @@ def resolve_parameters(
         for name, text in cli:
             if name in params:
                 values[name] = parse_cli_value(name, text, params[name]["inferred_type_name"])
+        for name, value in values.items():
+            where = f"{stem}: parameter {name}"
+            check_range(name, value, params[name].get("help", ""), where)
         resolved[stem] = values
     return resolved
+
+
+# The end of a parameter's help comment may state what it allows: "; 1 to 1000" (numbers, inclusive) or
+# "; one of gan, supervised" (words). The runner refuses anything else before the first notebook starts.
+_RANGE = re.compile(r";\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s+to\s+(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
+_CHOICES = re.compile(r";\s*one of\s+([\w.-]+(?:\s*,\s*[\w.-]+)*)\s*$")
+
+
+def declared_range(help_text: str):
+    """("range", low, high), ("choices", [words]) or None, from the end of a parameter's help comment."""
+    if match := _RANGE.search(help_text):
+        return "range", float(match.group(1)), float(match.group(2))
+    if match := _CHOICES.search(help_text):
+        return "choices", [word.strip() for word in match.group(1).split(",")]
+    return None
+
+
+def check_range(name: str, value, help_text: str, where: str) -> None:
+    """A :class:`GtvError` when ``value`` lies outside what the parameter's help comment allows."""
+    allowed = declared_range(help_text)
+    if allowed is None or value is None:
+        return
+    if allowed[0] == "range" and not (allowed[1] <= value <= allowed[2]):
+        raise GtvError(f"{where} = {value!r} is outside its range {allowed[1]:g} to {allowed[2]:g}")
+    if allowed[0] == "choices" and value not in allowed[1]:
+        raise GtvError(f"{where} = {value!r}; expected one of {allowed[1]}")
