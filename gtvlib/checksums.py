@@ -70,16 +70,16 @@ def settings_key(settings, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def source_fingerprint(folder: str | os.PathLike, patient_id: str) -> str:
+def source_fingerprint(folder: str | os.PathLike, patient_id: str, patient_folder: str | os.PathLike | None = None) -> str:
     """A key of the files a patient's data come from, so a cache built from them notices any change.
 
-    The files: ``folder/<patient_id>/`` (a patient folder), else the files under ``folder`` named after the
+    The files: ``patient_folder`` (default ``folder/<patient_id>/``), else the files under ``folder`` named after the
     patient (``imagesTr/<id>.nii.gz``, ``labelsTr/<id>.nii.gz``). Their content digests when ``folder`` holds a
     ``SHA256SUMS`` that lists them (a generated cohort: no hashing needed), else their sizes and modification
     times (an edited RTSTRUCT changes both). "" when no file is found.
     """
     folder = Path(folder)
-    patient = folder / patient_id
+    patient = Path(patient_folder) if patient_folder is not None else folder / patient_id
     files = sorted(p for p in (patient.rglob("*") if patient.is_dir() else folder.rglob(f"{patient_id}*")) if p.is_file())
     listed = read_sha256sums(folder / "SHA256SUMS") if (folder / "SHA256SUMS").is_file() else {}
     facts = []

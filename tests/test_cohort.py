@@ -53,16 +53,25 @@ def test_an_incomplete_dataset_is_not_used(roots):
     assert cohort.dataset == "synthetic" and "'msd_task06_lung' is incomplete" in cohort.note
 
 
-def test_a_local_export_in_place_is_used(roots, small_cohort):
-    for pid in IDS[:2]:
-        shutil.copytree(small_cohort / pid, roots / "data" / "local" / pid)
+def test_a_local_export_in_place_is_used_under_pseudonyms(roots, small_cohort):
+    """A clinic's folders are often named after their patients: the chapters see LOCAL-001, never the names."""
+    names = {"DOE^JANE_0012345": "SYNTH-001", "ROE^RICHARD_0067890": "SYNTH-002"}
+    for name, pid in names.items():
+        shutil.copytree(small_cohort / pid, roots / "data" / "local" / name)
     cohort = open_cohort("local")
-    assert cohort.dataset == "local" and cohort.note == "" and cohort.patient_ids == IDS[:2]
-    assert "licence your institution's terms" in cohort.source
-    volume = cohort.load("SYNTH-002")
+    assert cohort.dataset == "local" and cohort.note == "" and cohort.patient_ids == ["LOCAL-001", "LOCAL-002"]
+    assert "licence your institution's terms" in cohort.source and "shown under pseudonyms" in cohort.source
+    volume = cohort.load("LOCAL-002")
     truth = load_masks(small_cohort / "SYNTH-002" / "ground_truth.npz")
     np.testing.assert_array_equal(volume.masks["GTV-1"], truth["GTV-1"])
-    assert open_cohort("local", patients=1).patient_ids == ["SYNTH-001"]
+    assert "ROE" not in str(volume.metadata) and volume.metadata["patient_folder"] == "LOCAL-002"
+    table = statistics.cohort_statistics(cohort)
+    assert list(table.patient) == ["LOCAL-001", "LOCAL-002"] and "DOE" not in table.to_string()
+    assert open_cohort("local", patients=1).patient_ids == ["LOCAL-001"]
+    (roots / "data" / "local" / "DOE^JANE_0012345" / "RTSTRUCT.dcm").unlink()
+    with pytest.raises(GtvError, match=r"<patient LOCAL-001>: no RTSTRUCT found") as raised:
+        cohort.load("LOCAL-001")
+    assert "DOE" not in str(raised.value)
 
 
 def test_cohort_statistics_are_the_masks_in_cm3(cohort, small_cohort):

@@ -31,13 +31,29 @@ class Cohort:
     loader: Callable[[str, str], Volume] = field(repr=False)  # (patient id, structures) -> Volume
     note: str = ""  # why a fallback happened, if it did
     structures: str = "rtstruct"
+    # patient id → its folder, when the ids are pseudonyms (a clinic's export is named after its patients);
+    # only the loader sees the real names, never a table, a log or an error message
+    folders: dict[str, Path] = field(default_factory=dict, repr=False)
 
     def load(self, patient_id: str, structures: str | None = None) -> Volume:
-        return self.loader(patient_id, structures or self.structures)
+        """One patient as a :class:`Volume`; for pseudonymised cohorts, errors and metadata name the pseudonym."""
+        try:
+            volume = self.loader(patient_id, structures or self.structures)
+        except GtvError as exc:
+            if patient_id in self.folders:
+                raise GtvError(str(exc).replace(str(self.folders[patient_id]), f"<patient {patient_id}>")) from None
+            raise
+        if patient_id in self.folders:
+            volume.metadata.update(patient_folder=patient_id, source=f"<patient {patient_id}>")
+        return volume
+
+    def patient_folder(self, patient_id: str) -> Path:
+        """Where a patient's files are (the pseudonym's folder is known to the cohort alone)."""
+        return self.folders.get(patient_id, self.folder / patient_id)
 
     def parameters(self, patient_id: str) -> dict | None:
         """The generator's parameters of a synthetic patient (None for real data)."""
-        path = self.folder / patient_id / "parameters.json"
+        path = self.patient_folder(patient_id) / "parameters.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -69,6 +85,7 @@ def open_cohort(dataset: str = "synthetic", preset: str = "quick", seed: int = 0
 
 def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structures: str) -> Cohort:
     excluded = set(entry.get("exclusions") or {})
+    folders: dict[str, Path] = {}
     if dataset in ("msd_task06_lung", "structseg2019_lung_gtv"):  # NIfTI image/label pairs
         if dataset == "msd_task06_lung":
             ids = sorted(p.name[:-7] for p in (root / "imagesTr").glob("lung_*.nii.gz") if not p.name.startswith("._"))
@@ -77,13 +94,15 @@ def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structure
             ids = sorted(p.name for p in root.iterdir() if (p / "data.nii.gz").is_file())
             loader = lambda pid, s: load_nifti(root / pid / "data.nii.gz", root / pid / "label.nii.gz")
         structures = "nifti"
-    else:
-        patient_root = root / "NSCLC-Radiomics" if (root / "NSCLC-Radiomics").is_dir() else root
-        ids = sorted(p.name for p in patient_root.iterdir() if p.is_dir() and p.name not in excluded and not p.name.startswith("."))
+        ids = ids[:patients] if patients > 0 else ids
+    else:  # one folder of DICOM per patient
+        root = root / "NSCLC-Radiomics" if (root / "NSCLC-Radiomics").is_dir() else root
+        ids = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in excluded and not p.name.startswith("."))
+        ids = ids[:patients] if patients > 0 else ids
+        if entry.get("identifiers", "keep") == "pseudonymise":  # folder names may be names or record numbers
+            folders = {f"{dataset.upper()}-{number:03d}": root / name for number, name in enumerate(ids, start=1)}
+            ids = list(folders)
         roi_map = entry["roi_map"]
-        loader = lambda pid, s: load_patient(patient_root / pid, structures=s, roi_map=roi_map)
-        root = patient_root
-    if patients > 0:
-        ids = ids[:patients]
-    return Cohort(dataset, f"{entry['title']} ({entry.get('doi', entry.get('url', ''))}), {len(ids)} patients, licence {entry['licence']}",
-                  root, ids, loader, "", structures)
+        loader = lambda pid, s: load_patient(folders.get(pid, root / pid), structures=s, roi_map=roi_map)
+    source = f"{entry['title']} ({entry.get('doi', entry.get('url', ''))}), {len(ids)} patients, licence {entry['licence']}"
+    return Cohort(dataset, source + (", shown under pseudonyms" if folders else ""), root, ids, loader, "", structures, folders)

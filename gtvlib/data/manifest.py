@@ -81,6 +81,9 @@ def _check_types(path: Path, name: str, entry: dict) -> None:
         expected = spec["expected"]
         if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int) or expected < 0):
             fail(f"layout.counts.{count_name}.expected", expected, "a count ≥ 0, or null for any")
+    if entry.get("identifiers", "keep") not in ("keep", "pseudonymise"):
+        fail("identifiers", entry.get("identifiers"), "keep (public pseudonyms such as LUNG1-001) or pseudonymise "
+             "(folder names that may identify a patient)")
     for canonical, patterns in entry["roi_map"].items():
         for pattern in patterns:
             if not isinstance(pattern, str):

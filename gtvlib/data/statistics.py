@@ -111,7 +111,7 @@ def convention_comparison(cohort: Cohort, roi: str = "GTV-1", factor: int = 8):
     rows = []
     for pid in cohort.patient_ids:
         volume = cohort.load(pid, structures="none")
-        found = scan_patient(cohort.folder / pid)
+        found = scan_patient(cohort.patient_folder(pid))
         ds = read_dataset(sorted(found["RTSTRUCT"])[0])
         mapping = {canonical: name for name, canonical in canonical_names(list(roi_numbers(ds)), {roi: []}).items()}
         if roi not in mapping:

@@ -102,11 +102,12 @@ class SliceCache:
         stem = self.folder / patient_id
         return Path(f"{stem}.images.npy"), Path(f"{stem}.labels.npy"), Path(f"{stem}.grid.json")
 
-    def build(self, patient_ids: list[str], load_volume=None) -> dict[str, int]:
-        """Decode and cache the patients not cached yet; return {patient id: number of slices}.
+    def build(self, patient_ids: list[str], load_volume=None, patient_folder=None) -> dict[str, int]:
+        """Decode and cache the patients not cached yet (or whose files changed); return {patient id: slices}.
 
         ``load_volume``: patient id → :class:`Volume` with the spec's labels (default: the patient folder
-        under the cohort, read by :func:`~gtvlib.data.dicom.patient.load_patient`).
+        under the cohort, read by :func:`~gtvlib.data.dicom.patient.load_patient`). ``patient_folder``:
+        patient id → its folder, where ids are pseudonyms (default: ``<cohort>/<id>``).
         """
         from gtvlib.data.dicom.patient import load_patient
 
@@ -119,7 +120,7 @@ class SliceCache:
         counts = {}
         for pid in patient_ids:
             image_path, label_path, grid_path = self._paths(pid)
-            fingerprint = source_fingerprint(self.cohort, pid)
+            fingerprint = source_fingerprint(self.cohort, pid, patient_folder(pid) if patient_folder else None)
             if image_path.is_file() and json.loads(grid_path.read_text()).get("source") != fingerprint:
                 image_path.unlink()  # the patient's files changed since they were cached: decode them again
                 self._grids.pop(pid, None)

@@ -95,10 +95,10 @@ def prepare(cohort, *, window: str = "hcf_paper", crop: str = "mfit", mfit_multi
         raise GtvError(f"crop={crop!r}; expected one of {CROPS}")
     training_ids, validation_ids = patient_split(cohort.patient_ids, validation_fraction, seed)
     full = SliceCache(cohort.folder, SliceSpec.from_window(window), cache_dir=cache_dir)
-    full.build(cohort.patient_ids, load_volume=cohort.load)
+    full.build(cohort.patient_ids, load_volume=cohort.load, patient_folder=cohort.patient_folder)
     union, box = mfit_from_cache(full, training_ids, multiple=mfit_multiple) if crop == "mfit" else (None, None)
     cache = SliceCache(cohort.folder, SliceSpec.from_window(window, crop=box, size=size), cache_dir=cache_dir)
-    cache.build(cohort.patient_ids, load_volume=cohort.load)
+    cache.build(cohort.patient_ids, load_volume=cohort.load, patient_folder=cohort.patient_folder)
     return PreparedSlices(training_ids, validation_ids, cache, box, union, size, full)
 
 
