@@ -86,7 +86,9 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
         raise GtvError(f"discriminator_input={config.discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}")
     model = build_model(config.model)
     if config.checkpoint:
-        print(load_checkpoint(model, resolve_weights(config.checkpoint).require(), config.allow_unsafe_pickle))
+        weights = resolve_weights(config.checkpoint)
+        path = weights.require_trusted() if config.allow_unsafe_pickle else weights.require()
+        print(load_checkpoint(model, path, config.allow_unsafe_pickle))
     size = model_spec(config.model).input_size
     grid = data.cache.load(data.training_ids[0])[0].shape[1:]
     if grid != (size, size):

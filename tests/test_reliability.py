@@ -472,3 +472,60 @@ def test_a_changed_source_file_is_decoded_again_and_a_damaged_cached_cohort_rege
     victim.write_bytes(b"damaged")
     assert synthetic_cohort("quick", 0, cache_dir=tmp_path / "cached", patients=1) == folder
     assert victim.read_bytes() != b"damaged"  # verified before reuse, and generated again
+
+
+# ------------------------------------------------------------------------------- weights that pickle code
+
+def test_unpickling_weights_needs_a_known_checksum(tmp_path, monkeypatch, capsys):
+    """allow_unsafe_pickle covers one known file: its checksum is recorded (or published) first, and a file
+    changed afterwards is refused."""
+    import torch
+
+    from gtvlib.data.__main__ import main
+    from gtvlib.models import build_model
+    from gtvlib.models.weights import resolve_weights
+
+    monkeypatch.setenv("GTVLIB_DATA", str(tmp_path))
+    model = build_model("sam_med2d_tiny")
+    (tmp_path / "weights").mkdir()
+    path = tmp_path / "weights" / "sam-med2d_b.pth"
+    torch.save({"model": model.state_dict(), "optimizer": torch.optim.Adam(model.parameters())}, path)  # pickles an object
+    weights = resolve_weights("sam_med2d_b")
+    with pytest.raises(GtvError, match=r"sam-med2d_b\.pth: unpickling runs code stored in the file, and no checksum of it is "
+                                       r"known; .*python -m gtvlib\.data weights sam_med2d_b --record"):
+        weights.require_trusted()
+    assert main(["weights", "sam_med2d_b", "--record"]) == 0
+    assert "sam_med2d_b: recorded sha256" in capsys.readouterr().out
+    assert resolve_weights("weights/sam-med2d_b.pth").require_trusted() == path  # by path, the same record
+    assert main(["weights"]) == 0 and "sam_med2d_b: present at" in capsys.readouterr().out
+    with path.open("ab") as handle:
+        handle.write(b"appended code")
+    with pytest.raises(GtvError, match=r"its SHA-256 differs from the known [0-9a-f]{12}…: the file changed since it was recorded"):
+        resolve_weights("sam_med2d_b").require_trusted()
+    assert main(["weights", "sam_vit_h"]) == 2
+
+
+def test_training_asks_for_the_trusted_file_only_when_unpickling(tmp_path, monkeypatch, small_cohort):
+    import torch
+
+    from gtvlib import train
+    from gtvlib.data import slices
+    from gtvlib.data.__main__ import main
+    from gtvlib.models import build_model
+
+    monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "weights").mkdir(parents=True)
+    torch.manual_seed(5)
+    model = build_model("sam_med2d_tiny")
+    torch.save({"model": model.state_dict(), "optimizer": torch.optim.Adam(model.parameters())},
+               tmp_path / "data" / "weights" / "sam-med2d_b.pth")
+    data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-003"], crop=slices.Box(16, 16, 112, 112),
+                                      size=64, cache_dir=tmp_path / "cache")
+    config = train.TrainConfig(checkpoint="sam_med2d_b", allow_unsafe_pickle=True)
+    with pytest.raises(GtvError, match="no checksum of it is known"):
+        train.sam_for_training(config, data)
+    main(["weights", "sam_med2d_b", "--record"])
+    loaded = train.sam_for_training(config, data)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(GtvError, match="allow_unsafe_pickle=True"):  # without the opt-in: refused, as before
+        train.sam_for_training(train.TrainConfig(checkpoint="sam_med2d_b"), data)

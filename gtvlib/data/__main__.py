@@ -1,4 +1,4 @@
-"""Command line: ``python -m gtvlib.data synth|verify``."""
+"""Command line: ``python -m gtvlib.data synth|verify|weights``."""
 
 from __future__ import annotations
 
@@ -23,8 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check the real datasets against data_manifest.yaml")
     verify.add_argument("dataset", nargs="?", help="one dataset id (default: all)")
     verify.add_argument("--record", action="store_true", help="record per-file sha256 of a dataset now in place")
+    weights = commands.add_parser("weights", help="where the pretrained weights go, whether they are there, their checksums")
+    weights.add_argument("name", nargs="?", help="a name of data_manifest.yaml's weights (default: all)")
+    weights.add_argument("--record", action="store_true",
+                         help="record the file's sha256 as trusted (allow_unsafe_pickle then accepts this file only)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "weights":
+            return _weights(args.name, args.record)
         if args.command == "synth":
             from gtvlib.data.synthetic import generate_cohort
 
@@ -47,6 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     except GtvError as exc:
         print(f"gtvlib.data: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _weights(name: str | None, record: bool) -> int:
+    from gtvlib.data.manifest import load_weights_manifest
+    from gtvlib.models.weights import resolve_weights
+
+    manifest = load_weights_manifest()
+    if name is not None and name not in manifest:
+        raise GtvError(f"weights {name!r} are not in data_manifest.yaml; expected one of {sorted(manifest)}")
+    for each in [name] if name else sorted(manifest):
+        found = resolve_weights(each)
+        if record:
+            print(f"{each}: recorded sha256 {found.record()} of {found.path}")
+        else:
+            known = found.known_sha256()
+            print(f"{each}: {'present' if found.found else 'absent'} at {found.path}; "
+                  + (f"trusted sha256 {known[:12]}…" if known else "no checksum known (record one to unpickle it)"))
+    return 0
 
 
 if __name__ == "__main__":

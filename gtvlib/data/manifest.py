@@ -110,7 +110,16 @@ def load_weights_manifest(path: str | os.PathLike | None = None) -> dict[str, di
             raise GtvError(f"{path}: weights {name!r} lacks {missing}")
         if Path(entry["file"]).is_absolute():
             raise GtvError(f"{path}: weights {name!r}: file {entry['file']!r} must be relative to $GTVLIB_DATA")
+        digest = entry.get("sha256")
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                       and all(c in "0123456789abcdef" for c in digest)):
+            raise GtvError(f"{path}: weights {name!r}: sha256 {digest!r}; expected 64 lower-case hex digits or null")
     return weights
+
+
+def weights_record_path() -> Path:
+    """``$GTVLIB_DATA/.gtvlib/weights.sha256``: checksums of weights files recorded by their user."""
+    return data_dir() / ".gtvlib" / "weights.sha256"
 
 
 def dataset_root(entry: dict) -> Path:

@@ -43,6 +43,60 @@ class WeightsFile:
             raise GtvError(f"weights {self.requested!r} not found at {self.path}: {self.placement()}")
         return self.path
 
+    def known_sha256(self) -> str | None:
+        """The SHA-256 this file must have: published in the manifest, else recorded by its user, else None."""
+        from gtvlib.checksums import read_sha256sums
+        from gtvlib.data.manifest import weights_record_path
+        from gtvlib.paths import data_dir
+
+        if self.entry and self.entry.get("sha256"):
+            return self.entry["sha256"]
+        record = weights_record_path()
+        if not record.is_file() or self.path is None:
+            return None
+        try:
+            relative = self.path.resolve().relative_to(data_dir().resolve()).as_posix()
+        except ValueError:
+            relative = str(self.path.resolve())
+        return read_sha256sums(record).get(relative)
+
+    def require_trusted(self) -> Path:
+        """The path of present weights whose SHA-256 equals the known one: what may be unpickled.
+
+        Unpickling runs code stored in the file, so the opt-in covers one known file, not whatever lies at
+        the path later."""
+        from gtvlib.checksums import sha256_file
+
+        path = self.require()
+        known = self.known_sha256()
+        command = f"python -m gtvlib.data weights {self.name or self.requested} --record"
+        if known is None:
+            raise GtvError(f"{path}: unpickling runs code stored in the file, and no checksum of it is known; if you "
+                           f"trust this file, record its checksum once ({command}) or give the published sha256 in "
+                           "data_manifest.yaml")
+        if sha256_file(path) != known:
+            raise GtvError(f"{path}: its SHA-256 differs from the known {known[:12]}…: the file changed since it was "
+                           f"recorded (or is not the published one); expected the trusted file ({command} after checking it)")
+        return path
+
+    def record(self) -> str:
+        """Record the present file's SHA-256 in ``$GTVLIB_DATA/.gtvlib/weights.sha256``; return it."""
+        from gtvlib.atomic import write_text_atomic
+        from gtvlib.checksums import read_sha256sums, sha256_file
+        from gtvlib.data.manifest import weights_record_path
+        from gtvlib.paths import data_dir
+
+        path = self.require()
+        record = weights_record_path()
+        lines = read_sha256sums(record) if record.is_file() else {}
+        try:
+            relative = path.resolve().relative_to(data_dir().resolve()).as_posix()
+        except ValueError:
+            relative = str(path.resolve())
+        lines[relative] = sha256_file(path)
+        write_text_atomic(record, "".join(f"{digest}  {name}\n" for name, digest in sorted(lines.items())))
+        return lines[relative]
+
     def __str__(self) -> str:
         if self.path is None:
             return "weights: none requested: random initialisation"
