@@ -529,3 +529,81 @@ def test_training_asks_for_the_trusted_file_only_when_unpickling(tmp_path, monke
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(GtvError, match="allow_unsafe_pickle=True"):  # without the opt-in: refused, as before
         train.sam_for_training(train.TrainConfig(checkpoint="sam_med2d_b"), data)
+
+
+# ------------------------------------------------------------------------ more damage, found by a sweep
+
+@pytest.mark.parametrize(("keyword", "expected"), [
+    ("SeriesInstanceUID", r"attribute SeriesInstanceUID is missing or empty"),
+    ("SOPInstanceUID", r"attribute SOPInstanceUID is missing or empty"),
+    ("FrameOfReferenceUID", r"attribute FrameOfReferenceUID is missing or empty"),
+])
+def test_a_slice_without_its_uids_is_refused(tmp_path, keyword, expected):
+    write_series(tmp_path)
+
+    def drop(ds, _):
+        delattr(ds, keyword)
+    _edit_slices(tmp_path, drop, which={1})
+    with pytest.raises(GtvError, match=rf"\.dcm: {expected}"):
+        load_patient(tmp_path, structures="none")
+
+
+def test_slices_in_two_frames_of_reference_or_a_zero_slope_are_refused(tmp_path):
+    write_series(tmp_path)
+    _edit_slices(tmp_path, lambda ds, _: setattr(ds, "FrameOfReferenceUID", deterministic_uid("other frame")), which={1})
+    with pytest.raises(GtvError, match=r"CT: the slices lie in 2 frames of reference; expected one per series"):
+        load_ct_series(tmp_path / "CT")
+    ds = read_dataset(pydicom_test_file("CT_small.dcm"))
+    ds.RescaleSlope = 0
+    with pytest.raises(GtvError, match=r"CT_small\.dcm: RescaleSlope 0 would map every stored value to the same"):
+        ct_to_hu(ds)
+
+
+@pytest.mark.parametrize("keyword", ["ContourGeometricType", "ContourData"])
+def test_a_contour_without_its_kind_or_points_is_refused_not_skipped(tmp_path, keyword):
+    ds = _structure_set(tmp_path)
+    delattr(ds.ROIContourSequence[0].ContourSequence[0], keyword)
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=rf"RS\.dcm: contour 1 of ROI 'GTV-1' has no {keyword} \(Type 1\)"):
+        load_patient(tmp_path)
+
+
+def test_a_structure_set_without_any_frame_of_reference_is_refused(tmp_path):
+    ds = _structure_set(tmp_path)
+    del ds.ReferencedFrameOfReferenceSequence
+    for item in ds.StructureSetROISequence:
+        del item.ReferencedFrameOfReferenceUID
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"RS\.dcm: the structure set names no frame of reference"):
+        load_patient(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "spoil", "expected"), [
+    ("label twice", lambda ds: setattr(ds.SegmentSequence[1], "SegmentLabel", str(ds.SegmentSequence[0].SegmentLabel)),
+     r"segment label 'GTV-1' is used by 2 segments"),
+    ("frames", lambda ds: setattr(ds, "NumberOfFrames", 1), r"NumberOfFrames 1 for \d+ per-frame descriptions"),
+    ("no pixels", lambda ds: delattr(ds, "PixelData"),
+     r"NumberOfFrames \d+ for \d+ per-frame descriptions and no pixel data; expected a complete multi-frame SEG"),
+    ("no frame groups", lambda ds: delattr(ds, "PerFrameFunctionalGroupsSequence"), r"NumberOfFrames \d+ for 0 per-frame"),
+    ("no segments", lambda ds: delattr(ds, "SegmentSequence"), r"(no SegmentSequence|not a readable DICOM SEG)"),
+])
+def test_an_inconsistent_seg_is_refused(seg_patient, tmp_path, name, spoil, expected):
+    copy = _spoil_seg(seg_patient, tmp_path, spoil)
+    with pytest.raises(GtvError, match=rf"SEG\.dcm: {expected}"):
+        load_patient(copy, structures="seg")
+
+
+@pytest.mark.parametrize("keyword", ["Rows", "Columns", "PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient",
+                                     "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID", "PixelData",
+                                     "BitsAllocated", "PixelRepresentation", "RescaleSlope", "RescaleIntercept",
+                                     "SamplesPerPixel", "PhotometricInterpretation", "Modality"])
+def test_every_type_1_attribute_a_slice_lacks_ends_in_a_gtv_error(tmp_path, keyword):
+    """The sweep behind this file: any Type 1 attribute removed from one slice is a GtvError naming a file,
+    never another exception type, a silently dropped slice or a wrong volume."""
+    write_series(tmp_path)
+
+    def drop(ds, _):
+        delattr(ds, keyword)
+    _edit_slices(tmp_path, drop, which={2})
+    with pytest.raises(GtvError, match=r"(\.dcm|CT): "):
+        load_patient(tmp_path, structures="none")

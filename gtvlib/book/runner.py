@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from gtvlib.atomic import atomic_path, write_json_atomic
+from gtvlib.atomic import atomic_path, remove_stale_partials, write_json_atomic
 from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
 from gtvlib.book.project import toc_notebooks
 from gtvlib.book.provenance import environment_provenance, now_iso
@@ -195,6 +195,8 @@ def run_book(
     progress = sys.stderr.isatty() if progress is None else progress
 
     executed_dir = root / EXECUTED_DIR
+    for folder in (executed_dir, *{executed_dir / path.parent.relative_to(root) for path in selected}):
+        remove_stale_partials(folder)  # files a killed run was writing
     environment = environment_provenance(root)
     run_started, clock = now_iso(), time.perf_counter()
     results: list[NotebookResult] = []

@@ -162,6 +162,9 @@ def ct_to_hu(ds: Dataset) -> np.ndarray:
         raise GtvError(f"{source_of(ds)}: {' and '.join(missing)} missing; a CT image needs RescaleSlope and "
                        "RescaleIntercept to give Hounsfield units (the stored values alone are ambiguous)")
     slope, intercept = (float(_numbers(ds, keyword, 1)[0]) for keyword in RESCALE_KEYWORDS)
+    if slope <= 0:
+        raise GtvError(f"{source_of(ds)}: RescaleSlope {slope:g} would map every stored value to the same or reversed HU; "
+                       "expected a positive slope (1 on almost every CT)")
     return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset
+from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset, require
 from gtvlib.data.dicom.rtstruct import canonical_names, load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
@@ -35,7 +35,7 @@ def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
                 continue  # non-DICOM files beside the data (notes, checksums) are ignored
             modality = ds.get("Modality")
             if modality == "CT":
-                found["CT"][str(ds.SeriesInstanceUID)].add(path.parent)
+                found["CT"][str(require(ds, "SeriesInstanceUID"))].add(path.parent)
             elif modality in ("RTSTRUCT", "SEG"):
                 found[modality].append(path)
     return found

@@ -28,6 +28,15 @@ from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
 
 
+def _roi_number(item: Dataset, keyword: str, source: str) -> int:
+    """An ROI number attribute (ROINumber, ReferencedROINumber) as an int, or a :class:`GtvError` naming it."""
+    value = item.get(keyword)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise GtvError(f"{source}: {keyword} {value!r} is not an integer; expected an ROI number") from None
+
+
 def roi_numbers(ds: Dataset) -> dict[str, int]:
     """ROI name → ROI number, from StructureSetROISequence; names and numbers must each be unique (two ROIs
     with one name, or one number, would make every later join ambiguous)."""
@@ -35,7 +44,7 @@ def roi_numbers(ds: Dataset) -> dict[str, int]:
     for item in require(ds, "StructureSetROISequence"):
         if "ROINumber" not in item or item.ROINumber in (None, ""):
             raise GtvError(f"{source_of(ds)}: ROI {str(item.get('ROIName', '?'))!r} has no ROINumber; expected one per ROI")
-        pairs.append((str(item.get("ROIName", "")), int(item.ROINumber)))
+        pairs.append((str(item.get("ROIName", "")), _roi_number(item, "ROINumber", source_of(ds))))
     for index, label in ((0, "name"), (1, "number")):
         values = [pair[index] for pair in pairs]
         repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
@@ -51,13 +60,18 @@ def check_structure_set(ds: Dataset, volume: Volume) -> None:
     source = source_of(ds)
     defined = set(roi_numbers(ds).values())
     for item in ds.get("ROIContourSequence", []):
-        if "ReferencedROINumber" not in item or int(item.ReferencedROINumber) not in defined:
+        if "ReferencedROINumber" not in item or _roi_number(item, "ReferencedROINumber", source) not in defined:
             raise GtvError(f"{source}: a ROIContourSequence item refers to ROI number "
                            f"{item.get('ReferencedROINumber', 'none')}, which StructureSetROISequence does not define "
                            f"(defined: {sorted(defined)})")
     frame = volume.metadata.get("frame_of_reference_uid")
     frames = {str(item.FrameOfReferenceUID) for item in ds.get("ReferencedFrameOfReferenceSequence", [])
               if "FrameOfReferenceUID" in item}
+    per_roi = {str(item.ReferencedFrameOfReferenceUID) for item in ds.get("StructureSetROISequence", [])
+               if item.get("ReferencedFrameOfReferenceUID")}
+    if not frames and not per_roi:
+        raise GtvError(f"{source}: the structure set names no frame of reference (neither ReferencedFrameOfReferenceSequence "
+                       "nor ReferencedFrameOfReferenceUID of its ROIs); expected the CT's, so the contours can be placed")
     if frame and frames and frame not in frames:
         raise GtvError(f"{source}: the structure set refers to {len(frames)} frame(s) of reference, none of them the CT "
                        "series' own; expected the RTSTRUCT drawn on this CT")
@@ -81,7 +95,8 @@ def roi_number(ds: Dataset, roi_name: str) -> int:
 
 def roi_contour_item(ds: Dataset, number: int) -> Dataset | None:
     """The ROIContourSequence item of ROI ``number`` (joined by ReferencedROINumber), or None."""
-    return next((item for item in ds.get("ROIContourSequence", []) if int(item.ReferencedROINumber) == number), None)
+    return next((item for item in ds.get("ROIContourSequence", [])
+                 if _roi_number(item, "ReferencedROINumber", source_of(ds)) == number), None)
 
 
 def canonical_names(names: list[str], roi_map: dict[str, list[str]]) -> dict[str, str]:
@@ -112,14 +127,15 @@ def rtstruct_rois(ds: Dataset):
 
     if ds.get("Modality") != "RTSTRUCT":
         raise GtvError(f"{source_of(ds)}: Modality is {ds.get('Modality')!r}; expected 'RTSTRUCT'")
-    contours_by_number = {int(item.ReferencedROINumber): item for item in ds.get("ROIContourSequence", [])}
+    source = source_of(ds)
+    contours_by_number = {_roi_number(item, "ReferencedROINumber", source): item for item in ds.get("ROIContourSequence", [])}
     types_by_number = {
-        int(item.ReferencedROINumber): item.get("RTROIInterpretedType", "")
+        _roi_number(item, "ReferencedROINumber", source): item.get("RTROIInterpretedType", "")
         for item in ds.get("RTROIObservationsSequence", [])
     }
     rows = []
     for roi in require(ds, "StructureSetROISequence"):
-        number = int(roi.ROINumber)
+        number = _roi_number(roi, "ROINumber", source)
         contours = list(getattr(contours_by_number.get(number), "ContourSequence", []) or [])
         kinds: dict[str, int] = {}
         points = 0
@@ -211,7 +227,7 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
     number = roi_number(ds, roi_name)
     frame = volume.metadata.get("frame_of_reference_uid")
     referenced = {str(item.ReferencedFrameOfReferenceUID) for item in ds.get("StructureSetROISequence", [])
-                  if int(item.ROINumber) == number and "ReferencedFrameOfReferenceUID" in item}
+                  if _roi_number(item, "ROINumber", source) == number and "ReferencedFrameOfReferenceUID" in item}
     if frame and referenced and frame not in referenced:
         raise GtvError(f"{source}: ROI {roi_name!r} is drawn in another frame of reference than the CT series; "
                        "expected the same frame of reference")
@@ -228,8 +244,12 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
     planes: dict[int, list[np.ndarray]] = {}
     plane_z: dict[int, float] = {}  # the z of the first contour mapped to each slice
     clipped = 0
-    for contour in contour_item.get("ContourSequence", []) or []:
-        if str(contour.get("ContourGeometricType", "")) != "CLOSED_PLANAR":
+    for number, contour in enumerate(contour_item.get("ContourSequence", []) or [], start=1):
+        for keyword in ("ContourGeometricType", "ContourData"):
+            if contour.get(keyword) in (None, ""):
+                raise GtvError(f"{source}: contour {number} of ROI {roi_name!r} has no {keyword} (Type 1); expected "
+                               "every contour to say its kind and its points")
+        if str(contour.ContourGeometricType) != "CLOSED_PLANAR":
             continue  # POINT and OPEN contours enclose nothing
         points = contour_points(contour, source, roi_name)
         if len(points) < 3:

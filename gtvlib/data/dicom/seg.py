@@ -29,6 +29,10 @@ def check_seg_geometry(seg, volume: Volume, path: Path) -> None:
     if (int(seg.Rows), int(seg.Columns)) != tuple(volume.shape[1:]):
         raise GtvError(f"{path}: SEG frames are {int(seg.Rows)} × {int(seg.Columns)} pixels, the CT's slices "
                        f"{volume.shape[1]} × {volume.shape[2]}; expected the CT's matrix")
+    frames = len(seg.get("PerFrameFunctionalGroupsSequence", []))
+    if "PixelData" not in seg or int(seg.get("NumberOfFrames", 0) or 0) != frames or frames == 0:
+        raise GtvError(f"{path}: NumberOfFrames {seg.get('NumberOfFrames')} for {frames} per-frame descriptions"
+                       f"{'' if 'PixelData' in seg else ' and no pixel data'}; expected a complete multi-frame SEG")
     shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else None
     index = {uid: k for k, uid in enumerate(volume.metadata.get("sop_instance_uids", []))}
     dz, dy, dx = volume.spacing_mm
@@ -66,7 +70,13 @@ def load_seg_masks(path: str | os.PathLike, volume: Volume) -> dict[str, np.ndar
     except Exception as exc:
         raise GtvError(f"{path}: not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
     sop_instance_uids = list(volume.metadata.get("sop_instance_uids", []))
-    referenced = {str(uid) for _, _, uid in seg.get_source_image_uids()}
+    if "SegmentSequence" not in seg or not seg.SegmentSequence:
+        raise GtvError(f"{path}: no SegmentSequence; expected one description per segment")
+    try:
+        referenced = {str(uid) for _, _, uid in seg.get_source_image_uids()}
+    except Exception as exc:
+        raise GtvError(f"{path}: the SEG's source images cannot be read ({type(exc).__name__}); expected the CT it "
+                       "was drawn on") from None
     present = [uid for uid in sop_instance_uids if uid in referenced]  # slices without frames stay empty
     if not present:
         raise GtvError(f"{path}: the SEG references none of the CT series' slices; expected a SEG of this series")
@@ -75,11 +85,19 @@ def load_seg_masks(path: str | os.PathLike, volume: Volume) -> dict[str, np.ndar
                        "this CT series; expected a SEG of this series alone")
     check_seg_geometry(seg, volume, path)
     labels = {int(d.SegmentNumber): str(d.SegmentLabel) for d in seg.SegmentSequence}
+    repeated = sorted({label for label in labels.values() if list(labels.values()).count(label) > 1})
+    if repeated:
+        raise GtvError(f"{path}: segment label {repeated[0]!r} is used by {list(labels.values()).count(repeated[0])} segments; "
+                       "expected every segment label to be unique")
     masks = {label: np.zeros(volume.shape, dtype=bool) for label in labels.values()}
-    pixels = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=present, segment_numbers=sorted(labels), combine_segments=False,
-        ignore_spatial_locations=True, assert_missing_frames_are_empty=True,
-    )  # (slices, rows, columns, segments)
+    try:
+        pixels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=present, segment_numbers=sorted(labels), combine_segments=False,
+            ignore_spatial_locations=True, assert_missing_frames_are_empty=True,
+        )  # (slices, rows, columns, segments)
+    except Exception as exc:  # highdicom raises assorted types for an inconsistent object
+        raise GtvError(f"{path}: the SEG's frames cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                       "expected a consistent multi-frame SEG") from None
     index = {uid: k for k, uid in enumerate(sop_instance_uids)}
     rows = [index[uid] for uid in present]
     for position, number in enumerate(sorted(labels)):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from gtvlib.data.dicom.files import dicom_files, read_dataset
+from gtvlib.data.dicom.files import dicom_files, read_dataset, require
 from gtvlib.data.dicom.image import RESCALE_KEYWORDS, ct_to_hu, image_plane, orientation_problem
 from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
@@ -46,6 +46,12 @@ def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
     slices = [ds for ds in slices if ds.get("Modality") == "CT"]
     if not slices:
         raise GtvError(f"{folder}: no CT images found (expected .dcm files with Modality CT)")
+    for keyword in ("SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
+        for ds in slices:
+            require(ds, keyword)  # Type 1: without it nothing can be matched to this slice
+    frames = {str(ds.FrameOfReferenceUID) for ds in slices}
+    if len(frames) > 1:
+        raise GtvError(f"{folder}: the slices lie in {len(frames)} frames of reference; expected one per series")
     series = {str(ds.SeriesInstanceUID): ds for ds in slices}
     if len(series) > 1:
         raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder "
