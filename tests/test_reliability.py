@@ -607,3 +607,17 @@ def test_every_type_1_attribute_a_slice_lacks_ends_in_a_gtv_error(tmp_path, keyw
     _edit_slices(tmp_path, drop, which={2})
     with pytest.raises(GtvError, match=r"(\.dcm|CT): "):
         load_patient(tmp_path, structures="none")
+
+
+def test_a_malformed_checksum_line_is_named(small_cohort, tmp_path):
+    import shutil
+
+    from gtvlib.data.manifest import verify_cohort
+
+    cohort = tmp_path / "cohort"
+    shutil.copytree(small_cohort, cohort)
+    lines = (cohort / "SHA256SUMS").read_text().splitlines()
+    lines[4] = "not-a-digest SYNTH-001/CT/x.dcm"
+    (cohort / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GtvError, match=r"SHA256SUMS, line 5: 'not-a-digest SYNTH-001/CT/x\.dcm' is not '<sha256 hex>  <path>'"):
+        verify_cohort(cohort)
