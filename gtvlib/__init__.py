@@ -9,7 +9,7 @@ generate              ``data/synthetic/`` (the synthetic DICOM cohort, 4D-CT, cl
 cohort                ``data/cohort.py`` (a manifest dataset or the synthetic fallback),
                       ``data/statistics.py`` (tables over a cohort), ``data/manifest.py``
 slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cache, ``prepare``)
-model                 ``models/`` (a registry: one file per family; checkpoints; weights)
+model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
 train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``

@@ -58,7 +58,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
-    checkpoint: str = ""  # pretrained weights: a name of data_manifest.yaml's weights, or a path (see gtvlib.models.weights)
+    checkpoint: str = ""  # pretrained weights: a name of data_manifest.yaml's weights, or a path (see gtvlib.data.weights)
     allow_unsafe_pickle: bool = False
     # SAM-Med2D freezes the (pretrained) encoder except its adapters; from random weights there is nothing
     # worth freezing, so the quick profile trains it all ("all"). Not in the paper: a named option.
@@ -78,7 +78,7 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
     """The generator to train: the registered model, its pretrained weights if named, the trained parts chosen."""
     from gtvlib.models import build_model, model_spec
     from gtvlib.models.checkpoints import load_checkpoint
-    from gtvlib.models.weights import resolve_weights
+    from gtvlib.data.weights import resolve_weights
 
     if config.train_encoder not in TRAIN_ENCODER:
         raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")

@@ -483,7 +483,7 @@ def test_unpickling_weights_needs_a_known_checksum(tmp_path, monkeypatch, capsys
 
     from gtvlib.data.__main__ import main
     from gtvlib.models import build_model
-    from gtvlib.models.weights import resolve_weights
+    from gtvlib.data.weights import resolve_weights
 
     monkeypatch.setenv("GTVLIB_DATA", str(tmp_path))
     model = build_model("sam_med2d_tiny")

@@ -9,6 +9,7 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``volume``          :class:`~gtvlib.data.volume.Volume`, the one type every loader returns; cm³
 ``windows``         CT display windows (HU)
 ``manifest``        ``data_manifest.yaml``: datasets and weights, where they go, verification
+``weights``         pretrained weights of the manifest: where they go, present, trusted checksums
 ``cohort``          :func:`~gtvlib.data.cohort.open_cohort`: a manifest dataset or the synthetic fallback
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
 ==================  =============================================================================

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _weights(name: str | None, record: bool) -> int:
     from gtvlib.data.manifest import load_weights_manifest
-    from gtvlib.models.weights import resolve_weights
+    from gtvlib.data.weights import resolve_weights
 
     manifest = load_weights_manifest()
     if name is not None and name not in manifest:

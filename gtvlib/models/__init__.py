@@ -5,12 +5,12 @@
 ``sam_med2d``       SAM-Med2D (the GTV-SAMGAN generator): adapters, one-to-one decoder; ViT-B and tiny
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
-``weights``         pretrained weights named in ``data_manifest.yaml``: where they go, whether present
 ==================  =============================================================================
 
 A new family is a new module with builder functions and a ``REGISTRY`` dict of specs, named in
 :data:`FAMILIES`; ``build_model("its_name")`` then works everywhere (training, evaluation, the chapters).
-Nothing here imports torch until a model is looked up.
+Nothing here imports torch until a model is looked up. Pretrained weights named in ``data_manifest.yaml``
+are found by :mod:`gtvlib.data.weights`.
 """
 
 from __future__ import annotations
