@@ -70,18 +70,20 @@ def settings_key(settings, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def source_fingerprint(folder: str | os.PathLike, patient_id: str, patient_folder: str | os.PathLike | None = None) -> str:
+def source_fingerprint(folder: str | os.PathLike, patient_id: str, patient_folder: str | os.PathLike | None = None,
+                       listed: dict[str, str] | None = None) -> str:
     """A key of the files a patient's data come from, so a cache built from them notices any change.
 
     The files: ``patient_folder`` (default ``folder/<patient_id>/``), else the files under ``folder`` named after the
     patient (``imagesTr/<id>.nii.gz``, ``labelsTr/<id>.nii.gz``). Their content digests when ``folder`` holds a
     ``SHA256SUMS`` that lists them (a generated cohort: no hashing needed), else their sizes and modification
-    times (an edited RTSTRUCT changes both). "" when no file is found.
+    times (an edited RTSTRUCT changes both). "" when no file is found. ``listed``: :func:`listed_digests`
+    of ``folder``, read once by a caller that fingerprints many patients.
     """
     folder = Path(folder)
     patient = Path(patient_folder) if patient_folder is not None else folder / patient_id
     files = sorted(p for p in (patient.rglob("*") if patient.is_dir() else folder.rglob(f"{patient_id}*")) if p.is_file())
-    listed = read_sha256sums(folder / "SHA256SUMS") if (folder / "SHA256SUMS").is_file() else {}
+    listed = listed_digests(folder) if listed is None else listed
     facts = []
     for path in files:
         relative = path.relative_to(folder).as_posix()
@@ -91,3 +93,9 @@ def source_fingerprint(folder: str | os.PathLike, patient_id: str, patient_folde
             stat = path.stat()
             facts.append((relative, stat.st_size, stat.st_mtime_ns))
     return settings_key(facts) if facts else ""
+
+
+def listed_digests(folder: str | os.PathLike) -> dict[str, str]:
+    """{relative path: digest} of ``folder/SHA256SUMS``, or {} when the folder has no such list."""
+    sums = Path(folder) / "SHA256SUMS"
+    return read_sha256sums(sums) if sums.is_file() else {}

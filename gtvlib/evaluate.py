@@ -45,16 +45,6 @@ class Evaluation:
     per_patient: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
 
-    def slice_table(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.per_slice)
-
-    def patient_table(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.per_patient)
-
 
 @torch.no_grad()
 def predict_slices(model, predict, cache: SliceCache, pairs: list[tuple[str, int]], device,
@@ -103,15 +93,15 @@ def evaluate(model, cache: SliceCache, patient_ids: list[str], device, predict, 
         raise GtvError(f"slices={slices!r}; expected one of {sorted(PROTOCOLS)}")
     pairs = cache.index(patient_ids, PROTOCOLS[slices])
     predictions = predict_slices(model, predict, cache, pairs, device, batch_size)
+    labels = {pid: np.asarray(cache.load(pid)[1], dtype=bool) for pid in patient_ids}  # read once per patient
     slice_scores, per_slice = [], []
     for pid, k in pairs:
-        result = score(predictions[(pid, k)], np.asarray(cache.load(pid)[1][k], bool), cache.spacing_mm(pid)[1:])
+        result = score(predictions[(pid, k)], labels[pid][k], cache.spacing_mm(pid)[1:])
         slice_scores.append(result)
         per_slice.append({"patient": pid, "slice_index": k, **asdict(result)})
     per_patient = []
     for pid in patient_ids:
-        labels = np.asarray(cache.load(pid)[1], dtype=bool)
-        result = score(stitch(predictions, pid, labels.shape), labels, cache.spacing_mm(pid))
+        result = score(stitch(predictions, pid, labels[pid].shape), labels[pid], cache.spacing_mm(pid))
         per_patient.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity,
                             "jaccard": result.jaccard, "hd95_mm": result.hd95_mm, "flag": result.flag})
     return Evaluation(predictions, per_slice, per_patient, summarise(slice_scores, per_patient))

@@ -68,7 +68,8 @@ def prompt_comparison(model, cache, pairs: list[tuple[str, int]], predictions: d
 
     rows = []
     for pid, k in pairs:
-        image, reference = np.asarray(cache.load(pid)[0][k], np.float32), np.asarray(cache.load(pid)[1][k], bool)
+        images, labels = cache.load(pid)
+        image, reference = np.asarray(images[k], np.float32), np.asarray(labels[k], bool)
         tumour = np.argwhere(reference)
         centre_xy, extent_px = tumour.mean(axis=0)[::-1], max(np.ptp(tumour, axis=0)) + 1
         loose_box = segment_from_click(model, image, centre_xy, 2 * extent_px)

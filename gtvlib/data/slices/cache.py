@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from gtvlib.atomic import atomic_path, remove_stale_partials, write_json_atomic
-from gtvlib.checksums import settings_key, source_fingerprint
+from gtvlib.checksums import listed_digests, settings_key, source_fingerprint
 from gtvlib.data.slices.boxes import Box
 from gtvlib.data.slices.sampling import balance_sample
 from gtvlib.data.volume import Volume
@@ -117,10 +117,10 @@ class SliceCache:
         remove_stale_partials(self.folder)
         write_json_atomic(self.folder / "spec.json", {"spec": asdict(self.spec), "cohort": str(self.cohort),
                                                       "version": CACHE_VERSION})
-        counts = {}
+        counts, listed = {}, listed_digests(self.cohort)
         for pid in patient_ids:
             image_path, label_path, grid_path = self._paths(pid)
-            fingerprint = source_fingerprint(self.cohort, pid, patient_folder(pid) if patient_folder else None)
+            fingerprint = source_fingerprint(self.cohort, pid, patient_folder(pid) if patient_folder else None, listed)
             if image_path.is_file() and json.loads(grid_path.read_text()).get("source") != fingerprint:
                 image_path.unlink()  # the patient's files changed since they were cached: decode them again
                 self._grids.pop(pid, None)
