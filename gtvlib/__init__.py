@@ -14,7 +14,9 @@ train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), `
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
-chapter               ``viz/`` (figures), ``book/`` (papermill runner, provenance, Jupyter Book)
+statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
+chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs,
+                      provenance, Jupyter Book)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,
                       ``progress``, ``yamlfile``
 ====================  ==========================================================================

@@ -105,3 +105,27 @@ def evaluate(model, cache: SliceCache, patient_ids: list[str], device, predict, 
         per_patient.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity,
                             "jaccard": result.jaccard, "hd95_mm": result.hd95_mm, "flag": result.flag})
     return Evaluation(predictions, per_slice, per_patient, summarise(slice_scores, per_patient))
+
+
+REFERENCES = ("prompt_box", "prompt_ellipse", "prompt_threshold")
+
+
+def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, patient_ids: list[str], device,
+                      slices: str = "tumour"):
+    """A table of trained models' scores beside the no-training references of
+    :mod:`gtvlib.models.references` on the same slices: rows per model (``evaluations``: label →
+    :class:`Evaluation`) and per reference; columns slice Dice, sensitivity, specificity, Jaccard, HD95 (mm)
+    and the mean and median per-patient 3-D Dice. What the model adds is its margin over the best reference."""
+    import pandas as pd
+
+    from gtvlib.models import build_model, model_spec
+
+    rows = dict(evaluations)
+    for name in REFERENCES:
+        rows[f"{name} ({model_spec(name).description})"] = evaluate(build_model(name), cache, patient_ids, device,
+                                                                      model_spec(name).predict, slices)
+    table = pd.DataFrame({label: {**{metric: e.summary[f"slice_{metric}"] for metric in SLICE_METRICS},
+                                  "patient_dice_mean": e.summary["patient_dice"],
+                                  "patient_dice_median": float(np.median([p["dice"] for p in e.per_patient]))}
+                          for label, e in rows.items()}).T
+    return table

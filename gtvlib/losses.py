@@ -59,13 +59,16 @@ class LossWeights:
 
 def generator_loss(logits, target, predicted_iou, d_fake=None, weights: LossWeights = LossWeights(),
                    per_sample: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-    """G loss and its parts. ``d_fake``: discriminator outputs (B, 9) on generated masks, or None (supervised)."""
+    """G loss and its parts. ``d_fake``: discriminator outputs (B, 9) on generated masks, or None (supervised).
+    ``predicted_iou`` None (a network without an IoU head, e.g. the MONAI baselines): no MaskIoU term."""
     parts = {
         "focal": focal_loss(logits, target),
         "dice": dice_loss(logits, target, per_sample=per_sample),
-        "iou": mask_iou_loss(logits, target, predicted_iou, per_sample=per_sample),
     }
-    total = weights.focal * parts["focal"] + weights.dice * parts["dice"] + weights.iou * parts["iou"]
+    total = weights.focal * parts["focal"] + weights.dice * parts["dice"]
+    if predicted_iou is not None:
+        parts["iou"] = mask_iou_loss(logits, target, predicted_iou, per_sample=per_sample)
+        total = total + weights.iou * parts["iou"]
     if d_fake is not None:
         parts["mean"] = 1 - d_fake.mean()
         total = total + weights.mean * parts["mean"]

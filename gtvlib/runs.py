@@ -114,6 +114,12 @@ class RunRecord:
         with atomic_path(self.folder / "checkpoints" / f"epoch_{epoch:03d}.pt") as tmp:
             torch.save(state, tmp)
 
+    def prune_checkpoints(self, keep: int) -> None:
+        """Delete all but the last ``keep`` checkpoints (0 keeps every one)."""
+        if self.writer and keep > 0:
+            for path in self.checkpoints()[:-keep]:
+                path.unlink()
+
     def resume(self, modules: dict) -> int:
         """Restore the last checkpoint into ``modules``; return the next epoch (1 when the run is new)."""
         found = self.checkpoints()

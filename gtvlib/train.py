@@ -32,11 +32,13 @@ from gtvlib.device import autocast, init_distributed, pick_device
 from gtvlib.errors import GtvError
 from gtvlib.evaluate import evaluate
 from gtvlib.losses import LossWeights, discriminator_loss, generator_loss
-from gtvlib.models.sam_med2d import sam_input
+from gtvlib.models.sam_med2d import sam_training_outputs
 from gtvlib.progress import progress
 from gtvlib.runs import RunRecord
 
 DISCRIMINATOR_INPUTS = ("probabilities", "logits")
+SCHEDULES = ("constant", "warmup_cosine")
+WARMUP_FRACTION = 0.05
 TRAIN_ENCODER = ("adapters", "all")
 
 
@@ -64,12 +66,20 @@ class TrainConfig:
     # worth freezing, so the quick profile trains it all ("all"). Not in the paper: a named option.
     train_encoder: str = "adapters"
     augment: bool = False  # random flips and transposes (seeded); not in the paper, used by the quick profile
+    shift_px: int = 0  # random translation of image and label by up to ± shift_px (not in the paper; quick profile)
+    # "constant" (the paper) or "warmup_cosine": linear warm-up over the first 5 % of steps, then cosine decay to 0
+    # (not in the paper; a model trained from scratch in few steps needs it). With a schedule the epoch count
+    # is part of the run's key, since it shapes every step.
+    schedule: str = "constant"
+    keep_checkpoints: int = 0  # checkpoints kept on disk: 0 = every epoch (the paper saves each), N = the last N
 
 
 def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
     """The run record of these settings: ``runs/<name>-<key>``, the key hashing everything that determines
-    the run except the epoch count and where it computes, so more epochs continue the same run."""
-    settings = {k: v for k, v in asdict(config).items() if k not in ("epochs", "num_workers", "device")}
+    the run except where it computes and how many checkpoints it keeps, and, with the constant learning rate,
+    the epoch count, so more epochs continue the same run."""
+    ignored = ("num_workers", "device", "keep_checkpoints") + (("epochs",) if config.schedule == "constant" else ())
+    settings = {k: v for k, v in asdict(config).items() if k not in ignored}
     return RunRecord.named(config.name, {"config": settings, "spec": asdict(data.cache.spec), "cohort": str(data.cache.cohort),
                                          "training": list(data.training_ids), "validation": list(data.validation_ids)}, root)
 
@@ -82,8 +92,13 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
 
     if config.train_encoder not in TRAIN_ENCODER:
         raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")
+    if config.schedule not in SCHEDULES:
+        raise GtvError(f"schedule={config.schedule!r}; expected one of {SCHEDULES}")
     if config.discriminator_input not in DISCRIMINATOR_INPUTS:
         raise GtvError(f"discriminator_input={config.discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}")
+    if model_spec(config.model).training_outputs is None:
+        raise GtvError(f"model {config.model!r} is not trained (a reference that needs no training); "
+                       "expected a SAM-Med2D or baseline model of gtvlib.models")
     model = build_model(config.model)
     if config.checkpoint:
         weights = resolve_weights(config.checkpoint)
@@ -105,7 +120,25 @@ def training_slices(config: TrainConfig, data: PreparedSlices) -> SliceDataset:
     pairs = data.pairs("training")
     if not pairs:
         raise GtvError(f"no tumour slices among the training patients {data.training_ids}")
-    return SliceDataset(data.cache, pairs, config.seed, config.augment, config.box_jitter_px)
+    return SliceDataset(data.cache, pairs, config.seed, config.augment, config.box_jitter_px, config.shift_px)
+
+
+def learning_rate_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """A per-step scheduler for ``optimizer``: constant, or linear warm-up then cosine decay to 0 over
+    ``config.epochs`` × ``steps_per_epoch`` steps (:data:`SCHEDULES`)."""
+    import math
+
+    total = max(config.epochs * steps_per_epoch, 1)
+    warmup = max(int(WARMUP_FRACTION * total), 1)
+
+    def factor(step: int) -> float:
+        if config.schedule == "constant":
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def epoch_loader(dataset: SliceDataset, config: TrainConfig, epoch: int, rank: int, world: int):
@@ -120,11 +153,20 @@ def epoch_loader(dataset: SliceDataset, config: TrainConfig, epoch: int, rank: i
                                        num_workers=config.num_workers)
 
 
-def supervised_step(net, optimizer, images, labels, boxes, weights: LossWeights = LossWeights()) -> float:
-    """One generator update on a batch: images (B, 1, S, S) in [0, 1], labels (B, 1, S, S), boxes (B, 4)."""
+def _loss_over_heads(heads: list[torch.Tensor], labels, predicted_iou, d_fake, weights: LossWeights) -> torch.Tensor:
+    """The generator loss averaged over the supervised heads (one head unless a network is deeply supervised)."""
+    losses = [generator_loss(head.float(), labels, None if predicted_iou is None else predicted_iou.float(),
+                             d_fake if i == 0 else None, weights)[0] for i, head in enumerate(heads)]
+    return torch.stack(losses).mean()
+
+
+def supervised_step(net, optimizer, images, labels, boxes, weights: LossWeights = LossWeights(),
+                    outputs=sam_training_outputs) -> float:
+    """One generator update on a batch: images (B, 1, S, S) in [0, 1], labels (B, 1, S, S), boxes (B, 4).
+    ``outputs``: the model's :attr:`~gtvlib.models.spec.ModelSpec.training_outputs` (SAM-Med2D's by default)."""
     with autocast(images.device):
-        out = net(sam_input(images), boxes=boxes)
-        loss, _ = generator_loss(out["masks"].float(), labels, out["iou_pred"].float(), None, weights)
+        heads, predicted_iou = outputs(net, images, boxes)
+    loss = _loss_over_heads(heads, labels, predicted_iou, None, weights)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -132,13 +174,14 @@ def supervised_step(net, optimizer, images, labels, boxes, weights: LossWeights 
 
 
 def gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weights: LossWeights = LossWeights(),
-             update_generator: bool = True, discriminator_input: str = "probabilities") -> tuple[float | None, float]:
+             update_generator: bool = True, discriminator_input: str = "probabilities",
+             outputs=sam_training_outputs) -> tuple[float | None, float]:
     """One GTV-SAMGAN step: the discriminator learns real (ground truth) from generated masks, then, when
     ``update_generator``, the generator learns from the segmentation losses and the discriminator's verdict.
     Returns (generator loss or None, discriminator loss)."""
     with autocast(images.device):
-        out = net(sam_input(images), boxes=boxes)
-    logits = out["masks"].float()
+        heads, predicted_iou = outputs(net, images, boxes)
+    logits = heads[0].float()
     fake = logits if discriminator_input == "logits" else torch.sigmoid(logits)
     loss_d = discriminator_loss(judge(labels), judge(fake.detach()))  # 1 − D(real) + D(fake)
     optimizer_d.zero_grad(set_to_none=True)
@@ -146,7 +189,7 @@ def gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weight
     optimizer_d.step()
     if not update_generator:
         return None, float(loss_d.detach())
-    loss_g, _ = generator_loss(logits, labels, out["iou_pred"].float(), judge(fake), weights)
+    loss_g = _loss_over_heads(heads, labels, predicted_iou, judge(fake), weights)
     optimizer_g.zero_grad(set_to_none=True)
     loss_g.backward()
     optimizer_g.step()
@@ -187,6 +230,17 @@ def set_up(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = No
     return Setup(device, rank, world, run, model, dataset)
 
 
+def _schedulers(config: TrainConfig, setup: Setup, optimizers: dict, modules: dict) -> list:
+    """Learning-rate schedulers of ``optimizers`` ({name: optimizer}), added to the checkpointed ``modules``
+    (none with the constant rate, so constant-rate checkpoints keep their contents)."""
+    if config.schedule == "constant":
+        return []
+    steps = len(epoch_loader(setup.dataset, config, 1, setup.rank, setup.world))
+    schedulers = {name: learning_rate_schedule(optimizer, config, steps) for name, optimizer in optimizers.items()}
+    modules.update(schedulers)
+    return list(schedulers.values())
+
+
 def _report(row: dict) -> None:
     if not os.environ.get("GTVLIB_BATCH"):
         print(f"epoch {row['epoch']}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
@@ -200,18 +254,23 @@ def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord |
     device, model = setup.device, setup.model
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.betas))
     modules = {"model": model, "optimizer": optimizer}
+    schedulers = _schedulers(config, setup, {"scheduler": optimizer}, modules)
     first = setup.run.resume(modules)
-    net, weights, predict = _distributed(model, setup.world), LossWeights(**config.weights), model_spec(config.model).predict
+    net, weights, spec = _distributed(model, setup.world), LossWeights(**config.weights), model_spec(config.model)
+    predict = spec.predict
     for epoch in range(first, config.epochs + 1):
         started, net, losses = time.perf_counter(), net.train(), []
         loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for batch in progress(loader, f"epoch {epoch}", total=len(loader), leave=False):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
-            losses.append(supervised_step(net, optimizer, images, labels, boxes, weights))
+            losses.append(supervised_step(net, optimizer, images, labels, boxes, weights, spec.training_outputs))
+            for scheduler in schedulers:
+                scheduler.step()
         if setup.rank == 0:
             evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
             _report(setup.run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
                                         time.perf_counter() - started, modules))
+            setup.run.prune_checkpoints(config.keep_checkpoints)
     _finish(setup.world, net)
     return setup.run
 
@@ -223,28 +282,34 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
 
     setup = set_up(config, data, run)
     device, model = setup.device, setup.model
-    discriminator = Discriminator(model.config.image_size).to(device)
+    discriminator = Discriminator(model_spec(config.model).input_size).to(device)
     betas = tuple(config.betas)
     optimizer_g = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=betas)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
     modules = {"model": model, "discriminator": discriminator, "optimizer": optimizer_g, "optimizer_d": optimizer_d}
+    schedulers = _schedulers(config, setup, {"scheduler": optimizer_g, "scheduler_d": optimizer_d}, modules)
     first = setup.run.resume(modules)
     net, judge = _distributed(model, setup.world), _distributed(discriminator, setup.world)
-    weights, predict = LossWeights(**config.weights), model_spec(config.model).predict
+    weights, spec = LossWeights(**config.weights), model_spec(config.model)
+    predict = spec.predict
     for epoch in range(first, config.epochs + 1):
         started, net, g_losses, d_losses = time.perf_counter(), net.train(), [], []
         loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for step, batch in enumerate(progress(loader, f"epoch {epoch}", total=len(loader), leave=False)):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
             loss_g, loss_d = gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weights,
-                                      step % config.generator_every == 0, config.discriminator_input)
+                                      step % config.generator_every == 0, config.discriminator_input,
+                                      spec.training_outputs)
             d_losses.append(loss_d)
+            for scheduler in schedulers:
+                scheduler.step()
             if loss_g is not None:
                 g_losses.append(loss_g)
         if setup.rank == 0:
             evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
             stats = {"train_g_loss": float(np.mean(g_losses)), "train_d_loss": float(np.mean(d_losses))}
             _report(setup.run.end_epoch(epoch, stats, evaluation, time.perf_counter() - started, modules))
+            setup.run.prune_checkpoints(config.keep_checkpoints)
     _finish(setup.world, net)
     return setup.run
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gtvlib.book run|build|params``."""
+"""Command line: ``python -m gtvlib.book run|build|params|sweep``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="one line per notebook")
     commands.add_parser("build", help="render _build/html from the executed notebooks (no execution)")
     commands.add_parser("params", help="list every notebook's parameters with type, default and help")
+    sweep = commands.add_parser("sweep", help="train a grid of configurations × seeds into runs/<sweep>/ (resumable)")
+    sweep.add_argument("name", help="ablation, loss_weights or baselines")
+    sweep.add_argument("--profile", default="quick", help="training settings from profiles.yaml (quick or paper)")
+    sweep.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="training seeds (default: the profile's)")
+    sweep.add_argument("--only", nargs="+", metavar="CONFIG", help="only these configurations of the grid")
+    sweep.add_argument("--epochs", type=int, help="override the profile's epoch count")
+    sweep.add_argument("--workers", type=int, default=1, help="runs trained at once in separate processes (default 1)")
     args = parser.parse_args(argv)
 
     from gtvlib.paths import project_root
@@ -40,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             index = build_book(root)
             print(f"gtv-book: the book is at {index}")
             return 0
+        if args.command == "sweep":
+            from gtvlib.book.sweeps import main_sweep
+
+            return main_sweep(args.name, args.profile, args.seeds, args.only, args.epochs, root, args.workers)
         if args.command == "params":
             from gtvlib.book.profiles import declared_parameters
             from gtvlib.book.project import toc_notebooks

@@ -3,6 +3,8 @@
 ==================  =============================================================================
 ``spec``            :class:`~gtvlib.models.spec.ModelSpec`: what the registry knows of a model
 ``sam_med2d``       SAM-Med2D (the GTV-SAMGAN generator): adapters, one-to-one decoder; ViT-B and tiny
+``baselines``       prompt-free MONAI networks of the paper's Table 1 (UNet, UNet++, SwinUNETR, DynUNet, …)
+``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
 ==================  =============================================================================
@@ -20,7 +22,7 @@ import importlib
 from gtvlib.errors import GtvError
 
 # One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
-FAMILIES = ("sam_med2d",)
+FAMILIES = ("sam_med2d", "baselines", "references")
 
 
 def model_registry() -> dict:

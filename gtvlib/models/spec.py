@@ -21,6 +21,9 @@ class ModelSpec:
     where the model needs one (evaluation with ground-truth prompts). ``weights``: names of the
     ``weights:`` section of ``data_manifest.yaml`` that fit this model. ``parameter_groups``: name → a
     substring of parameter names, counted separately when the model is described (e.g. the adapters).
+    ``training_outputs(model, images, boxes)``: what training sees, ``(list of logits (B, 1, S, S), one per
+    supervised head, the main one first; predicted IoU (B,) or None)``; None for a model that is not trained
+    (the prompt references).
     """
 
     name: str
@@ -32,3 +35,4 @@ class ModelSpec:
     description: str
     weights: tuple[str, ...] = ()
     parameter_groups: dict[str, str] = field(default_factory=dict)
+    training_outputs: Callable | None = None

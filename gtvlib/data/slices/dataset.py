@@ -22,12 +22,16 @@ class SliceDataset(torch.utils.data.Dataset):
     """Cached slices ``pairs`` = [(patient, slice index)], optionally augmented and with a box prompt.
 
     ``augment``: one of the 8 flips/transposes of the square, applied to image and label alike (seeded).
+    ``shift_px``: a random translation of up to ± ``shift_px`` pixels in rows and columns, image and label
+    alike (the image's edge rows and columns repeat into the uncovered border, the label is empty there);
+    it keeps a model from memorising where each training tumour lies instead of following the prompt.
     Set :attr:`epoch` (or call :meth:`set_epoch`) before each epoch.
     """
 
     def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], seed: int = 0, augment: bool = False,
-                 box_jitter_px: int | None = None):
+                 box_jitter_px: int | None = None, shift_px: int = 0):
         self.cache, self.pairs, self.seed, self.augment, self.box_jitter_px = cache, list(pairs), seed, augment, box_jitter_px
+        self.shift_px = shift_px
         self.epoch = 0
         self._open: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -47,11 +51,26 @@ class SliceDataset(torch.utils.data.Dataset):
         if self.augment:
             flip_rows, flip_columns, transpose = rng.integers(0, 2, size=3)
             image, label = (flip_square(array, flip_rows, flip_columns, transpose) for array in (image, label))
+        if self.shift_px > 0:
+            shift = rng.integers(-self.shift_px, self.shift_px + 1, size=2)
+            shifted = shift_image(label, shift, "constant")
+            if shifted.any() or not label.any():  # a shift that pushes the tumour out of the field is not applied
+                image, label = shift_image(image, shift, "edge"), shifted
         item = {"image": torch.from_numpy(image)[None], "label": torch.from_numpy(label.astype(np.float32))[None],
                 "patient": pid, "slice_index": k}
         if self.box_jitter_px is not None:
             item["box"] = torch.from_numpy(box_from_mask(label, self.box_jitter_px, rng))
         return item
+
+
+def shift_image(array: np.ndarray, shift_rows_columns, padding: str) -> np.ndarray:
+    """``array`` (H, W) translated by (rows, columns) pixels; the uncovered border is filled by ``padding``
+    ("edge": the nearest edge value, "constant": zero)."""
+    rows, columns = (int(v) for v in shift_rows_columns)
+    height, width = array.shape
+    padded = np.pad(array, ((abs(rows), abs(rows)), (abs(columns), abs(columns))), mode=padding)
+    top, left = abs(rows) - rows, abs(columns) - columns
+    return np.ascontiguousarray(padded[top:top + height, left:left + width])
 
 
 def flip_square(array: np.ndarray, flip_rows: bool, flip_columns: bool, transpose: bool) -> np.ndarray:

@@ -1,0 +1,379 @@
+"""Sweeps: a grid of training configurations × seeds, resumable, summarised over seeds.
+
+``python -m gtvlib.book sweep NAME [--profile P]`` runs one of :data:`GRIDS` with the training settings
+of a profile (the ``03_train_gtv_samgan`` parameters of ``profiles.yaml``: the GTV-SAMGAN chapter's own
+run is one configuration of the ``ablation`` grid, so the chapters share it):
+
+* ``ablation`` (Table 3): SAM-Med2D; + GTV-MFIT; + GAN; + GAN + GTV-MFIT (GTV-SAMGAN);
+* ``loss_weights`` (Table 4): FL/Dice/MaskIoU/Mean weights 10/1/1/1, 20/0.5/0.5/1, 20/1/1/0.1, 20/1/1/1;
+* ``baselines`` (Table 1): prompt-free MONAI networks of :mod:`gtvlib.models.baselines` on the same split,
+  crop and grid.
+
+Each (configuration, seed) trains into ``runs/<sweep>/<configuration>/seed<k>-<key>/`` (a
+:class:`~gtvlib.runs.RunRecord`; the key hashes every setting, so other settings never reuse a folder). A run
+whose ``epochs.csv`` already reaches the epoch count is skipped; an interrupted one resumes from its last
+checkpoint (the training loops are seeded per epoch, so the result equals an uninterrupted run). The cohort
+and the patient split stay fixed; the seed varies initialisation, shuffling, augmentation and box jitter:
+seeds are the unit of replication. At the end the per-seed table (``runs/<sweep>/runs.csv``) and the
+summary over seeds (``runs/<sweep>/summary.csv``) are written and returned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from gtvlib.atomic import write_text_atomic
+from gtvlib.errors import GtvError
+
+CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
+SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds
+PAPER_WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "mean": 1.0}
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One configuration of a grid: a folder-safe ``name``, the ``label`` of the paper's tables, the
+    :class:`~gtvlib.train.TrainConfig` fields it sets and the crop of its slices (``mfit`` or ``none``)."""
+
+    name: str
+    label: str
+    overrides: dict = field(default_factory=dict)
+    crop: str = "mfit"
+    shared_with: str = ""  # "<sweep>/<configuration>" whose runs are the same settings (trained once, used twice)
+
+
+def _weights(focal, dice, iou, mean) -> dict:
+    return {"weights": {"focal": focal, "dice": dice, "iou": iou, "mean": mean}}
+
+
+_PROMPT_FREE = {"mode": "supervised", "checkpoint": "", "allow_unsafe_pickle": False}
+
+GRIDS: dict[str, list[GridPoint]] = {
+    "ablation": [
+        GridPoint("sam_med2d", "SAM-Med2D", {"mode": "supervised"}, crop="none"),
+        GridPoint("mfit", "+GTV-MFIT", {"mode": "supervised"}),
+        GridPoint("gan", "+GAN", {"mode": "gan"}, crop="none"),
+        GridPoint("gan_mfit", "+GAN+GTV-MFIT (GTV-SAMGAN)", {"mode": "gan"}),
+    ],
+    "loss_weights": [
+        GridPoint("fl10_d1_i1_m1", "10FL+1Dice+1MaskIoU+1Mean", {"mode": "gan", **_weights(10.0, 1.0, 1.0, 1.0)}),
+        GridPoint("fl20_d05_i05_m1", "20FL+0.5Dice+0.5MaskIoU+1Mean", {"mode": "gan", **_weights(20.0, 0.5, 0.5, 1.0)}),
+        GridPoint("fl20_d1_i1_m01", "20FL+1Dice+1MaskIoU+0.1Mean", {"mode": "gan", **_weights(20.0, 1.0, 1.0, 0.1)}),
+        GridPoint("fl20_d1_i1_m1", "20FL+1Dice+1MaskIoU+1Mean (paper)", {"mode": "gan", **_weights(20.0, 1.0, 1.0, 1.0)},
+                  shared_with="ablation/gan_mfit"),
+    ],
+    "baselines": [
+        GridPoint("unet", "U-Net (MONAI UNet)", {"model": "unet", **_PROMPT_FREE}),
+        GridPoint("unetpp", "UNet++ (MONAI BasicUNetPlusPlus)", {"model": "unetpp", **_PROMPT_FREE}),
+        GridPoint("unetpp_ds", "UNet++ deep supervision", {"model": "unetpp_ds", **_PROMPT_FREE}),
+        GridPoint("swin_unetr", "SwinUNETR 2-D (for SwinU-Net)", {"model": "swin_unetr", **_PROMPT_FREE}),
+        GridPoint("dynunet", "nnU-Net architecture (MONAI DynUNet)", {"model": "dynunet", **_PROMPT_FREE}),
+        GridPoint("attention_unet", "Attention U-Net (MONAI AttentionUnet)", {"model": "attention_unet", **_PROMPT_FREE}),
+    ],
+}
+
+# chapter-3 parameter → TrainConfig field
+_TRAINING_PARAMETERS = {"model_name": "model", "mode": "mode", "epochs": "epochs", "batch_size": "batch_size",
+                        "learning_rate": "lr", "train_encoder": "train_encoder", "augment": "augment",
+                        "box_jitter_px": "box_jitter_px", "shift_px": "shift_px", "schedule": "schedule",
+                        "keep_checkpoints": "keep_checkpoints", "checkpoint": "checkpoint",
+                        "allow_unsafe_pickle": "allow_unsafe_pickle"}
+_DATA_PARAMETERS = ("dataset", "preset", "seed", "window", "mfit_multiple", "validation_fraction")
+CHAPTER_PARAMETERS = (*_TRAINING_PARAMETERS, *_DATA_PARAMETERS)  # the chapter-3 names the sweeps read
+
+
+@dataclass
+class SweepSettings:
+    """What every configuration of a sweep shares: ``training`` (TrainConfig fields), ``data`` (dataset,
+    preset, seed of the cohort and split, window, mfit_multiple, validation_fraction) and the training
+    ``seeds``."""
+
+    training: dict
+    data: dict
+    seeds: tuple[int, ...] = (0, 1, 2)
+    profile: str = ""
+
+
+def settings_from_parameters(parameters: dict, seeds=(0, 1, 2), profile: str = "") -> SweepSettings:
+    """Sweep settings from the GTV-SAMGAN chapter's parameters (the notebook's names, e.g. ``learning_rate``)."""
+    training = {field_name: parameters[name] for name, field_name in _TRAINING_PARAMETERS.items() if name in parameters}
+    if training.get("checkpoint"):  # a named file that is absent means random initialisation, as in the chapter
+        from gtvlib.data.weights import resolve_weights
+
+        training["checkpoint"] = resolve_weights(training["checkpoint"]).usable
+    data = {name: parameters[name] for name in _DATA_PARAMETERS if name in parameters}
+    return SweepSettings(training, data, tuple(int(s) for s in seeds), profile)
+
+
+def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettings:
+    """The settings of ``profile``: the chapter's notebook defaults overlaid with the profile's values."""
+    import ast
+
+    from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
+    from gtvlib.paths import project_root
+
+    root = Path(root or project_root())
+    profiles = load_profiles(root / "profiles.yaml")
+    if profile not in profiles:
+        raise GtvError(f"profile {profile!r} is not in {root / 'profiles.yaml'}; expected one of {sorted(profiles)}")
+    stems = [stem for stem in (CHAPTER, SWEEP_CHAPTER) if (root / "notebooks" / f"{stem}.ipynb").is_file()]
+    declared = {stem: declared_parameters(root / "notebooks" / f"{stem}.ipynb") for stem in stems}
+    chosen = profiles[profile]
+    chosen = type(chosen)(chosen.name, chosen.description, chosen.timeout_per_notebook_s, chosen.parameters,
+                          {stem: values for stem, values in chosen.notebooks.items() if stem in declared})
+    resolved = resolve_parameters(chosen, declared, stems, profiles_path=root / "profiles.yaml")
+    parameters = {name: ast.literal_eval(info["default"]) for name, info in declared[CHAPTER].items()}
+    parameters.update(resolved[CHAPTER])
+    if seeds is None:
+        sweep_parameters = {name: ast.literal_eval(info["default"]) for name, info in declared.get(SWEEP_CHAPTER, {}).items()}
+        sweep_parameters.update(resolved.get(SWEEP_CHAPTER, {}))
+        seeds = range(int(sweep_parameters.get("seeds", 3)))
+    return settings_from_parameters(parameters, seeds, profile)
+
+
+def default_data(settings: SweepSettings) -> Callable[[str], object]:
+    """``crop → PreparedSlices`` for the settings' cohort, split and window (cached by :func:`slices.prepare`)."""
+    from gtvlib.data import slices
+    from gtvlib.data.cohort import open_cohort
+    from gtvlib.models import model_spec
+
+    d = settings.data
+    cohort = open_cohort(d.get("dataset", "synthetic"), preset=d.get("preset", "quick"), seed=d.get("seed", 0))
+    size = model_spec(settings.training.get("model", "sam_med2d_tiny")).input_size or None
+    prepared = {}
+
+    def data_for(crop: str):
+        if crop not in prepared:
+            prepared[crop] = slices.prepare(cohort, window=d.get("window", "hcf_paper"), crop=crop,
+                                            mfit_multiple=d.get("mfit_multiple", 64), size=size,
+                                            validation_fraction=d.get("validation_fraction", 0.2), seed=d.get("seed", 0))
+        return prepared[crop]
+
+    return data_for
+
+
+def grid(name: str, only: list[str] | None = None) -> list[GridPoint]:
+    """The configurations of grid ``name`` (optionally only those named in ``only``)."""
+    if name not in GRIDS:
+        raise GtvError(f"sweep {name!r} is unknown; expected one of {sorted(GRIDS)}")
+    points = GRIDS[name]
+    if only:
+        unknown = sorted(set(only) - {p.name for p in points})
+        if unknown:
+            raise GtvError(f"sweep {name!r} has no configuration {unknown}; expected some of {[p.name for p in points]}")
+        points = [p for p in points if p.name in only]
+    return points
+
+
+def train_config(point: GridPoint, settings: SweepSettings, seed: int):
+    """The :class:`~gtvlib.train.TrainConfig` of one configuration and seed."""
+    from gtvlib.train import TrainConfig
+
+    values = {**settings.training, **point.overrides, "seed": seed, "name": f"seed{seed}"}
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise GtvError(f"configuration {point.name!r}: {unknown} are not TrainConfig fields; expected some of {sorted(known)}")
+    return TrainConfig(**values)
+
+
+def finished(run, epochs: int) -> bool:
+    """Whether the run's ``epochs.csv`` reaches ``epochs``."""
+    path = run.folder / "epochs.csv"
+    return path.is_file() and not (table := pd.read_csv(path)).empty and int(table.epoch.max()) >= epochs
+
+
+def final_scores(run) -> dict:
+    """The last epoch's validation scores of a run, with the median per-patient 3-D Dice."""
+    last = run.epochs().iloc[-1]
+    scores = {k[4:]: float(v) for k, v in last.items() if k.startswith("val_")}
+    scores["patient_dice_median"] = float(np.median(run.per_patient()["dice"]))
+    scores["epochs"] = int(last.epoch)
+    return scores
+
+
+def _run_folder(root: Path, name: str, point: GridPoint) -> Path:
+    return root / (point.shared_with or f"{name}/{point.name}")
+
+
+def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Path, data_for=None, threads: int = 0) -> str:
+    """Train (or resume, or reuse) one configuration and seed into ``folder``; return what was done."""
+    from gtvlib.train import run_for, train
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    config = train_config(point, settings, seed)
+    data = (data_for or default_data(settings))(point.crop)
+    run = run_for(config, data, folder)
+    if finished(run, config.epochs):
+        return "reused"
+    status = "resumed" if run.checkpoints() else "trained"
+    train(config, data, run)
+    return status
+
+
+def chapter_point(mode: str) -> GridPoint:
+    """The ``ablation`` configuration that the GTV-SAMGAN chapter trains: ``gan_mfit`` (GTV-SAMGAN) for
+    mode ``gan``, ``mfit`` (SAM-Med2D with GTV-MFIT) for ``supervised``."""
+    names = {"gan": "gan_mfit", "supervised": "mfit"}
+    if mode not in names:
+        raise GtvError(f"mode {mode!r}; expected one of {sorted(names)}")
+    return grid("ablation", [names[mode]])[0]
+
+
+def train_point(name: str, point: GridPoint, settings: SweepSettings, seed: int, data, runs_root=None):
+    """Train (resume, or reuse) one configuration and seed of sweep ``name`` on ``data``; return its
+    :class:`~gtvlib.runs.RunRecord`, the same folder the sweep uses (so a chapter and the sweep share it)."""
+    from gtvlib.paths import runs_dir
+    from gtvlib.train import run_for
+
+    folder = _run_folder(Path(runs_root or runs_dir()), name, point)
+    _train_one(point, settings, seed, folder, lambda crop: data)
+    return run_for(train_config(point, settings, seed), data, folder)
+
+
+def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], object] | None = None, runs_root=None,
+              only: list[str] | None = None, show_progress: bool = True, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train every configuration × seed of grid ``name`` that is not finished; return (per-seed runs table,
+    summary over seeds), both also written under ``runs/<name>/``.
+
+    ``data_for(crop)`` gives the prepared slices of a crop (default: :func:`default_data` of ``settings``).
+    ``workers`` > 1 trains that many runs at once in separate processes, each with
+    ``cpu count // workers`` threads (tiny models use a 2-core CPU better that way); it needs the default
+    data (each process prepares it from the cache the parent built).
+    """
+    from gtvlib.paths import runs_dir
+    from gtvlib.progress import progress
+    from gtvlib.train import run_for
+
+    points = grid(name, only)
+    if workers > 1 and data_for is not None:
+        raise GtvError("workers > 1 needs the default data of the settings (each process prepares it); "
+                       "pass data_for only with workers=1")
+    data_for = data_for or default_data(settings)
+    for crop in sorted({p.crop for p in points}):
+        data_for(crop)  # build the caches once, before any worker reads them
+    root = Path(runs_root or runs_dir())
+    jobs = [(point, seed) for point in points for seed in settings.seeds]
+    statuses = {}
+    bar = progress(range(len(jobs)), f"sweep {name}", total=len(jobs), unit="run", enabled=show_progress)
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max((os.cpu_count() or 1) // workers, 1)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_one, point, settings, seed, _run_folder(root, name, point), None, threads):
+                       (point.name, seed) for point, seed in jobs}
+            for future, _ in zip(as_completed(futures), bar):
+                statuses[futures[future]] = future.result()
+    else:
+        for (point, seed), _ in zip(jobs, bar):
+            statuses[(point.name, seed)] = _train_one(point, settings, seed, _run_folder(root, name, point), data_for)
+    rows = []
+    for point, seed in jobs:
+        run = run_for(train_config(point, settings, seed), data_for(point.crop), _run_folder(root, name, point))
+        rows.append({"sweep": name, "config": point.name, "label": point.label, "seed": seed, "run": str(run.folder),
+                     "status": statuses[(point.name, seed)], **final_scores(run)})
+    runs = pd.DataFrame(rows)
+    summary = summarise_runs(runs)
+    (root / name).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(root / name / "runs.csv", runs.to_csv(index=False))
+    write_text_atomic(root / name / "summary.csv", summary.to_csv(index=False))
+    return runs, summary
+
+
+SUMMARY_METRICS = ("slice_dice", "slice_sensitivity", "slice_specificity", "slice_jaccard", "slice_hd95_mm",
+                   "patient_dice", "patient_dice_median")
+
+
+def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SD over seeds of every metric of :data:`SUMMARY_METRICS`, one row per configuration."""
+    rows = []
+    for (config, label), group in runs.groupby(["config", "label"], sort=False):
+        row = {"config": config, "label": label, "seeds": len(group)}
+        for metric in SUMMARY_METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            row[f"{metric}_mean"] = float(np.nanmean(values))
+            row[f"{metric}_sd"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(summary: pd.DataFrame, metrics=("slice_dice", "slice_sensitivity", "slice_specificity",
+                                                   "slice_jaccard", "slice_hd95_mm", "patient_dice_median")) -> pd.DataFrame:
+    """The summary as 'mean ± SD' strings (Dice-like metrics in %, HD95 in mm), indexed by label."""
+    table = {}
+    for metric in metrics:
+        scale, unit = (1.0, " (mm)") if "hd95" in metric else (100.0, " (%)")
+        table[metric.replace("_", " ") + unit] = [f"{scale * m:.2f} ± {scale * s:.2f}" if np.isfinite(s) else f"{scale * m:.2f}"
+                                                   for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_sd"])]
+    return pd.DataFrame(table, index=summary["label"].to_list())
+
+
+def main_sweep(name: str, profile: str, seeds=None, only=None, epochs: int | None = None, root=None,
+               workers: int = 1) -> int:
+    """The command line's ``sweep``: run, print the summary and where it was saved."""
+    settings = sweep_settings(profile, root, seeds)
+    if epochs is not None:
+        settings.training["epochs"] = epochs
+    show = not os.environ.get("GTVLIB_BATCH")
+    runs, summary = run_sweep(name, settings, only=only, show_progress=show, workers=workers)
+    counts = runs.status.value_counts().to_dict()
+    print(f"sweep {name} ({profile} profile, seeds {list(settings.seeds)}): {counts}")
+    print(format_summary(summary).to_string())
+    from gtvlib.paths import runs_dir
+
+    print(f"saved: {runs_dir() / name / 'summary.csv'}")
+    return 0
+
+
+def final_evaluations(runs: pd.DataFrame, settings: SweepSettings, seed: int = 0, data_for=None) -> list[tuple]:
+    """[(label, slice cache, :class:`~gtvlib.evaluate.Evaluation`)] of each configuration's last-epoch model
+    of ``seed`` on its own validation slices (for overlays and per-slice comparisons)."""
+    import torch
+
+    from gtvlib.evaluate import evaluate
+    from gtvlib.models import build_model, model_spec
+    from gtvlib.runs import RunRecord
+
+    data_for = data_for or default_data(settings)
+    points = {p.name: p for points in GRIDS.values() for p in points}
+    out = []
+    for row in runs[runs.seed == seed].itertuples():
+        config = train_config(points[row.config], settings, seed)
+        data = data_for(points[row.config].crop)
+        model = RunRecord(row.run).restore(build_model(config.model))
+        evaluation = evaluate(model, data.cache, data.validation_ids, torch.device("cpu"), model_spec(config.model).predict)
+        out.append((row.label, data.cache, evaluation))
+    return out
+
+
+def ordering(summary: pd.DataFrame, published: dict, rows: dict, metric: str = "slice_dice") -> pd.DataFrame:
+    """Our ranking of the configurations by mean ``metric`` over seeds beside the paper's ranking by Dice,
+    with our mean ± SD and the paper's value: where the two orders disagree, a chapter must say why."""
+    table = summary[["config", "label", f"{metric}_mean", f"{metric}_sd"]].copy()
+    paper = [published.get(rows.get(c)) if rows.get(c) else None for c in table.config]
+    table["paper_dice"] = [v[0] if isinstance(v, tuple) else v for v in paper]
+    table["our_rank"] = table[f"{metric}_mean"].rank(ascending=False).astype(int)
+    table["paper_rank"] = table.paper_dice.rank(ascending=False)
+    return table.sort_values("our_rank").reset_index(drop=True)
+
+
+def per_patient_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Long table (config, label, seed, patient, dice, hd95_mm) of every run's last-epoch per-patient 3-D scores."""
+    from gtvlib.runs import RunRecord
+
+    frames = []
+    for row in runs.itertuples():
+        table = RunRecord(row.run).per_patient()[["patient", "dice", "hd95_mm"]]
+        frames.append(table.assign(config=row.config, label=row.label, seed=row.seed))
+    return pd.concat(frames, ignore_index=True)[["config", "label", "seed", "patient", "dice", "hd95_mm"]]

@@ -1,0 +1,99 @@
+"""References that need no training: what the box prompt alone gives.
+
+Every box-prompted Dice (the paper's 83.74 % included) contains what the prompt itself already says: where
+the tumour is and how large it is. These "models" answer the same prompt as SAM-Med2D, the ground-truth box
+of the slice's largest tumour component (:func:`gtvlib.prompts.box_from_mask`), without learning anything:
+
+* ``prompt_box``: every pixel inside the box is tumour;
+* ``prompt_ellipse``: the ellipse inscribed in the box (a round tumour's best guess from its box);
+* ``prompt_threshold``: inside the box, the pixels brighter than Otsu's threshold of the box's own
+  intensities (tumour is soft tissue in aerated lung; the threshold fails where the tumour touches the
+  mediastinum or the chest wall, which is what a model must learn).
+
+They are registered like any model (:mod:`gtvlib.models`), so :func:`gtvlib.evaluate.evaluate` scores them
+on exactly the slices and with exactly the metrics of the trained models. ``input_size`` is 0: they work
+on any grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gtvlib.errors import GtvError
+from gtvlib.models.spec import ModelSpec
+from gtvlib.prompts import box_from_mask
+
+
+class PromptReference(nn.Module):
+    """A parameter-free 'model': ``forward(images (B, 1, S, S) in [0, 1], boxes (B, 4))`` → logits (B, 1, S, S)
+    (+10 inside the predicted mask, −10 outside). ``rule`` is one of ``box``, ``ellipse``, ``threshold``."""
+
+    RULES = ("box", "ellipse", "threshold")
+
+    def __init__(self, rule: str):
+        super().__init__()
+        if rule not in self.RULES:
+            raise GtvError(f"reference rule {rule!r} is unknown; expected one of {self.RULES}")
+        self.rule = rule
+
+    def forward(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        masks = [reference_mask(self.rule, image[0], box) for image, box in
+                 zip(images.detach().float().cpu().numpy(), boxes.detach().cpu().numpy())]
+        logits = np.where(np.stack(masks)[:, None], 10.0, -10.0).astype(np.float32)
+        return torch.from_numpy(logits).to(images.device)
+
+
+def reference_mask(rule: str, image: np.ndarray, box) -> np.ndarray:
+    """The (S, S) bool mask of ``rule`` for one image (S, S) and its box (x0, y0, x1, y1), inclusive pixels."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    mask = np.zeros(image.shape, dtype=bool)
+    if rule == "box":
+        mask[y0:y1 + 1, x0:x1 + 1] = True
+    elif rule == "ellipse":
+        rows, columns = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+        centre_y, centre_x = (y0 + y1) / 2, (x0 + x1) / 2
+        radius_y, radius_x = (y1 - y0 + 1) / 2, (x1 - x0 + 1) / 2
+        mask[y0:y1 + 1, x0:x1 + 1] = ((rows - centre_y) / radius_y) ** 2 + ((columns - centre_x) / radius_x) ** 2 <= 1.0
+    else:
+        inside = image[y0:y1 + 1, x0:x1 + 1]
+        mask[y0:y1 + 1, x0:x1 + 1] = inside > otsu_threshold(inside)
+    return mask
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold of ``values``: the cut of a ``bins``-bin histogram that maximises the between-class
+    variance. A constant input returns its value (nothing is above it)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return low
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_below = np.cumsum(counts)[:-1]
+    weight_above = values.size - weight_below
+    sum_below = np.cumsum(counts * centres)[:-1]
+    mean_below = sum_below / weight_below.clip(min=1)
+    mean_above = (np.sum(counts * centres) - sum_below) / weight_above.clip(min=1)
+    between = weight_below * weight_above * (mean_below - mean_above) ** 2
+    return float(edges[1:-1][int(np.argmax(between))])
+
+
+def predict_reference(model: PromptReference, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logits (B, 1, S, S) of the reference for images (B, 1, S, S) with their ground-truth boxes."""
+    masks = labels[:, 0].detach().cpu().numpy() > 0.5
+    boxes = torch.from_numpy(np.stack([box_from_mask(mask) for mask in masks]))
+    return model(images, boxes)
+
+
+def _spec(rule: str, description: str) -> ModelSpec:
+    return ModelSpec(name=f"prompt_{rule}", family="references", build=lambda: PromptReference(rule), input_size=0,
+                     prompt="box", predict=predict_reference, description=description)
+
+
+REGISTRY = {
+    "prompt_box": _spec("box", "the ground-truth box itself (every pixel inside it), no training"),
+    "prompt_ellipse": _spec("ellipse", "the ellipse inscribed in the ground-truth box, no training"),
+    "prompt_threshold": _spec("threshold", "Otsu's threshold inside the ground-truth box, no training"),
+}

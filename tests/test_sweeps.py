@@ -1,0 +1,138 @@
+"""Sweeps: grids, settings from the profiles, skip of finished runs, resume after a kill, the command line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gtvlib.book import sweeps
+from gtvlib.book.__main__ import main as book_main
+from gtvlib.data import slices
+from gtvlib.errors import GtvError
+
+TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
+CROP = slices.Box(16, 16, 112, 112)
+
+
+@pytest.fixture(autouse=True)
+def batch_mode(monkeypatch):
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
+
+
+@pytest.fixture(scope="module")
+def data_for(small_cohort, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    prepared = {crop: slices.prepared_from_parts(small_cohort, TRAIN, VAL, crop=CROP if crop == "mfit" else None, size=64,
+                                                 cache_dir=cache) for crop in ("mfit", "none")}
+    return prepared.__getitem__
+
+
+def _settings(epochs=2, seeds=(0, 1)):
+    return sweeps.SweepSettings({"model": "sam_med2d_tiny", "epochs": epochs, "train_encoder": "all", "box_jitter_px": 1,
+                                 "schedule": "warmup_cosine", "keep_checkpoints": 1}, {}, seeds)
+
+
+def test_grids_name_the_papers_configurations():
+    assert [p.label.split(" (")[0] for p in sweeps.grid("ablation")] == ["SAM-Med2D", "+GTV-MFIT", "+GAN", "+GAN+GTV-MFIT"]
+    assert [p.crop for p in sweeps.grid("ablation")] == ["none", "mfit", "none", "mfit"]
+    weights = [p.overrides["weights"] for p in sweeps.grid("loss_weights")]
+    assert [(w["focal"], w["dice"], w["iou"], w["mean"]) for w in weights] == [
+        (10, 1, 1, 1), (20, 0.5, 0.5, 1), (20, 1, 1, 0.1), (20, 1, 1, 1)]
+    from gtvlib.models import model_spec
+
+    assert all(model_spec(p.overrides["model"]).family == "baselines" for p in sweeps.grid("baselines"))
+    with pytest.raises(GtvError, match="sweep 'nope' is unknown"):
+        sweeps.grid("nope")
+    with pytest.raises(GtvError, match="no configuration \\['x'\\]"):
+        sweeps.grid("ablation", ["x"])
+
+
+def test_profile_settings_are_the_chapters(root):
+    quick = sweeps.sweep_settings("quick", root)
+    assert quick.training["model"] == "sam_med2d_tiny" and quick.training["mode"] == "gan"
+    assert quick.data["preset"] == "quick" and len(quick.seeds) >= 3
+    paper = sweeps.sweep_settings("paper", root)
+    assert paper.training["model"] == "sam_med2d_vit_b" and paper.training["epochs"] == 100
+    assert paper.training["schedule"] == "constant" and paper.training["train_encoder"] == "adapters"
+    with pytest.raises(GtvError, match="profile 'fast' is not in"):
+        sweeps.sweep_settings("fast", root)
+
+
+def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):
+    runs, summary = sweeps.run_sweep("ablation", _settings(epochs=1), data_for, tmp_path, only=["mfit", "gan_mfit"],
+                                     show_progress=False)
+    assert list(runs.status) == ["trained"] * 4 and list(runs.seed) == [0, 1, 0, 1]
+    assert all(Path(r).parent == tmp_path / "ablation" / c for r, c in zip(runs.run, runs.config))
+    assert list(summary.config) == ["mfit", "gan_mfit"] and list(summary.seeds) == [2, 2]
+    assert summary.slice_dice_mean.iloc[0] == pytest.approx(runs.slice_dice.iloc[:2].mean())
+    saved = pd.read_csv(tmp_path / "ablation" / "summary.csv")
+    assert saved.slice_dice_sd.iloc[1] == pytest.approx(runs.slice_dice.iloc[2:].std(ddof=1))
+    again, _ = sweeps.run_sweep("ablation", _settings(epochs=1), data_for, tmp_path, only=["mfit", "gan_mfit"],
+                                show_progress=False)
+    assert list(again.status) == ["reused"] * 4
+    # the paper's loss weights in the loss grid are the ablation's GTV-SAMGAN runs: not trained twice
+    shared, _ = sweeps.run_sweep("loss_weights", _settings(epochs=1), data_for, tmp_path, only=["fl20_d1_i1_m1"],
+                                 show_progress=False)
+    assert list(shared.status) == ["reused"] * 2 and list(shared.run) == list(runs.run.iloc[2:])
+    # seeds replicate: different seeds, different results
+    assert runs.slice_dice.iloc[2] != runs.slice_dice.iloc[3]
+
+
+_KILLED_SWEEP = """
+import sys
+from gtvlib.book import sweeps
+from gtvlib.data import slices
+from tests.test_sweeps import _settings, TRAIN, VAL, CROP
+data = slices.prepared_from_parts(sys.argv[1], TRAIN, VAL, crop=CROP, size=64, cache_dir=sys.argv[2])
+sweeps.run_sweep("ablation", _settings(epochs=3, seeds=(0,)), lambda crop: data, sys.argv[3], only=["gan_mfit"],
+                 show_progress=False)
+"""
+
+
+def test_a_killed_sweep_resumes_to_the_uninterrupted_result(small_cohort, data_for, tmp_path, root):
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_SWEEP, str(small_cohort), str(tmp_path / "cache"), str(killed)],
+                               cwd=root, env={**os.environ, "GTVLIB_BATCH": "1"})
+    first = None
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        found = list(killed.glob("ablation/gan_mfit/*/checkpoints/epoch_001.pt"))
+        if found:
+            first = found[0]
+            break
+        time.sleep(0.2)
+    assert first is not None, "the sweep wrote no checkpoint"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run_folder = first.parents[1]
+    assert not (run_folder / "checkpoints" / "epoch_003.pt").exists()
+    settings = _settings(epochs=3, seeds=(0,))
+    runs, _ = sweeps.run_sweep("ablation", settings, lambda crop: data_for("mfit"), killed, only=["gan_mfit"],
+                               show_progress=False)
+    assert list(runs.status) == ["resumed"] and Path(runs.run.iloc[0]) == run_folder
+    straight, _ = sweeps.run_sweep("ablation", settings, lambda crop: data_for("mfit"), tmp_path / "straight",
+                                   only=["gan_mfit"], show_progress=False)
+    a = torch.load(run_folder / "checkpoints/epoch_003.pt", weights_only=True)
+    b = torch.load(Path(straight.run.iloc[0]) / "checkpoints/epoch_003.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert runs.slice_dice.iloc[0] == pytest.approx(straight.slice_dice.iloc[0], abs=1e-6)
+    assert len(pd.read_csv(run_folder / "epochs.csv")) == 3  # no epoch recorded twice
+    assert [p.name for p in (run_folder / "checkpoints").iterdir()] == ["epoch_003.pt"]  # keep_checkpoints=1
+
+
+def test_command_line_refuses_unknown_sweeps_and_configurations(capsys, root):
+    assert book_main(["--root", str(root), "sweep", "nope"]) == 2
+    assert "sweep 'nope' is unknown" in capsys.readouterr().err
+    assert book_main(["--root", str(root), "sweep", "ablation", "--only", "bogus"]) == 2
+    assert "no configuration ['bogus']" in capsys.readouterr().err
+
+
+def test_workers_need_the_default_data(data_for, tmp_path):
+    with pytest.raises(GtvError, match="workers > 1 needs the default data"):
+        sweeps.run_sweep("ablation", _settings(), data_for, tmp_path, workers=2)
