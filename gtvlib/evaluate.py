@@ -122,7 +122,7 @@ def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, pat
 
     rows = dict(evaluations)
     for name in REFERENCES:
-        rows[f"{name} ({model_spec(name).description})"] = evaluate(build_model(name), cache, patient_ids, device,
+        rows[f"{name} (no training)"] = evaluate(build_model(name), cache, patient_ids, device,
                                                                       model_spec(name).predict, slices)
     table = pd.DataFrame({label: {**{metric: e.summary[f"slice_{metric}"] for metric in SLICE_METRICS},
                                   "patient_dice_mean": e.summary["patient_dice"],

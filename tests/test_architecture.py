@@ -164,7 +164,9 @@ def test_a_name_registered_twice_is_refused(toy_family):
 def test_an_unknown_model_lists_the_registered_ones():
     from gtvlib.models import build_model
 
-    expected = r"model 'sam_vit_h' is not registered; expected one of \['sam_med2d_tiny', 'sam_med2d_vit_b'\]"
+    expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'prompt_box', "
+                r"'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_vit_b', 'swin_unetr', 'unet', "
+                r"'unetpp', 'unetpp_ds'\]")
     with pytest.raises(GtvError, match=expected):
         build_model("sam_vit_h")
 

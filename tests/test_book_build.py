@@ -25,7 +25,7 @@ PLOTLY_DIV = re.compile(r'<div id="([0-9a-f-]{36})" class="plotly-graph-div"')
 def built_book():
     """`make book`'s two steps, as subprocesses, on the repository itself."""
     run = subprocess.run([sys.executable, "-m", "gtvlib.book", "run", "--profile", "quick", "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                         cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert run.returncode == 0, run.stdout + run.stderr
     build = subprocess.run([sys.executable, "-m", "gtvlib.book", "build"],
                            cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -302,8 +302,9 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
         row = {"config": config, "label": label, "seeds": len(group)}
         for metric in SUMMARY_METRICS:
             values = group[metric].to_numpy(dtype=float)
-            row[f"{metric}_mean"] = float(np.nanmean(values))
-            row[f"{metric}_sd"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else float("nan")
+            values = values[np.isfinite(values)]  # an undefined HD95 (empty masks) is not averaged as a number
+            row[f"{metric}_mean"] = float(np.mean(values)) if values.size else float("nan")
+            row[f"{metric}_sd"] = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
 
