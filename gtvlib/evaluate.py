@@ -37,7 +37,7 @@ class Evaluation:
     ``predictions``: bool (S, S) per (patient, slice). ``per_slice``: rows with patient, slice_index and
     every score of :class:`~gtvlib.metrics.Scores`. ``per_patient``: rows with patient, dice, sensitivity,
     jaccard, hd95_mm and flag on the stitched volume. ``summary``: slice means over defined values
-    (``slice_<metric>``), the count of undefined slice HD95s, and the mean per-patient Dice.
+    (``slice_<metric>``), the count of undefined slice HD95s, and the mean and median per-patient Dice.
     """
 
     predictions: dict[tuple[str, int], np.ndarray]
@@ -75,10 +75,13 @@ def _mean_defined(values) -> float:
 
 
 def summarise(per_slice: list[Scores], per_patient: list[dict]) -> dict:
-    """``slice_<metric>`` means over defined values, ``slice_hd95_undefined`` (count) and ``patient_dice`` (mean)."""
+    """``slice_<metric>`` means over defined values, ``slice_hd95_undefined`` (count), ``patient_dice`` (mean)
+    and ``patient_dice_median``."""
     summary = {f"slice_{metric}": _mean_defined([getattr(s, metric) for s in per_slice]) for metric in SLICE_METRICS}
     summary["slice_hd95_undefined"] = int(sum(np.isnan(s.hd95_mm) for s in per_slice))
-    summary["patient_dice"] = float(np.mean([p["dice"] for p in per_patient])) if per_patient else float("nan")
+    patient_dice = [p["dice"] for p in per_patient]
+    summary["patient_dice"] = float(np.mean(patient_dice)) if patient_dice else float("nan")
+    summary["patient_dice_median"] = float(np.median(patient_dice)) if patient_dice else float("nan")
     return summary
 
 
@@ -122,10 +125,9 @@ def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, pat
 
     rows = dict(evaluations)
     for name in REFERENCES:
-        rows[f"{name} (no training)"] = evaluate(build_model(name), cache, patient_ids, device,
-                                                                      model_spec(name).predict, slices)
-    table = pd.DataFrame({label: {**{metric: e.summary[f"slice_{metric}"] for metric in SLICE_METRICS},
-                                  "patient_dice_mean": e.summary["patient_dice"],
-                                  "patient_dice_median": float(np.median([p["dice"] for p in e.per_patient]))}
-                          for label, e in rows.items()}).T
-    return table
+        rows[f"{name} (no training)"] = evaluate(build_model(name), cache, patient_ids, device, model_spec(name).predict,
+                                                 slices)
+    return pd.DataFrame({label: {**{metric: e.summary[f"slice_{metric}"] for metric in SLICE_METRICS},
+                                 "patient_dice_mean": e.summary["patient_dice"],
+                                 "patient_dice_median": e.summary["patient_dice_median"]}
+                         for label, e in rows.items()}).T

@@ -193,4 +193,5 @@ def test_the_documented_family_example_works(monkeypatch, small_cohort, tmp_path
     result = evaluate(model, data.cache, data.validation_ids, torch.device("cpu"), module.predict_plain, slices="all")
     assert len(result.per_slice) == data.cache.load("SYNTH-003")[0].shape[0] and len(result.per_patient) == 1
     assert set(result.summary) == {"slice_dice", "slice_sensitivity", "slice_specificity", "slice_jaccard",
-                                   "slice_hd95_mm", "slice_hd95_undefined", "patient_dice"}
+                                   "slice_hd95_mm", "slice_hd95_undefined", "patient_dice",
+                                   "patient_dice_median"}

@@ -21,7 +21,7 @@ summary over seeds (``runs/<sweep>/summary.csv``) are written and returned.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,10 +30,10 @@ import pandas as pd
 
 from gtvlib.atomic import write_text_atomic
 from gtvlib.errors import GtvError
+from gtvlib.losses import LossWeights
 
 CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
 SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds
-PAPER_WEIGHTS = {"focal": 20.0, "dice": 1.0, "iou": 1.0, "mean": 1.0}
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class GridPoint:
 
 
 def _weights(focal, dice, iou, mean) -> dict:
-    return {"weights": {"focal": focal, "dice": dice, "iou": iou, "mean": mean}}
+    return {"weights": asdict(LossWeights(focal, dice, iou, mean))}
 
 
 _PROMPT_FREE = {"mode": "supervised", "checkpoint": "", "allow_unsafe_pickle": False}
@@ -124,9 +124,8 @@ def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettin
         raise GtvError(f"profile {profile!r} is not in {root / 'profiles.yaml'}; expected one of {sorted(profiles)}")
     stems = [stem for stem in (CHAPTER, SWEEP_CHAPTER) if (root / "notebooks" / f"{stem}.ipynb").is_file()]
     declared = {stem: declared_parameters(root / "notebooks" / f"{stem}.ipynb") for stem in stems}
-    chosen = profiles[profile]
-    chosen = type(chosen)(chosen.name, chosen.description, chosen.timeout_per_notebook_s, chosen.parameters,
-                          {stem: values for stem, values in chosen.notebooks.items() if stem in declared})
+    chosen = replace(profiles[profile], notebooks={stem: values for stem, values in profiles[profile].notebooks.items()
+                                                   if stem in declared})
     resolved = resolve_parameters(chosen, declared, stems, profiles_path=root / "profiles.yaml")
     parameters = {name: ast.literal_eval(info["default"]) for name, info in declared[CHAPTER].items()}
     parameters.update(resolved[CHAPTER])
@@ -190,20 +189,19 @@ def finished(run, epochs: int) -> bool:
 
 
 def final_scores(run) -> dict:
-    """The last epoch's validation scores of a run, with the median per-patient 3-D Dice."""
+    """The last epoch's validation scores of a run (``val_`` columns of ``epochs.csv`` without the prefix)."""
     last = run.epochs().iloc[-1]
-    scores = {k[4:]: float(v) for k, v in last.items() if k.startswith("val_")}
-    scores["patient_dice_median"] = float(np.median(run.per_patient()["dice"]))
-    scores["epochs"] = int(last.epoch)
-    return scores
+    return {**{k[4:]: float(v) for k, v in last.items() if k.startswith("val_")}, "epochs": int(last.epoch)}
 
 
 def _run_folder(root: Path, name: str, point: GridPoint) -> Path:
     return root / (point.shared_with or f"{name}/{point.name}")
 
 
-def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Path, data_for=None, threads: int = 0) -> str:
-    """Train (or resume, or reuse) one configuration and seed into ``folder``; return what was done."""
+def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Path, data_for=None,
+               threads: int = 0) -> tuple[str, str]:
+    """Train (or resume, or reuse) one configuration and seed under ``folder``; return (what was done, the
+    run's folder)."""
     from gtvlib.train import run_for, train
 
     if threads:
@@ -214,10 +212,10 @@ def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Pat
     data = (data_for or default_data(settings))(point.crop)
     run = run_for(config, data, folder)
     if finished(run, config.epochs):
-        return "reused"
+        return "reused", str(run.folder)
     status = "resumed" if run.checkpoints() else "trained"
     train(config, data, run)
-    return status
+    return status, str(run.folder)
 
 
 def chapter_point(mode: str) -> GridPoint:
@@ -233,11 +231,10 @@ def train_point(name: str, point: GridPoint, settings: SweepSettings, seed: int,
     """Train (resume, or reuse) one configuration and seed of sweep ``name`` on ``data``; return its
     :class:`~gtvlib.runs.RunRecord`, the same folder the sweep uses (so a chapter and the sweep share it)."""
     from gtvlib.paths import runs_dir
-    from gtvlib.train import run_for
+    from gtvlib.runs import RunRecord
 
-    folder = _run_folder(Path(runs_root or runs_dir()), name, point)
-    _train_one(point, settings, seed, folder, lambda crop: data)
-    return run_for(train_config(point, settings, seed), data, folder)
+    _, folder = _train_one(point, settings, seed, _run_folder(Path(runs_root or runs_dir()), name, point), lambda crop: data)
+    return RunRecord(folder)
 
 
 def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], object] | None = None, runs_root=None,
@@ -252,7 +249,7 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
     """
     from gtvlib.paths import runs_dir
     from gtvlib.progress import progress
-    from gtvlib.train import run_for
+    from gtvlib.runs import RunRecord
 
     points = grid(name, only)
     if workers > 1 and data_for is not None:
@@ -263,7 +260,7 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
         data_for(crop)  # build the caches once, before any worker reads them
     root = Path(runs_root or runs_dir())
     jobs = [(point, seed) for point in points for seed in settings.seeds]
-    statuses = {}
+    done = {}  # (configuration, seed) → (status, run folder)
     bar = progress(range(len(jobs)), f"sweep {name}", total=len(jobs), unit="run", enabled=show_progress)
     if workers > 1:
         import multiprocessing
@@ -274,15 +271,15 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
             futures = {pool.submit(_train_one, point, settings, seed, _run_folder(root, name, point), None, threads):
                        (point.name, seed) for point, seed in jobs}
             for future, _ in zip(as_completed(futures), bar):
-                statuses[futures[future]] = future.result()
+                done[futures[future]] = future.result()
     else:
         for (point, seed), _ in zip(jobs, bar):
-            statuses[(point.name, seed)] = _train_one(point, settings, seed, _run_folder(root, name, point), data_for)
+            done[(point.name, seed)] = _train_one(point, settings, seed, _run_folder(root, name, point), data_for)
     rows = []
     for point, seed in jobs:
-        run = run_for(train_config(point, settings, seed), data_for(point.crop), _run_folder(root, name, point))
-        rows.append({"sweep": name, "config": point.name, "label": point.label, "seed": seed, "run": str(run.folder),
-                     "status": statuses[(point.name, seed)], **final_scores(run)})
+        status, folder = done[(point.name, seed)]
+        rows.append({"sweep": name, "config": point.name, "label": point.label, "seed": seed, "run": folder,
+                     "status": status, **final_scores(RunRecord(folder))})
     runs = pd.DataFrame(rows)
     summary = summarise_runs(runs)
     (root / name).mkdir(parents=True, exist_ok=True)

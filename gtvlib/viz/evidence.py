@@ -13,9 +13,11 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 def epoch_table(runs: pd.DataFrame, metric: str = "val_slice_dice") -> pd.DataFrame:
     """Long table (label, seed, epoch, value) of ``metric`` per epoch for every run of a sweep's runs table."""
+    from gtvlib.runs import RunRecord
+
     frames = []
     for row in runs.itertuples():
-        epochs = pd.read_csv(f"{row.run}/epochs.csv")
+        epochs = RunRecord(row.run).epochs()
         frames.append(pd.DataFrame({"label": row.label, "seed": row.seed, "epoch": epochs.epoch, "value": epochs[metric]}))
     return pd.concat(frames, ignore_index=True)
 
@@ -43,10 +45,8 @@ def epoch_curves(runs: pd.DataFrame, metric: str = "val_slice_dice", paper: dict
 
 
 def model_overlays(rows: list[tuple[str, object, object]], pairs: list[tuple[str, int]]):
-    """One overlay row per model on the same (patient, slice) ``pairs``: ``rows`` = [(label, slice cache,
+    """One overlay figure per model on the same (patient, slice) ``pairs``: ``rows`` = [(label, slice cache,
     evaluation)], each model on its own input grid (crops differ between models)."""
-    import matplotlib.pyplot as plt
-
     from gtvlib.metrics import dice
 
     figures = []
@@ -55,9 +55,7 @@ def model_overlays(rows: list[tuple[str, object, object]], pairs: list[tuple[str
         references = [np.asarray(cache.load(pid)[1][k], dtype=bool) for pid, k in pairs]
         predictions = [evaluation.predictions[(pid, k)] for pid, k in pairs]
         titles = [f"{label}\n{pid} slice {k}: Dice {dice(p, r):.2f}" for (pid, k), p, r in zip(pairs, predictions, references)]
-        figure = overlay_figure(images, references, predictions, titles)
-        figures.append(figure)
-        plt.show()
+        figures.append(overlay_figure(images, references, predictions, titles))
     return figures
 
 
@@ -106,7 +104,7 @@ def autocorrelation_figure(series: dict[str, np.ndarray], max_lag: int = 10):
     for i, (label, values) in enumerate(series.items()):
         r = autocorrelation(values, max_lag)[1:]
         axis.bar(np.arange(1, r.size + 1) + (i - (len(series) - 1) / 2) * width, r, width=width, label=label, color=PALETTE[i])
-        band = 1.96 / np.sqrt(len(values))
+    band = 1.96 / np.sqrt(min(len(values) for values in series.values()))  # the widest band: the shortest series
     axis.axhspan(-band, band, color="grey", alpha=0.2, label="±1.96/√n (independent values)")
     axis.axhline(0, color="black", linewidth=0.6)
     axis.set_xlabel("lag (epochs)")
