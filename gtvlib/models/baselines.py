@@ -79,7 +79,8 @@ def predict_without_prompt(model, images: torch.Tensor, labels: torch.Tensor | N
 
 def _spec(name: str, build, description: str) -> ModelSpec:
     return ModelSpec(name=name, family="baselines", build=build, input_size=INPUT_SIZE, prompt="none",
-                     predict=predict_without_prompt, description=description, training_outputs=training_outputs)
+                     predict=predict_without_prompt, description=description, training_outputs=training_outputs,
+                     settings={"architecture": description})
 
 
 REGISTRY = {

@@ -23,7 +23,8 @@ class ModelSpec:
     substring of parameter names, counted separately when the model is described (e.g. the adapters).
     ``training_outputs(model, images, boxes)``: what training sees, ``(list of logits (B, 1, S, S), one per
     supervised head, the main one first; predicted IoU (B,) or None)``; None for a model that is not trained
-    (the prompt references).
+    (the prompt references). ``settings``: the numbers of the architecture (e.g. a SAM-Med2D config), part of
+    a training run's key, so a changed architecture never reuses a run trained with the old one.
     """
 
     name: str
@@ -36,3 +37,4 @@ class ModelSpec:
     weights: tuple[str, ...] = ()
     parameter_groups: dict[str, str] = field(default_factory=dict)
     training_outputs: Callable | None = None
+    settings: dict = field(default_factory=dict)

@@ -12,11 +12,11 @@ from gtvlib.viz.cohort import (
 )
 from gtvlib.viz.evidence import autocorrelation_figure, box_violin, epoch_curves, epoch_table, model_overlays
 from gtvlib.viz.images import contours_figure, hu_histogram, window_level_widget, windows_figure
-from gtvlib.viz.training import evaluation_overlays, overlay_figure, training_curve
+from gtvlib.viz.training import evaluation_overlays, overlay_figure, training_curve, zoomed_inputs_figure
 
 __all__ = [
     "balance_figure", "contours_figure", "evaluation_overlays", "convention_figure", "hu_histogram", "location_figure", "mfit_figure",
     "slice_browser_figure", "slice_explorer", "volume_histogram", "window_level_widget", "windows_figure",
     "overlay_figure", "training_curve", "autocorrelation_figure", "box_violin", "epoch_curves", "epoch_table",
-    "model_overlays",
+    "model_overlays", "zoomed_inputs_figure",
 ]

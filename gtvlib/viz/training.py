@@ -66,3 +66,35 @@ def evaluation_overlays(cache, evaluation, count: int = 4):
     titles = [f"{pid}, slice {k}: Dice {dice(prediction, reference):.2f}"
               for (pid, k), prediction, reference in zip(shown, predictions, references)]
     return overlay_figure(images, references, predictions, titles)
+
+
+def zoomed_inputs_figure(cache, pairs: list[tuple[str, int]], config, count: int = 4):
+    """Top row: model-grid slices with the zoom window (yellow) around the ground-truth box (green); bottom
+    row: the window as the model receives it, titled with its pixel size in mm. ``config``: the model's
+    :class:`~gtvlib.models.sam_med2d.SamMed2DConfig`; ``pairs``: (patient, slice) of tumour slices."""
+    import matplotlib.pyplot as plt
+    import torch
+    from matplotlib.patches import Rectangle
+
+    from gtvlib.models.sam_med2d import boxes_from_labels, zoomed_inputs
+
+    shown = pairs[:: max(1, len(pairs) // count)][:count]
+    images = torch.from_numpy(np.stack([np.asarray(cache.load(pid)[0][k], dtype=np.float32) for pid, k in shown]))[:, None]
+    labels = torch.from_numpy(np.stack([np.asarray(cache.load(pid)[1][k], dtype=np.float32) for pid, k in shown]))[:, None]
+    boxes = boxes_from_labels(labels)
+    inputs, windows = zoomed_inputs(config, images, boxes)
+    figure, axes = plt.subplots(2, len(shown), figsize=(2.6 * len(shown), 5.4), squeeze=False)
+    size = images.shape[-1]
+    for column, ((pid, k), box, window) in enumerate(zip(shown, boxes.tolist(), windows.tolist())):
+        grid_mm = cache.spacing_mm(pid)[1]
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(images[column, 0], cmap="gray", vmin=0, vmax=1)
+        top.add_patch(Rectangle((box[0] - 0.5, box[1] - 0.5), box[2] - box[0] + 1, box[3] - box[1] + 1, fill=False, color="lime"))
+        top.add_patch(Rectangle((window[0] - 0.5, window[1] - 0.5), window[2], window[2], fill=False, color="yellow"))
+        top.set_title(f"{pid}, slice {k}\ngrid {grid_mm:.2f} mm/px", fontsize=8)
+        bottom.imshow(inputs[column, 0], cmap="gray", vmin=0, vmax=1)
+        bottom.set_title(f"model input: {grid_mm * window[2] / size:.2f} mm/px", fontsize=8)
+        for axis in (top, bottom):
+            axis.set_axis_off()
+    figure.tight_layout()
+    return figure
