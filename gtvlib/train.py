@@ -74,6 +74,12 @@ class TrainConfig:
     keep_checkpoints: int = 0  # checkpoints kept on disk: 0 = every epoch (the paper saves each), N = the last N
 
 
+def adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam over the trainable ``parameters`` (``foreach``: all tensors updated together, the same update as
+    PyTorch's per-tensor loop, which is its CPU default)."""
+    return torch.optim.Adam([p for p in parameters if p.requires_grad], lr=lr, betas=betas, foreach=True)
+
+
 def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
     """The run record of these settings: ``runs/<name>-<key>``, the key hashing everything that determines
     the run (the training settings, the model's architecture, the data) except where it computes and how many checkpoints it keeps, and, with the constant learning rate,
@@ -255,7 +261,7 @@ def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord |
 
     setup = set_up(config, data, run)
     device, model = setup.device, setup.model
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=tuple(config.betas))
+    optimizer = adam(model.parameters(), config.lr, tuple(config.betas))
     modules = {"model": model, "optimizer": optimizer}
     schedulers = _schedulers(config, setup, {"scheduler": optimizer}, modules)
     first = setup.run.resume(modules)
@@ -287,8 +293,7 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
     device, model = setup.device, setup.model
     discriminator = Discriminator(model_spec(config.model).input_size).to(device)
     betas = tuple(config.betas)
-    optimizer_g = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=betas)
-    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
+    optimizer_g, optimizer_d = adam(model.parameters(), config.lr, betas), adam(discriminator.parameters(), config.lr, betas)
     modules = {"model": model, "discriminator": discriminator, "optimizer": optimizer_g, "optimizer_d": optimizer_d}
     schedulers = _schedulers(config, setup, {"scheduler": optimizer_g, "scheduler_d": optimizer_d}, modules)
     first = setup.run.resume(modules)

@@ -136,3 +136,21 @@ def test_command_line_refuses_unknown_sweeps_and_configurations(capsys, root):
 def test_workers_need_the_default_data(data_for, tmp_path):
     with pytest.raises(GtvError, match="workers > 1 needs the default data"):
         sweeps.run_sweep("ablation", _settings(), data_for, tmp_path, workers=2)
+
+
+def test_reference_margins_use_each_configurations_crop(data_for):
+    from gtvlib.evaluate import references_beside
+
+    summary = pd.DataFrame([{"config": "sam_med2d", "label": "SAM-Med2D", "slice_dice_mean": 0.5, "patient_dice_median_mean": 0.6},
+                            {"config": "gan_mfit", "label": "GTV-SAMGAN", "slice_dice_mean": 0.99, "patient_dice_median_mean": 0.98}])
+    margins = sweeps.reference_margins(summary, _settings(), data_for).set_index("config")
+    assert margins.crop.to_dict() == {"sam_med2d": "none", "gan_mfit": "mfit"}
+    for config, crop in (("sam_med2d", "none"), ("gan_mfit", "mfit")):
+        references = references_beside({}, data_for(crop).cache, data_for(crop).validation_ids, torch.device("cpu"))
+        row = margins.loc[config]
+        assert row.best_reference_slice_dice == pytest.approx(references.dice.max())
+        assert row.slice_margin == pytest.approx(row.slice_dice - references.dice.max())
+        assert row.patient_margin == pytest.approx(row.patient_dice_median - references.patient_dice_median.max())
+        assert row.best_slice_reference == references.dice.idxmax().split(" ")[0]
+    assert margins.loc["sam_med2d", "slice_margin"] < 0 < margins.loc["gan_mfit", "slice_margin"]
+    assert sweeps.grid("baselines")[0].overrides["batch_size"] == 4  # prompt-free networks: the paper's batch

@@ -2,15 +2,16 @@
 
 All are 2-D, one input channel (the windowed CT slice in [0, 1]), one output channel (tumour logits), and
 train on the same split, crop and model grid as SAM-Med2D; they never see a prompt. Their sizes are scaled
-to the CPU profile (feature widths 16–256); the paper does not give the baselines' widths.
+to the CPU profile (widths 8–128, about half of MONAI's examples, to keep the quick sweep's 18 runs short); the paper
+does not give the baselines' widths.
 
 ====================  ==========================================================================
 ``unet``              MONAI ``UNet``: 4 levels (16–128 channels), 2 residual units per level
-``unetpp``            MONAI ``BasicUNetPlusPlus`` (UNet++), features 16–128
+``unetpp``            MONAI ``BasicUNetPlusPlus`` (UNet++), features 8–64
 ``unetpp_ds``         the same with deep supervision (every nested decoder output is trained)
 ``swin_unetr``        MONAI ``SwinUNETR`` in 2-D (feature size 12; the paper's SwinU-Net is a relative)
-``dynunet``           MONAI ``DynUNet``: nnU-Net's architecture (5 levels 16–256, deep supervision ×2)
-``attention_unet``    MONAI ``AttentionUnet``: attention gates on the skip connections, 16–128
+``dynunet``           MONAI ``DynUNet``: nnU-Net's architecture (5 levels 8–128, deep supervision ×2)
+``attention_unet``    MONAI ``AttentionUnet``: attention gates on the skip connections, 8–64
 ====================  ==========================================================================
 
 Training outputs (:func:`training_outputs`) are a list of full-size logits: one for most networks, one per
@@ -39,7 +40,7 @@ def build_unet():
 
 
 def build_unetpp(deep_supervision: bool = False):
-    return _monai().BasicUNetPlusPlus(spatial_dims=2, in_channels=1, out_channels=1, features=(16, 16, 32, 64, 128, 16),
+    return _monai().BasicUNetPlusPlus(spatial_dims=2, in_channels=1, out_channels=1, features=(8, 8, 16, 32, 64, 8),
                                       deep_supervision=deep_supervision)
 
 
@@ -49,12 +50,12 @@ def build_swin_unetr():
 
 def build_dynunet():
     return _monai().DynUNet(spatial_dims=2, in_channels=1, out_channels=1, kernel_size=[3] * 5, strides=[1, 2, 2, 2, 2],
-                            upsample_kernel_size=[2, 2, 2, 2], filters=(16, 32, 64, 128, 256), deep_supervision=True,
+                            upsample_kernel_size=[2, 2, 2, 2], filters=(8, 16, 32, 64, 128), deep_supervision=True,
                             deep_supr_num=2)
 
 
 def build_attention_unet():
-    return _monai().AttentionUnet(spatial_dims=2, in_channels=1, out_channels=1, channels=(16, 32, 64, 128),
+    return _monai().AttentionUnet(spatial_dims=2, in_channels=1, out_channels=1, channels=(8, 16, 32, 64),
                                   strides=(2, 2, 2))
 
 
@@ -85,9 +86,9 @@ def _spec(name: str, build, description: str) -> ModelSpec:
 
 REGISTRY = {
     "unet": _spec("unet", build_unet, "MONAI UNet, 16–128 channels, 2 residual units per level"),
-    "unetpp": _spec("unetpp", build_unetpp, "MONAI BasicUNetPlusPlus (UNet++), features 16–128"),
+    "unetpp": _spec("unetpp", build_unetpp, "MONAI BasicUNetPlusPlus (UNet++), features 8–64"),
     "unetpp_ds": _spec("unetpp_ds", lambda: build_unetpp(True), "MONAI BasicUNetPlusPlus with deep supervision"),
     "swin_unetr": _spec("swin_unetr", build_swin_unetr, "MONAI SwinUNETR, 2-D, feature size 12"),
-    "dynunet": _spec("dynunet", build_dynunet, "MONAI DynUNet (nnU-Net's architecture), 16–256, deep supervision ×2"),
-    "attention_unet": _spec("attention_unet", build_attention_unet, "MONAI AttentionUnet, 16–128 channels"),
+    "dynunet": _spec("dynunet", build_dynunet, "MONAI DynUNet (nnU-Net's architecture), 8–128, deep supervision ×2"),
+    "attention_unet": _spec("attention_unet", build_attention_unet, "MONAI AttentionUnet, 8–64 channels"),
 }
