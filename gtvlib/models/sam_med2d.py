@@ -265,13 +265,13 @@ class SamMed2D(nn.Module):
 # The paper's generator: SAM-Med2D ViT-B at 256 px.
 VIT_B = SamMed2DConfig()
 # CPU-sized, for the quick profile: 64 px in 4-px patches, so the token grid is 16 × 16 as ViT-B's at 256 px;
-# 2 blocks of width 32, a 32-wide decoder, trained from random weights. Two named departures from SAM-Med2D,
-# both measured on the quick cohort (GAN, 12 epochs, batch 8, seed 0, validation slice Dice):
-# * box_as_mask_prompt (the box also as a dense mask prompt): 0.77 with it against 0.66 without (20 epochs,
-#   supervised, no zoom), and the all-background phase ends after 2 epochs instead of 7;
-# * prompt_zoom = 2 (window twice the box, at least 4 px): without it the model sees the tumour at the
-#   5.25-mm model grid, its 4-px tokens are 21 mm, and it stayed below its own prompt (0.66 against the
-#   inscribed ellipse's 0.91); with it 0.93 over 3 seeds, above every box reference (benchmarks/RESULTS.md).
+# 2 blocks of width 32, a 32-wide decoder, trained from random weights. Two named departures from SAM-Med2D:
+# * box_as_mask_prompt (the box also as a dense mask prompt): measured 2026-11-24 (20 epochs, supervised, no
+#   zoom), validation slice Dice 0.77 with it against 0.66 without; the all-background phase ends sooner;
+# * prompt_zoom = 2 (a window twice the box, at least 4 px): without it the model sees the tumour on the
+#   5.25-mm model grid and its 4-px tokens are 21 mm. benchmarks/quick_profile_choices.py (GAN, 12 epochs,
+#   3 seeds): slice Dice 0.59 without the zoom (0.65 with the earlier 4 blocks of width 64), 0.80 with
+#   windows of at least 16 px, 0.92 with at least 4 px, against 0.91 for the ellipse inscribed in the box.
 TINY = SamMed2DConfig(image_size=64, patch_size=4, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
                       encoder_global_attn_indexes=(1,), window_size=8, prompt_embed_dim=32, decoder_depth=2,
                       decoder_mlp_dim=64, decoder_num_heads=2, iou_head_hidden_dim=32, box_as_mask_prompt=True,
