@@ -40,11 +40,37 @@ def surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~eroded
 
 
-def directed_surface_distances(source: np.ndarray, target: np.ndarray, spacing_mm) -> np.ndarray:
-    """Distance (mm) from each surface voxel of ``source`` to the nearest surface voxel of ``target``."""
-    target_surface = surface(target)
-    distance_to_target = ndimage.distance_transform_edt(~target_surface, sampling=spacing_mm)
-    return distance_to_target[surface(source)]
+def joint_box(*masks: np.ndarray, margin: int = 1) -> tuple[slice, ...]:
+    """The index box of every True voxel of ``masks`` (same shape), grown by ``margin`` voxels and clipped
+    to the array: cropping to it changes no surface (a mask that reaches the crop's edge reaches the array's
+    edge too) and no surface distance (every surface voxel lies inside it)."""
+    union = np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
+    box = []
+    for axis in range(union.ndim):
+        occupied = np.flatnonzero(union.any(axis=tuple(a for a in range(union.ndim) if a != axis)))
+        if occupied.size == 0:
+            return tuple(slice(0, 0) for _ in range(union.ndim))
+        box.append(slice(max(int(occupied[0]) - margin, 0), min(int(occupied[-1]) + margin + 1, union.shape[axis])))
+    return tuple(box)
+
+
+def surface_distances(first: np.ndarray, second: np.ndarray, spacing_mm) -> tuple[np.ndarray, np.ndarray]:
+    """(distances (mm) from each surface voxel of ``first`` to the nearest surface voxel of ``second``, and
+    from ``second``'s to ``first``'s), both masks non-empty.
+
+    The surfaces are found on the joint box of the two masks (:func:`joint_box`), and each distance is an
+    exact Euclidean nearest-neighbour query of a k-d tree of the other surface's voxel centres in mm: the
+    same values as a distance transform of the whole array (the definition; tested), without paying for
+    every voxel of a CT volume."""
+    from scipy.spatial import cKDTree
+
+    box = joint_box(first, second)
+    scale = np.asarray(spacing_mm, dtype=np.float64)
+    first_points = np.argwhere(surface(np.asarray(first, dtype=bool)[box])) * scale
+    second_points = np.argwhere(surface(np.asarray(second, dtype=bool)[box])) * scale
+    to_second = cKDTree(second_points).query(first_points, workers=-1)[0]
+    to_first = cKDTree(first_points).query(second_points, workers=-1)[0]
+    return to_second, to_first
 
 
 def _dice(overlap: int, predicted: int, reference: int) -> float:
@@ -63,9 +89,8 @@ def hd95(prediction, reference, spacing_mm, percentile: float = 95.0) -> float:
     prediction, reference = _check(prediction, reference, spacing_mm)
     if not prediction.any() or not reference.any():
         return float("nan")
-    forward = np.percentile(directed_surface_distances(prediction, reference, spacing_mm), percentile)
-    backward = np.percentile(directed_surface_distances(reference, prediction, spacing_mm), percentile)
-    return float(max(forward, backward))
+    forward, backward = surface_distances(prediction, reference, spacing_mm)
+    return float(max(np.percentile(forward, percentile), np.percentile(backward, percentile)))
 
 
 def hd95_pooled(prediction, reference, spacing_mm, percentile: float = 95.0) -> float:
@@ -73,9 +98,7 @@ def hd95_pooled(prediction, reference, spacing_mm, percentile: float = 95.0) -> 
     prediction, reference = _check(prediction, reference, spacing_mm)
     if not prediction.any() or not reference.any():
         return float("nan")
-    both = np.concatenate([directed_surface_distances(prediction, reference, spacing_mm),
-                           directed_surface_distances(reference, prediction, spacing_mm)])
-    return float(np.percentile(both, percentile))
+    return float(np.percentile(np.concatenate(surface_distances(prediction, reference, spacing_mm)), percentile))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from medpy.metric import binary as medpy_binary
 from monai.metrics import compute_dice, compute_hausdorff_distance
 
@@ -87,3 +88,35 @@ def test_bad_shapes():
         metrics.score(np.zeros((3, 3)), np.zeros((3, 4)), (1, 1))
     with pytest.raises(GtvError, match="has 2 values for 3-D masks"):
         metrics.hd95(np.ones((2, 2, 2)), np.ones((2, 2, 2)), (1, 1))
+
+
+def _whole_array_distances(source, target, spacing):
+    """The definition without cropping: the whole array's distance transform to the target's surface."""
+    return ndimage.distance_transform_edt(~metrics.surface(target), sampling=spacing)[metrics.surface(source)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_cropped_tree_distances_equal_the_whole_array_transform_even_at_the_border(seed):
+    rng = np.random.default_rng(seed)
+    shape, spacing = (12, 30, 26), (2.5, 0.9, 1.1)
+    reference = _blob(rng, shape, (6, 4, 20), (5, 8, 9))  # reaches the array's border on several faces
+    prediction = _blob(rng, shape, (3, 20, 5), (3, 6, 6))
+    forward, backward = metrics.surface_distances(prediction, reference, spacing)
+    assert np.allclose(np.sort(forward), np.sort(_whole_array_distances(prediction, reference, spacing)), rtol=1e-12, atol=0)
+    assert np.allclose(np.sort(backward), np.sort(_whole_array_distances(reference, prediction, spacing)), rtol=1e-12, atol=0)
+    box = metrics.joint_box(prediction, reference)
+    assert (prediction | reference)[box].sum() == (prediction | reference).sum()
+
+
+def test_small_tumour_in_a_large_volume_against_monai():
+    rng = np.random.default_rng(5)
+    shape, spacing = (60, 256, 256), (3.0, 0.977, 0.977)
+    reference = np.zeros(shape, bool)
+    prediction = np.zeros(shape, bool)
+    reference[20:40, 100:160, 90:140] = _blob(rng, (20, 60, 50), (10, 30, 25), (8, 25, 20))
+    prediction[21:41, 103:163, 88:138] = _blob(rng, (20, 60, 50), (10, 30, 25), (8, 24, 22))
+    p, r = torch.from_numpy(prediction)[None, None].float(), torch.from_numpy(reference)[None, None].float()
+    expected = float(compute_hausdorff_distance(p, r, include_background=True, percentile=95, spacing=spacing))
+    assert metrics.hd95(prediction, reference, spacing) == pytest.approx(expected, rel=1e-5)
+    empty = np.zeros((4, 4), bool)
+    assert metrics.joint_box(empty, empty) == (slice(0, 0), slice(0, 0))
