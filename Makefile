@@ -10,7 +10,7 @@ PIP     := $(BIN)/python -m pip --disable-pip-version-check
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book run build test lint clean constraints
+.PHONY: setup book run build test lab lint clean constraints
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ build: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# JupyterLab on the chapters, with the environment's kernel ("Python 3 (gtv-book)").
+lab: setup
+	$(BIN)/jupyter lab notebooks/
 
 # Re-pin constraints.txt from the current environment (after changing pyproject.toml).
 constraints: setup

@@ -1,6 +1,7 @@
 """The environment files agree: pyproject ranges, constraints pins, environment.yml, Jupyter Book 1.x."""
 
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
@@ -100,3 +101,20 @@ def test_every_source_file_is_tracked_by_git():
                and ".ipynb_checkpoints" not in p.parts]
     untracked = sorted(str(p.relative_to(ROOT)) for p in sources if str(p.relative_to(ROOT)) not in tracked)
     assert not untracked, f"not in git (check .gitignore): {untracked}"
+
+
+def test_jupyterlab_runs_with_the_environments_kernel():
+    """`make lab` opens the chapters in JupyterLab 4 with the kernel that `make` installed into the environment."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    environment = {**os.environ, "JUPYTER_PREFER_ENV_PATH": "1"}
+    version = subprocess.run([str(jupyter), "lab", "--version"], capture_output=True, text=True, check=True, env=environment)
+    assert version.stdout.strip().startswith("4.")
+    specs = json.loads(subprocess.run([str(jupyter), "kernelspec", "list", "--json"], capture_output=True, text=True,
+                                      check=True, env=environment).stdout)["kernelspecs"]
+    assert Path(specs["python3"]["resource_dir"]).resolve().is_relative_to(Path(sys.prefix).resolve())
+    assert "jupyter lab notebooks/" in (ROOT / "Makefile").read_text()
