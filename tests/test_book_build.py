@@ -78,6 +78,10 @@ def test_every_plotly_figure_reaches_the_html(built_book):
                 # the div and the call that draws into it, with the figure's data, are both on the page
                 assert re.search(r'Plotly\.newPlot\(\s*"' + div_id + '"', page), f"{relative}: {div_id} is never drawn"
     assert figures >= 2  # chapter 1 has an HU histogram and a 3-D contour view
+    # the book reads offline: every page takes plotly.js from the book's own _static/, none from the CDN
+    pages = [p.read_text(encoding="utf-8") for p in built_book.rglob("*.html")]
+    assert not any("cdn.plot.ly" in page for page in pages)
+    assert list((built_book / "_static").glob("plotly-*.min.js"))
 
 
 def test_widget_state_saved_and_rendered(built_book):

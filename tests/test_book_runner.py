@@ -155,3 +155,30 @@ def test_a_chapter_that_is_not_a_notebook_is_refused_before_anything_runs(small_
     with pytest.raises(GtvError, match=r"b_third\.ipynb: not a readable Jupyter notebook \(.*\); expected an \.ipynb file"):
         run_book(small_book, "quick", progress=False)
     assert not (small_book / "_build" / "executed" / "notebooks" / "c_first.ipynb").exists()  # nothing ran
+
+
+def test_plotly_js_is_served_from_the_book(tmp_path):
+    """The CDN references of plotly's notebook_connected output point at one copy in _static/, for pages at
+    any depth; the module import becomes a classic script (file:// pages refuse module imports)."""
+    import plotly
+
+    from gtvlib.book.build import _plotly_js_version, embed_plotly
+
+    version = _plotly_js_version(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
+    cdn = f"https://cdn.plot.ly/plotly-{version}.min"
+    figure_html = (f'<script charset="utf-8" src="{cdn}.js" integrity="sha256-abc" crossorigin="anonymous"></script>'
+                   f'<div id="f"></div><script type="module">import "{cdn}"</script>')
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "chapter.html").write_text(figure_html)
+    (tmp_path / "index.html").write_text(figure_html)
+    (tmp_path / "plain.html").write_text("<p>no figure</p>")
+    assert embed_plotly(tmp_path) == 2
+    local = f"_static/plotly-{version}.min.js"
+    assert (tmp_path / local).stat().st_size > 1_000_000
+    chapter, index = (tmp_path / "notebooks" / "chapter.html").read_text(), (tmp_path / "index.html").read_text()
+    assert chapter.count(f'src="../{local}"') == 2 and index.count(f'src="./{local}"') == 2
+    assert "cdn.plot.ly" not in chapter + index and "integrity" not in chapter and 'type="module"' not in chapter
+    assert embed_plotly(tmp_path) == 0  # nothing left to change
+    (tmp_path / "old.html").write_text('<script src="https://cdn.plot.ly/plotly-2.0.0.min.js"></script>')
+    with pytest.raises(GtvError, match="plotly.js \\['2.0.0'\\].*expected the same version"):
+        embed_plotly(tmp_path)
