@@ -82,11 +82,12 @@ def adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
 
 def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
     """The run record of these settings: ``runs/<name>-<key>``, the key hashing everything that determines
-    the run (the training settings, the model's architecture, the data) except where it computes and how many checkpoints it keeps, and, with the constant learning rate,
-    the epoch count, so more epochs continue the same run."""
-    ignored = ("num_workers", "device", "keep_checkpoints") + (("epochs",) if config.schedule == "constant" else ())
+    the run (the training settings, the model's architecture, the data) except where it computes and how many
+    checkpoints it keeps, and, with the constant learning rate, the epoch count, so more epochs continue the
+    same run."""
     from gtvlib.models import model_spec
 
+    ignored = ("num_workers", "device", "keep_checkpoints") + (("epochs",) if config.schedule == "constant" else ())
     settings = {k: v for k, v in asdict(config).items() if k not in ignored}
     return RunRecord.named(config.name, {"config": settings, "model": model_spec(config.model).settings,
                                          "spec": asdict(data.cache.spec), "cohort": str(data.cache.cohort),

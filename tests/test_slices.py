@@ -112,6 +112,12 @@ def test_slice_cache_and_dataloader(small_cohort, tmp_path):
         np.testing.assert_array_equal(batch["label"][0, 0].numpy(), np.asarray(cache.load(first_pid)[1][first_k], dtype=np.float32))
         seen += len(batch["image"])
     assert seen == len(pairs)
+    picked = [pairs[3], pairs[0], pairs[-1]]  # two patients, out of order
+    picked_images, picked_labels = cache.slices(picked)
+    assert picked_images.dtype == np.float32 and picked_labels.dtype == bool and picked_images.shape == (3, 64, 64)
+    for i, (pid, k) in enumerate(picked):
+        np.testing.assert_array_equal(picked_images[i], np.asarray(cache.load(pid)[0][k], dtype=np.float32))
+        np.testing.assert_array_equal(picked_labels[i], np.asarray(cache.load(pid)[1][k]) > 0)
     other = slices.SliceCache(small_cohort, slices.SliceSpec.from_window("mediastinal"), cache_dir=tmp_path)
     assert other.folder != cache.folder
 

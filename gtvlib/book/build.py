@@ -91,13 +91,13 @@ def embed_plotly(html_dir: Path) -> int:
 
     bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     static = html_dir / "_static"
-    changed = 0
+    changed, shipped = 0, ""
     for page in sorted(html_dir.rglob("*.html")):
         text = page.read_text(encoding="utf-8")
         versions = {m.group("version") for m in PLOTLY_CDN.finditer(text)}
         if not versions:
             continue
-        shipped = _plotly_js_version(bundled)
+        shipped = shipped or _plotly_js_version(bundled)  # read once, only when a page needs it
         if versions != {shipped}:
             raise GtvError(f"{page} loads plotly.js {sorted(versions)} from the CDN but the installed plotly ships "
                            f"{shipped}; expected the same version (re-execute the book with this plotly)")

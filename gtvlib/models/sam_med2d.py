@@ -357,16 +357,21 @@ def paste(logits: torch.Tensor, to_image: torch.Tensor, out_px: int) -> torch.Te
     return torch.where(inside, sampled, torch.full_like(sampled, ZOOM_BACKGROUND_LOGIT))
 
 
+def input_windows(config: SamMed2DConfig, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """The windows (B, 3) (left, top, side) a model of ``config`` sees on a ``size`` image for boxes (B, 4):
+    :func:`zoom_windows` with ``prompt_zoom``, else the whole image."""
+    if config.prompt_zoom > 0:
+        return zoom_windows(boxes, size, config.prompt_zoom, config.zoom_min_px)
+    return torch.tensor([[0.0, 0.0, float(size)]]).expand(boxes.shape[0], 3)
+
+
 @torch.no_grad()
 def zoomed_inputs(config: SamMed2DConfig, images: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """What a zooming model sees: (windows resampled to the input (B, 1, S, S) in [0, 1], windows (B, 3) as
-    (left, top, side) pixels) of images (B, 1, S, S) with boxes (B, 4). Without ``prompt_zoom`` the window is
-    the whole image. A window's pixel size in mm is the grid's pixel size × side / S."""
+    """What a model of ``config`` sees: (windows resampled to the input (B, 1, S, S) in [0, 1], windows (B, 3)
+    as (left, top, side) pixels, :func:`input_windows`) of images (B, 1, S, S) with boxes (B, 4). A window's
+    pixel size in mm is the grid's pixel size × side / S."""
     size = images.shape[-1]
-    if config.prompt_zoom > 0:
-        windows = zoom_windows(boxes, size, config.prompt_zoom, config.zoom_min_px)
-    else:
-        windows = torch.tensor([[0.0, 0.0, float(size)]]).expand(images.shape[0], 3)
+    windows = input_windows(config, boxes, size)
     return resample(images.to(torch.float32), window_thetas(windows, size)[0], size), windows
 
 
@@ -375,9 +380,8 @@ def zoomed_input_pixel_mm(config: SamMed2DConfig, cache, pairs: list[tuple[str, 
     ``pairs`` of a slice cache, prompted with their ground-truth boxes: the grid's pixel size × window / S."""
     import pandas as pd
 
-    labels = torch.from_numpy(np.stack([np.asarray(cache.load(pid)[1][k], dtype=np.float32) for pid, k in pairs]))[:, None]
-    _, windows = zoomed_inputs(config, torch.zeros_like(labels), boxes_from_labels(labels))
-    sides = windows[:, 2].tolist()
+    labels = torch.from_numpy(cache.slices(pairs)[1]).float()[:, None]
+    sides = input_windows(config, boxes_from_labels(labels), labels.shape[-1])[:, 2].tolist()
     return pd.Series([cache.spacing_mm(pid)[1] * side / labels.shape[-1] for (pid, _), side in zip(pairs, sides)],
                      index=pd.MultiIndex.from_tuples(pairs, names=["patient", "slice_index"]), name="input_pixel_mm")
 

@@ -51,8 +51,7 @@ def model_overlays(rows: list[tuple[str, object, object]], pairs: list[tuple[str
 
     figures = []
     for label, cache, evaluation in rows:
-        images = [np.asarray(cache.load(pid)[0][k], dtype=np.float32) for pid, k in pairs]
-        references = [np.asarray(cache.load(pid)[1][k], dtype=bool) for pid, k in pairs]
+        images, references = cache.slices(pairs)
         predictions = [evaluation.predictions[(pid, k)] for pid, k in pairs]
         titles = [f"{label}\n{pid} slice {k}: Dice {dice(p, r):.2f}" for (pid, k), p, r in zip(pairs, predictions, references)]
         figures.append(overlay_figure(images, references, predictions, titles))

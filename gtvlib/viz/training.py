@@ -60,8 +60,7 @@ def evaluation_overlays(cache, evaluation, count: int = 4):
 
     pairs = list(evaluation.predictions)
     shown = pairs[:: max(1, len(pairs) // count)][:count]
-    images = [np.asarray(cache.load(pid)[0][k], dtype=np.float32) for pid, k in shown]
-    references = [np.asarray(cache.load(pid)[1][k], dtype=bool) for pid, k in shown]
+    images, references = cache.slices(shown)
     predictions = [evaluation.predictions[pair] for pair in shown]
     titles = [f"{pid}, slice {k}: Dice {dice(prediction, reference):.2f}"
               for (pid, k), prediction, reference in zip(shown, predictions, references)]
@@ -79,9 +78,8 @@ def zoomed_inputs_figure(cache, pairs: list[tuple[str, int]], config, count: int
     from gtvlib.models.sam_med2d import boxes_from_labels, zoomed_inputs
 
     shown = pairs[:: max(1, len(pairs) // count)][:count]
-    images = torch.from_numpy(np.stack([np.asarray(cache.load(pid)[0][k], dtype=np.float32) for pid, k in shown]))[:, None]
-    labels = torch.from_numpy(np.stack([np.asarray(cache.load(pid)[1][k], dtype=np.float32) for pid, k in shown]))[:, None]
-    boxes = boxes_from_labels(labels)
+    images, labels = (torch.from_numpy(array)[:, None] for array in cache.slices(shown))
+    boxes = boxes_from_labels(labels.float())
     inputs, windows = zoomed_inputs(config, images, boxes)
     figure, axes = plt.subplots(2, len(shown), figsize=(2.6 * len(shown), 5.4), squeeze=False)
     size = images.shape[-1]

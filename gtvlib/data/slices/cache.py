@@ -145,6 +145,14 @@ class SliceCache:
             raise GtvError(f"{image_path}: patient {patient_id} is not cached; call build() first")
         return np.load(image_path, mmap_mode="r"), np.load(label_path, mmap_mode="r")
 
+    def slices(self, pairs: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Images float32 (N, H, W) in [0, 1] and labels bool (N, H, W) of (patient, slice) ``pairs``, in
+        their order; each patient's files are opened once."""
+        opened = {pid: self.load(pid) for pid in dict.fromkeys(pid for pid, _ in pairs)}
+        images = np.stack([np.asarray(opened[pid][0][k], dtype=np.float32) for pid, k in pairs])
+        labels = np.stack([np.asarray(opened[pid][1][k], dtype=bool) for pid, k in pairs])
+        return images, labels
+
     def spacing_mm(self, patient_id: str) -> tuple[float, float, float]:
         """(dz, dy, dx) in mm of one patient's cached grid (after crop and resize)."""
         if patient_id not in self._grids:
