@@ -10,7 +10,7 @@ PIP     := $(BIN)/python -m pip --disable-pip-version-check
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book run build test lab lint clean constraints
+.PHONY: setup book run build test lab lint clean constraints dicom3tools
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# display library; opencv-python-headless (in the test extra) provides the same cv2 module.
 	$(PIP) install --quiet --no-deps -c constraints.txt rt-utils
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtv-book)" >/dev/null
+	@$(MAKE) --no-print-directory dicom3tools
 	@touch $@
+
+# dciodvfy (Debian's dicom3tools) verifies what gtvlib writes against the DICOM standard (tests/test_conformance.py,
+# gtvlib.data.dicom.conformance). Unpacked from the Debian package into $(BIN) (no system install needed); where
+# Debian's packages cannot be reached, a warning, and the conformance tests are skipped with that reason.
+dicom3tools:
+	@if command -v dciodvfy >/dev/null 2>&1 || test -x $(BIN)/dciodvfy; then exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if (cd $$tmp && (apt-get download dicom3tools >/dev/null 2>&1 || \
+	      (apt-get update -qq >/dev/null 2>&1 && apt-get download dicom3tools >/dev/null 2>&1)) && \
+	    dpkg-deb -x dicom3tools_*.deb root); then \
+	  cp $$tmp/root/usr/bin/dciodvfy $(BIN)/dciodvfy && echo "dciodvfy unpacked into $(BIN)"; \
+	else echo "warning: Debian's dicom3tools could not be downloaded; DICOM conformance tests will be skipped"; fi; \
+	rm -rf $$tmp
 
 book: setup
 	$(BIN)/python -m gtvlib.book run --profile $(PROFILE); status=$$?; \

@@ -35,7 +35,7 @@ from gtvlib.data.synthetic.truth import roi_planes, save_masks
 from gtvlib.errors import GtvError
 from gtvlib.progress import progress
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: headers that dciodvfy accepts (0 errors)
 
 
 STUDY_DATE = "20200101"
