@@ -236,7 +236,8 @@ def set_up(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = No
     model = sam_for_training(config, data).to(device)
     dataset = training_slices(config, data)
     run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
-              slice_spec=asdict(data.cache.spec), cohort=str(data.cache.cohort), training_slices=len(dataset))
+              slice_spec=asdict(data.cache.spec), source_geometry=data.cache.source_geometry(list(data.training_ids)),
+              cohort=str(data.cache.cohort), training_slices=len(dataset))
     return Setup(device, rank, world, run, model, dataset)
 
 

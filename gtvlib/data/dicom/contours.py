@@ -76,5 +76,13 @@ def contours_from_field(signed_distance: np.ndarray) -> list[np.ndarray]:
 
 
 def contours_from_mask(mask: np.ndarray) -> list[np.ndarray]:
-    """Contours of a binary 2-D mask that rasterise back to exactly the mask (level 0.5 of the mask)."""
-    return contours_from_field(0.5 - mask.astype(np.float64))
+    """Contours of a binary 2-D mask that rasterise back to exactly the mask.
+
+    The contour runs a quarter pixel outside the centres of the mask's boundary pixels (level 0 of
+    ``0.75 − mask``, interpolated between pixel centres), so every reader's convention gives the mask back:
+    the pixel-centre rule (ours; dicompyler-core's and most planning systems' point-in-polygon) finds the
+    boundary centres inside and their outer neighbours, ¾ pixel away, outside; readers that round vertices to
+    whole pixels and fill including the outline (rt-utils with OpenCV) round it onto the boundary centres.
+    Diagonal neighbours stay separate contours (the saddle resolves to "outside").
+    """
+    return contours_from_field(0.75 - mask.astype(np.float64))

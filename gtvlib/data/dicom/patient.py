@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset, require
@@ -19,25 +20,57 @@ from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
 
 
-def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
-    """Headers of every DICOM file below ``folder``: {"CT": {series uid: folder}, "RTSTRUCT": [paths], "SEG": [paths]}."""
+@dataclass
+class FoundSeries:
+    """One series found below a folder: modality, number and description from its headers, and its files."""
+
+    modality: str
+    number: str
+    description: str
+    uid: str  # never shown: UIDs link a file back to the archive
+    paths: list[Path] = field(default_factory=list)
+
+    def label(self) -> str:
+        return f"{self.modality} series {self.number} ({self.description}, {len(self.paths)} file(s))"
+
+
+def scan_series(folder: str | os.PathLike) -> list[FoundSeries]:
+    """Every DICOM series below ``folder`` (any layout, any file names), ordered by modality and number.
+
+    Files that are not DICOM (notes, checksums) are ignored; a file that starts like DICOM but cannot be read
+    is an error naming it, never a silently missing slice.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        raise GtvError(f"{folder}: no such patient folder")
-    found: dict = {"CT": defaultdict(set), "RTSTRUCT": [], "SEG": []}
-    for directory, _, _ in os.walk(folder):
+        raise GtvError(f"{folder}: no such folder (expected a folder holding DICOM files)")
+    found: dict[str, FoundSeries] = {}
+    for directory, _, _ in sorted(os.walk(folder)):
         for path in dicom_files(Path(directory)):
             try:
                 ds = read_dataset(path, stop_before_pixels=True)
             except GtvError:
                 if has_dicom_preamble(path):
-                    raise  # a DICOM file that cannot be read is an error, never a silently missing slice
-                continue  # non-DICOM files beside the data (notes, checksums) are ignored
-            modality = ds.get("Modality")
-            if modality == "CT":
-                found["CT"][str(require(ds, "SeriesInstanceUID"))].add(path.parent)
-            elif modality in ("RTSTRUCT", "SEG"):
-                found[modality].append(path)
+                    raise
+                continue
+            uid = str(require(ds, "SeriesInstanceUID"))
+            if uid not in found:
+                found[uid] = FoundSeries(str(ds.get("Modality", "")), str(ds.get("SeriesNumber", "?")),
+                                         str(ds.get("SeriesDescription", "") or "no description"), uid)
+            found[uid].paths.append(path)
+    return sorted(found.values(), key=lambda s: (s.modality, s.number, s.description))
+
+
+def scan_patient(folder: str | os.PathLike) -> dict[str, list]:
+    """Headers of every DICOM file below ``folder``: {"CT": {series uid: folders}, "RTSTRUCT": [paths], "SEG": [paths]}."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GtvError(f"{folder}: no such patient folder")
+    found: dict = {"CT": defaultdict(set), "RTSTRUCT": [], "SEG": []}
+    for series in scan_series(folder):
+        if series.modality == "CT":
+            found["CT"][series.uid].update(path.parent for path in series.paths)
+        elif series.modality in ("RTSTRUCT", "SEG"):
+            found[series.modality].extend(series.paths)
     return found
 
 

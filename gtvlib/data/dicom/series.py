@@ -25,13 +25,22 @@ SPACING_TOLERANCE = 0.01
 SHEAR_TOLERANCE_MM = 0.1
 
 
-def _series_label(ds: Dataset) -> str:
+def series_label(ds: Dataset) -> str:
     """A series named without its UID (UIDs can link a file back to a hospital's archive)."""
     return f"series {ds.get('SeriesNumber', '?')} ({ds.get('SeriesDescription', 'no description')})"
 
 
 def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
-    """Read and validate every CT slice of a folder; return them sorted along the slice normal.
+    """Read and validate every CT slice of a folder; return them sorted along the slice normal
+    (see :func:`check_ct_slices`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GtvError(f"{folder}: no such folder (expected a folder of CT slices)")
+    return check_ct_slices([read_dataset(path) for path in dicom_files(folder)], folder)
+
+
+def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike) -> list[Dataset]:
+    """Validate the CT slices of one series (read from ``folder``); return them sorted along the slice normal.
 
     Refused, each with a :class:`GtvError` naming the file or folder and the value: a DICOM file that cannot
     be read completely (never silently dropped), more than one series, any orientation but head-first supine
@@ -39,10 +48,6 @@ def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
     tilt written into the positions), geometry that differs between slices, and RescaleSlope or
     RescaleIntercept missing on some or all slices.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise GtvError(f"{folder}: no such folder (expected a folder of CT slices)")
-    slices = [read_dataset(path) for path in dicom_files(folder)]
     slices = [ds for ds in slices if ds.get("Modality") == "CT"]
     if not slices:
         raise GtvError(f"{folder}: no CT images found (expected .dcm files with Modality CT)")
@@ -55,7 +60,7 @@ def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
     series = {str(ds.SeriesInstanceUID): ds for ds in slices}
     if len(series) > 1:
         raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder "
-                       f"({', '.join(sorted(_series_label(ds) for ds in series.values()))}); expected one series per folder")
+                       f"({', '.join(sorted(series_label(ds) for ds in series.values()))}); expected one series per folder")
     for keyword in RESCALE_KEYWORDS:
         without = [ds for ds in slices if ds.get(keyword) in (None, "")]
         if without:
@@ -114,7 +119,11 @@ def slice_spacing_mm(positions: np.ndarray, source: str) -> float:
 
 def load_ct_series(folder: str | os.PathLike) -> Volume:
     """Read a CT series folder into a :class:`Volume` (no masks; see rtstruct and seg for those)."""
-    slices = read_ct_slices(folder)
+    return volume_from_slices(read_ct_slices(folder), folder)
+
+
+def volume_from_slices(slices: list[Dataset], folder: str | os.PathLike) -> Volume:
+    """A :class:`Volume` of validated CT slices sorted along the normal (:func:`check_ct_slices`), read from ``folder``."""
     planes = [image_plane(ds) for ds in slices]
     positions = np.array([float(p.position_mm @ planes[0].slice_normal) for p in planes])
     dz = slice_spacing_mm(positions, str(folder))

@@ -155,6 +155,9 @@ def study_dataset(source: Dataset) -> Dataset:
         elif kind == 1:
             raise GtvError(f"{getattr(source, 'filename', 'CT slice')}: {keyword} is missing; expected it on every "
                            "CT slice (a derived object must reference it)")
+    if (str(ds.get("PatientIdentityRemoved", "")).upper() == "YES" and "DeidentificationMethod" not in ds
+            and "DeidentificationMethodCodeSequence" not in ds):
+        ds.DeidentificationMethod = "not stated on the source CT"  # 1C beside PatientIdentityRemoved YES
     return ds
 
 

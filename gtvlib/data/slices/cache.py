@@ -26,7 +26,8 @@ from gtvlib.data.volume import Volume
 from gtvlib.data.windows import window_hu, window_preset
 from gtvlib.errors import GtvError
 
-CACHE_VERSION = 3  # 2: grid.json with the spacing of the cached grid; 3: and the source files' fingerprint
+CACHE_VERSION = 4  # 2: grid.json with the spacing of the cached grid; 3: and the source files' fingerprint;
+# 4: and the whole image's matrix and pixel size (what a trained model's grid is mapped from on a new scan)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,9 @@ class SliceCache:
                 volume = load_volume(pid)
                 images, labels = slices_of_volume(volume, self.spec)
                 write_json_atomic(grid_path, {"spacing_mm": list(self.spec.grid_spacing_mm(volume)),
-                                              "slices": int(labels.shape[0]), "source": fingerprint})
+                                              "slices": int(labels.shape[0]), "source": fingerprint,
+                                              "image_px": list(volume.shape[1:]),
+                                              "pixel_mm": [float(v) for v in volume.spacing_mm[1:]]})
                 with atomic_path(label_path) as tmp:  # labels and grid first: images mark completion
                     with tmp.open("wb") as handle:
                         np.save(handle, labels)
@@ -153,14 +156,26 @@ class SliceCache:
         labels = np.stack([np.asarray(opened[pid][1][k], dtype=bool) for pid, k in pairs])
         return images, labels
 
-    def spacing_mm(self, patient_id: str) -> tuple[float, float, float]:
-        """(dz, dy, dx) in mm of one patient's cached grid (after crop and resize)."""
+    def _grid(self, patient_id: str) -> dict:
         if patient_id not in self._grids:
             grid_path = self._paths(patient_id)[2]
             if not grid_path.is_file():
                 raise GtvError(f"{grid_path}: patient {patient_id} is not cached; call build() first")
             self._grids[patient_id] = json.loads(grid_path.read_text())
-        return tuple(float(s) for s in self._grids[patient_id]["spacing_mm"])
+        return self._grids[patient_id]
+
+    def spacing_mm(self, patient_id: str) -> tuple[float, float, float]:
+        """(dz, dy, dx) in mm of one patient's cached grid (after crop and resize)."""
+        return tuple(float(s) for s in self._grid(patient_id)["spacing_mm"])
+
+    def source_geometry(self, patient_ids: list[str]) -> dict:
+        """The whole images the cached slices were cut from, over ``patient_ids``: ``image_px`` (rows,
+        columns; the most common matrix) and ``pixel_mm`` (dy, dx; the median pixel size). A trained model
+        records it, so that its grid can be laid on a new scan (:mod:`gtvlib.segment`)."""
+        grids = [self._grid(pid) for pid in patient_ids]
+        shapes = [tuple(g["image_px"]) for g in grids]
+        return {"image_px": list(max(set(shapes), key=shapes.count)),
+                "pixel_mm": [float(np.median([g["pixel_mm"][axis] for g in grids])) for axis in (0, 1)]}
 
     def has_tumour(self, patient_id: str) -> np.ndarray:
         """Bool per slice of one patient: does its label hold any tumour pixel?"""

@@ -1,0 +1,158 @@
+"""Segment a patient's CT series in one call, and export the GTV as RTSTRUCT + DICOM SEG for a planning system.
+
+``python -m gtvlib.segment INPUT --out OUTPUT --model RUN`` (see :mod:`gtvlib.segment.__main__`):
+
+1. **Input**: every DICOM series below INPUT is listed by its headers (any file names and layout; other
+   series and non-DICOM files may lie beside it). One CT series is picked, or the one named by ``series``;
+   several CT series without a choice, none, a gap or mixed geometry are a :class:`GtvError`.
+2. **Model** (:func:`gtvlib.models.trained.load_trained`): a run folder written by training (its last
+   checkpoint), a checkpoint in a run, or a weights file with its architecture named. The run's model grid is
+   laid on the scan at the training pixel size (:mod:`gtvlib.segment.grid`).
+3. **Prompt**: a prompt-free model segments every slice alone. SAM-Med2D (GTV-SAMGAN) needs a box on each
+   slice it segments: from the user (``box=`` or ``click=`` in patient mm, :mod:`gtvlib.segment.prompts`) or
+   from a prompt-free model's mask (``boxes_from``: the box of its largest component on each slice, the
+   cascade of a detector and a prompted segmenter). Slices without a box are not segmented (the GTV-SAMGAN
+   protocol).
+4. **Output** (:mod:`gtvlib.segment.export`): RTSTRUCT and SEG referencing the input series, ROI ``GTV-auto``,
+   generated AUTOMATIC by the named model; a QA picture; a summary without identifying values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gtvlib import __version__
+from gtvlib.data.dicom.files import read_dataset
+from gtvlib.data.dicom.patient import FoundSeries, scan_series
+from gtvlib.data.dicom.series import check_ct_slices, volume_from_slices
+from gtvlib.data.volume import volume_cm3
+from gtvlib.errors import GtvError
+from gtvlib.progress import progress
+from gtvlib.segment.export import ROI_NAME, write_outputs
+from gtvlib.segment.grid import ModelGrid, model_grid
+from gtvlib.segment.prompts import UserPrompt, parse_prompt, prompt_labels
+
+__all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_volume", "parse_prompt"]
+
+
+@dataclass
+class Segmentation:
+    """What :func:`segment_study` did: the mask on the scan (z, rows, columns) bool, the files written and the
+    summary (also in ``summary.json``)."""
+
+    mask: np.ndarray
+    files: dict[str, Path] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+
+def pick_ct_series(folder: str | os.PathLike, series_number: str | None = None) -> FoundSeries:
+    """The CT series below ``folder``: the only one, or the one numbered ``series_number``; else a
+    :class:`GtvError` listing every series found."""
+    found = scan_series(folder)
+    listing = "; ".join(s.label() for s in found) or "none"
+    cts = [s for s in found if s.modality == "CT"]
+    if series_number is not None:
+        cts = [s for s in cts if s.number == str(series_number)]
+        if len(cts) != 1:
+            raise GtvError(f"{folder}: {len(cts)} CT series numbered {series_number}; the series found are: {listing}")
+    if not cts:
+        raise GtvError(f"{folder}: no CT series found (series found: {listing}); expected a folder holding one CT series")
+    if len(cts) > 1:
+        raise GtvError(f"{folder}: {len(cts)} CT series ({listing}); choose one with --series NUMBER")
+    return cts[0]
+
+
+@torch.no_grad()
+def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch_size: int = 16,
+                   description: str = "segmenting") -> np.ndarray:
+    """Logits (z, S, S) of ``images`` (z, S, S) in [0, 1] on the model grid. A box-prompted model predicts only
+    the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
+    from gtvlib.segment.grid import OUTSIDE_LOGIT
+
+    device = next(trained.model.parameters()).device
+    if trained.prompt_free:
+        todo = np.arange(images.shape[0])
+    else:
+        if labels is None:
+            raise GtvError(f"{trained.name} needs a box prompt on every slice it segments; give --prompt box=… or "
+                           "click=… (mm), or --boxes-from a prompt-free run")
+        todo = np.nonzero(labels.reshape(labels.shape[0], -1).any(axis=1))[0]
+    logits = np.full(images.shape, OUTSIDE_LOGIT, dtype=np.float32)
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    for batch in progress(batches, description, unit="batch"):
+        image_t = torch.from_numpy(np.asarray(images[batch], np.float32))[:, None].to(device)
+        label_t = torch.zeros_like(image_t) if labels is None else torch.from_numpy(labels[batch].astype(np.float32))[:, None].to(device)
+        logits[batch] = trained.spec.predict(trained.model, image_t, label_t)[:, 0].float().cpu().numpy()
+    return logits
+
+
+def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike, *,
+                  prompts: list[str | UserPrompt] = (), boxes_from: str | os.PathLike | None = None,
+                  series: str | None = None, architecture: str | None = None, allow_unsafe_pickle: bool = False,
+                  verbose: bool = True) -> Segmentation:
+    """Segment the GTV of the CT series below ``input_folder`` and write RTSTRUCT, SEG, QA picture and summary
+    into ``out`` (see the module's description). Returns the :class:`Segmentation`."""
+    from gtvlib.models.trained import load_trained
+
+    say = print if verbose else (lambda *a, **k: None)
+    chosen = pick_ct_series(input_folder, series)
+    say(f"input: {chosen.label()}")
+    slices = check_ct_slices([read_dataset(path) for path in chosen.paths], input_folder)
+    volume = volume_from_slices(slices, input_folder)
+    trained = load_trained(model, architecture, allow_unsafe_pickle)
+    parsed = [p if isinstance(p, UserPrompt) else parse_prompt(p) for p in prompts]
+    if trained.prompt_free and (parsed or boxes_from):
+        raise GtvError(f"{model}: {trained.name} is prompt-free; a prompt or --boxes-from applies to a box-prompted "
+                       "model (SAM-Med2D) only")
+    if parsed and boxes_from:
+        raise GtvError("give either --prompt or --boxes-from, not both (which box would a slice take?)")
+    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
+    images = grid.images(volume, trained.slice_spec["window_center_hu"], trained.slice_spec["window_width_hu"])
+    labels, prompt_source = None, "none (prompt-free model)"
+    if parsed:
+        labels, prompt_source = prompt_labels(parsed, volume, grid), "user: " + "; ".join(
+            f"{p.kind}={','.join(f'{v:g}' for v in p.values)} mm" for p in parsed)
+    elif boxes_from:
+        detector = load_trained(boxes_from, allow_unsafe_pickle=allow_unsafe_pickle)
+        if not detector.prompt_free:
+            raise GtvError(f"{boxes_from}: {detector.name} needs prompts itself; --boxes-from expects a prompt-free run")
+        detector_grid = model_grid(volume, detector.slice_spec, detector.source_geometry)
+        detector_images = detector_grid.images(volume, detector.slice_spec["window_center_hu"],
+                                               detector.slice_spec["window_width_hu"])
+        found = detector_grid.to_scan(predict_volume(detector, detector_images, None, description="boxes"), volume.shape)
+        # the detector's mask on the scan, laid on the segmenter's grid (nearest model pixel)
+        labels = _scan_mask_on_grid(found, grid)
+        prompt_source = f"boxes of {detector.name} ({detector.version}) per slice"
+    if not trained.prompt_free and labels is not None and not labels.any():
+        raise GtvError("no slice received a box prompt (the detector found nothing): nothing to segment")
+    logits = predict_volume(trained, images, labels)
+    mask = grid.to_scan(logits, volume.shape)
+    slices_with_tumour = int(mask.reshape(mask.shape[0], -1).any(axis=1).sum())
+    summary = {
+        "input_series": chosen.label(), "slices": int(volume.shape[0]),
+        "scan_spacing_mm": [round(float(v), 4) for v in volume.spacing_mm],
+        "model": trained.name, "model_version": trained.version, "prompt": prompt_source,
+        "model_pixel_mm": [round(v, 4) for v in grid.pixel_mm],
+        "volume_cm3": round(volume_cm3(mask, volume.spacing_mm), 3), "slices_with_tumour": slices_with_tumour,
+        "roi": ROI_NAME, "gtvlib_version": __version__,
+    }
+    files = write_outputs(out, slices, volume, mask, trained.name, trained.version, summary)
+    say(f"{ROI_NAME}: {summary['volume_cm3']:.2f} cm³ on {slices_with_tumour} slices; wrote "
+        + ", ".join(str(p) for p in files.values()))
+    return Segmentation(mask, files, summary)
+
+
+def _scan_mask_on_grid(mask: np.ndarray, grid: ModelGrid) -> np.ndarray:
+    """A scan mask (z, rows, columns) bool sampled at the model grid's pixel centres (nearest scan pixel)."""
+    i = np.arange(grid.size)
+    rows = np.clip(np.rint(grid.offset_rc[0] + grid.scale_rc[0] * i).astype(int), 0, mask.shape[1] - 1)
+    columns = np.clip(np.rint(grid.offset_rc[1] + grid.scale_rc[1] * i).astype(int), 0, mask.shape[2] - 1)
+    inside_r = (grid.offset_rc[0] + grid.scale_rc[0] * i >= -0.5) & (grid.offset_rc[0] + grid.scale_rc[0] * i <= mask.shape[1] - 0.5)
+    inside_c = (grid.offset_rc[1] + grid.scale_rc[1] * i >= -0.5) & (grid.offset_rc[1] + grid.scale_rc[1] * i <= mask.shape[2] - 0.5)
+    sampled = mask[:, rows][:, :, columns]
+    return sampled & inside_r[None, :, None] & inside_c[None, None, :]
