@@ -5,6 +5,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PROFILE ?= quick
 PIP     := $(BIN)/python -m pip --disable-pip-version-check
+NNUNET_CHECK := nnunetv2 batchgenerators acvl_utils blosc2 ndindex msgpack numexpr connected-components-3d \
+                scikit-image imageio lazy-loader tifffile nibabel
 
 # The environment's own kernel spec must win over one a user may have installed elsewhere.
 export JUPYTER_PREFER_ENV_PATH := 1
@@ -23,6 +25,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# rt-utils (test-only cross-check of RTSTRUCT rasterisation) requires opencv-python, which needs a
 	# display library; opencv-python-headless (in the test extra) provides the same cv2 module.
 	$(PIP) install --quiet --no-deps -c constraints.txt rt-utils
+	# nnunetv2 (test-only: its dataset-integrity check of gtvlib's export) requires timm and so torchvision and a
+	# CUDA torch; the check needs none of them: nnunetv2 and the modules its verification imports, without deps.
+	$(PIP) install --quiet --no-deps -c constraints.txt $(NNUNET_CHECK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtv-book)" >/dev/null
 	@$(MAKE) --no-print-directory dicom3tools
 	@touch $@

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gtvlib.data synth|verify|weights``."""
+"""Command line: ``python -m gtvlib.data synth|verify|weights|export-nnunet|import-nnunet``."""
 
 from __future__ import annotations
 
@@ -27,8 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("name", nargs="?", help="a name of data_manifest.yaml's weights (default: all)")
     weights.add_argument("--record", action="store_true",
                          help="record the file's sha256 as trusted (allow_unsafe_pickle then accepts this file only)")
+    export = commands.add_parser("export-nnunet", help="write a cohort as an nnU-Net v2 raw dataset (imagesTr, labelsTr, dataset.json)")
+    export.add_argument("--out", type=Path, required=True, help="nnU-Net's raw folder (nnUNet_raw); Dataset<id>_<name> is written in it")
+    export.add_argument("--dataset", default="synthetic", help="a dataset of data_manifest.yaml (default: the synthetic cohort)")
+    export.add_argument("--preset", default="quick", help="synthetic preset (quick or paper)")
+    export.add_argument("--seed", type=int, default=0, help="synthetic cohort seed")
+    export.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset number (1-999)")
+    export.add_argument("--name", default="GTV", help="nnU-Net dataset name")
+    imported = commands.add_parser("import-nnunet", help="score nnU-Net predictions (<case>.nii.gz) against the cohort's truth")
+    imported.add_argument("predictions", type=Path, help="folder of nnU-Net's predicted <case>.nii.gz")
+    imported.add_argument("--out", type=Path, required=True, help="CSV to write: one row per patient")
+    imported.add_argument("--dataset", default="synthetic")
+    imported.add_argument("--preset", default="quick")
+    imported.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        if args.command in ("export-nnunet", "import-nnunet"):
+            return _nnunet(args)
         if args.command == "weights":
             return _weights(args.name, args.record)
         if args.command == "synth":
@@ -53,6 +68,25 @@ def main(argv: list[str] | None = None) -> int:
     except GtvError as exc:
         print(f"gtvlib.data: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _nnunet(args) -> int:
+    from gtvlib.atomic import write_text_atomic
+    from gtvlib.data.cohort import open_cohort
+    from gtvlib.data.nnunet import export_nnunet, import_predictions
+
+    cohort = open_cohort(args.dataset, args.preset, args.seed)
+    if cohort.note:
+        print(cohort.note)
+    if args.command == "export-nnunet":
+        folder = export_nnunet(cohort, args.out, args.dataset_id, args.name)
+        print(f"wrote {folder} ({len(cohort.patient_ids)} cases); next: nnUNetv2_plan_and_preprocess -d {args.dataset_id} "
+              "--verify_dataset_integrity, then nnUNetv2_train")
+        return 0
+    table = import_predictions(args.predictions, cohort)
+    write_text_atomic(args.out, table.to_csv(index=False))
+    print(f"wrote {args.out}: {len(table)} patients, mean Dice {table.dice.mean():.4f}")
+    return 0
 
 
 def _weights(name: str | None, record: bool) -> int:

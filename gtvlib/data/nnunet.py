@@ -1,0 +1,120 @@
+"""nnU-Net v2, the field's reference, on the book's cohorts: export a cohort as an nnU-Net raw dataset, and read
+nnU-Net's predictions back into the per-patient tables the chapters use.
+
+Export (``python -m gtvlib.data export-nnunet --out nnUNet_raw [--dataset-id 501]``)::
+
+    nnUNet_raw/Dataset501_GTV/
+      dataset.json            channel 0 "CT", labels background 0 / GTV 1, numTraining, file_ending .nii.gz
+      imagesTr/<case>_0000.nii.gz   CT in HU (int16), LPS geometry of the DICOM series
+      labelsTr/<case>.nii.gz        GTV (uint8, 0/1) on the same grid
+      gtvlib_cases.json       case → the book's split (training / validation), so nnU-Net's numbers land
+                              beside GTV-SAMGAN's on the same validation patients
+
+Cases are named by the cohort's patient ids (pseudonyms for real data, never the patients' names). Each file
+is written into a staging folder beside the target, which is moved in when complete (nothing half-written).
+
+Import (``import_predictions``): nnU-Net writes ``<case>.nii.gz`` per predicted case; each is scored against
+the cohort's ground truth with :func:`gtvlib.metrics.score` on the CT's spacing, one row per patient with
+the columns of :attr:`gtvlib.evaluate.Evaluation.per_patient`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gtvlib.errors import GtvError
+
+LABEL_NAME = "GTV-1"
+
+
+def _write_nifti(array: np.ndarray, volume, path: Path, dtype) -> None:
+    """(z, y, x) ``array`` as NIfTI with ``volume``'s spacing and origin (LPS, axis-aligned), via SimpleITK."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=dtype))
+    dz, dy, dx = volume.spacing_mm
+    image.SetSpacing((float(dx), float(dy), float(dz)))
+    image.SetOrigin(tuple(float(v) for v in volume.origin_xyz_mm))
+    sitk.WriteImage(image, str(path), useCompression=True)  # inside the staging folder: moved in when all is written
+
+
+def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, name: str = "GTV",
+                  split: dict[str, list[str]] | None = None) -> Path:
+    """Write ``cohort`` (a :class:`~gtvlib.data.cohort.Cohort`) as nnU-Net v2 raw dataset
+    ``<out_root>/Dataset<id>_<name>``; return its folder. ``split``: {"training": ids, "validation": ids}
+    recorded for the import (default: the book's patient split, seed 0)."""
+    if not (1 <= int(dataset_id) <= 999):
+        raise GtvError(f"dataset id {dataset_id!r}: nnU-Net numbers datasets 1–999; expected one in that range")
+    if not str(name).replace("_", "").isalnum():
+        raise GtvError(f"dataset name {name!r}: expected letters, digits and underscores only")
+    from gtvlib.data.slices.splits import patient_split
+
+    if split is None:
+        training, validation = patient_split(cohort.patient_ids, 0.2, 0)
+        split = {"training": list(training), "validation": list(validation)}
+    out_root = Path(out_root)
+    target = out_root / f"Dataset{int(dataset_id):03d}_{name}"
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=out_root))
+    try:
+        (staging / "imagesTr").mkdir()
+        (staging / "labelsTr").mkdir()
+        for pid in cohort.patient_ids:
+            volume = cohort.load(pid)
+            if LABEL_NAME not in volume.masks:
+                raise GtvError(f"patient {pid}: no {LABEL_NAME} mask; expected every exported case to have one")
+            _write_nifti(np.clip(np.rint(volume.hu), -32768, 32767), volume, staging / "imagesTr" / f"{pid}_0000.nii.gz", np.int16)
+            _write_nifti(volume.masks[LABEL_NAME], volume, staging / "labelsTr" / f"{pid}.nii.gz", np.uint8)
+        description = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "GTV": 1},
+                       "numTraining": len(cohort.patient_ids), "file_ending": ".nii.gz",
+                       "name": f"{name} ({cohort.dataset})", "description": cohort.source,
+                       "reference": "exported by gtvlib (gtv-book)", "licence": "see the source dataset's licence"}
+        (staging / "dataset.json").write_text(json.dumps(description, indent=1) + "\n")
+        (staging / "gtvlib_cases.json").write_text(json.dumps(split, indent=1) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def import_predictions(predictions: str | os.PathLike, cohort, patient_ids: list[str] | None = None):
+    """Score nnU-Net's predicted ``<case>.nii.gz`` files against the cohort's truth: a DataFrame with one row per
+    patient (patient, dice, sensitivity, jaccard, hd95_mm, flag, volume_cm3, truth_cm3). ``patient_ids``:
+    those to score (default: every case found). A prediction on another grid than the CT is a :class:`GtvError`."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from gtvlib.data.dicom.nifti import check_nifti_file
+    from gtvlib.data.volume import volume_cm3
+    from gtvlib.metrics import score
+
+    predictions = Path(predictions)
+    if not predictions.is_dir():
+        raise GtvError(f"{predictions}: no such folder of nnU-Net predictions")
+    found = {p.name[: -len(".nii.gz")]: p for p in predictions.glob("*.nii.gz")}
+    wanted = patient_ids if patient_ids is not None else sorted(found)
+    missing = [pid for pid in wanted if pid not in found]
+    if missing or not wanted:
+        raise GtvError(f"{predictions}: no prediction for {missing or 'any case'}; expected <case>.nii.gz per patient")
+    rows = []
+    for pid in wanted:
+        check_nifti_file(found[pid])
+        predicted = sitk.GetArrayFromImage(sitk.ReadImage(str(found[pid]))) == 1
+        volume = cohort.load(pid)
+        truth = volume.masks[LABEL_NAME]
+        if predicted.shape != truth.shape:
+            raise GtvError(f"{found[pid]}: shape {predicted.shape} (z, y, x), the CT has {truth.shape}; expected "
+                           "nnU-Net's prediction on the exported image's grid")
+        result = score(predicted, truth, volume.spacing_mm)
+        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
+                     "hd95_mm": result.hd95_mm, "flag": result.flag,
+                     "volume_cm3": volume_cm3(predicted, volume.spacing_mm), "truth_cm3": volume_cm3(truth, volume.spacing_mm)})
+    return pd.DataFrame(rows)
