@@ -180,3 +180,155 @@ def test_model_grid_round_trip_is_the_identity_where_the_grid_matches_the_scan(s
     half = model_grid(volume, {"size": 64, "crop": [16, 16, 112, 112]}, {"image_px": [128, 128], "pixel_mm": [3.5, 3.5]})
     # model pixel 0's centre: the crop starts at CT pixel edge 16, each model pixel spans 1.5 CT pixels
     assert half.offset_rc == pytest.approx((16 + 0.75 - 0.5, 16 + 0.75 - 0.5)) and half.scale_rc == pytest.approx((1.5, 1.5))
+
+
+# --------------------------------------------------------------------------- bad input: one GtvError, nothing written
+
+
+def _patient_copy(small_cohort, tmp_path):
+    folder = tmp_path / "in"
+    shutil.copytree(small_cohort / "SYNTH-003", folder)
+    return folder
+
+
+def _truth_prompt(small_cohort):
+    volume = load_patient(small_cohort / "SYNTH-003")
+    return truth_box_prompt(volume, volume.masks["GTV-1"])
+
+
+def _gap(folder):
+    paths = sorted((folder / "CT").iterdir(), key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
+    paths[len(paths) // 2].unlink()
+
+
+def _mixed_geometry(folder):
+    path = sorted((folder / "CT").iterdir())[3]
+    ds = pydicom.dcmread(path)
+    ds.PixelSpacing = [1.0, 1.0]
+    ds.save_as(path)
+
+
+def _second_ct_series(folder):
+    target = folder / "other"
+    target.mkdir()
+    for path in sorted((folder / "CT").iterdir())[:3]:
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.SOPInstanceUID = generate_uid()
+        ds.SeriesNumber = 7
+        ds.save_as(target / path.name)
+
+
+def _truncated_slice(folder):
+    path = sorted((folder / "CT").iterdir())[2]
+    path.write_bytes(path.read_bytes()[:700])
+
+
+def _only_structures(folder):
+    shutil.rmtree(folder / "CT")
+
+
+BAD_FOLDERS = {
+    "gap": (_gap, r"non-uniform slice spacing"),
+    "mixed geometry": (_mixed_geometry, r"geometry differs from the rest of the series"),
+    "two CT series": (_second_ct_series, r"2 CT series \(CT series 1 \(synthetic chest CT, \d+ file\(s\)\); CT series 7 .*choose one with --series"),
+    "truncated slice": (_truncated_slice, r"\.dcm: no SeriesInstanceUID \(an incomplete or truncated DICOM file\?\)"),
+    "no CT": (_only_structures, r"no CT series found \(series found: RTSTRUCT series .*SEG series"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FOLDERS))
+def test_bad_input_folders(case, small_cohort, sam_run, tmp_path):
+    folder = _patient_copy(small_cohort, tmp_path)
+    spoil, message = BAD_FOLDERS[case]
+    spoil(folder)
+    with pytest.raises(GtvError, match=message):
+        segment_study(folder, tmp_path / "out", sam_run, prompts=[_truth_prompt(small_cohort)], verbose=False)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_an_empty_folder_and_a_missing_one(sam_run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GtvError, match=r"empty: no CT series found \(series found: none\)"):
+        segment_study(tmp_path / "empty", tmp_path / "out", sam_run, verbose=False)
+    with pytest.raises(GtvError, match=r"absent: no such folder"):
+        segment_study(tmp_path / "absent", tmp_path / "out", sam_run, verbose=False)
+
+
+def test_series_chooses_among_several(small_cohort, sam_run, tmp_path):
+    folder = _patient_copy(small_cohort, tmp_path)
+    _second_ct_series(folder)
+    result = segment_study(folder, tmp_path / "out", sam_run, prompts=[_truth_prompt(small_cohort)], series="1", verbose=False)
+    assert result.summary["input_series"].startswith("CT series 1 ")
+    with pytest.raises(GtvError, match="0 CT series numbered 9"):
+        segment_study(folder, tmp_path / "out2", sam_run, prompts=[_truth_prompt(small_cohort)], series="9", verbose=False)
+
+
+BAD_PROMPTS = {
+    "box=1,2,3": r"3 value\(s\); expected 6 finite numbers in mm",
+    "circle=1,2,3": r"unknown kind 'circle'",
+    "box=a,b,c,d,e,f": r"not a list of numbers",
+    "click=0,0,0,-5": r"diameter -5.0 mm; expected a positive diameter",
+    "box=0,0,0,0,10,10": r"the box has no area",
+    "box=0,0,900,10,10,950": r"reaches no slice of the series",
+    "box=5000,5000,0,5100,5100,5": r"outside the model's field of view",
+}
+
+
+@pytest.mark.parametrize("prompt", sorted(BAD_PROMPTS))
+def test_bad_prompts(prompt, small_cohort, sam_run, tmp_path):
+    with pytest.raises(GtvError, match=BAD_PROMPTS[prompt]):
+        segment_study(small_cohort / "SYNTH-003", tmp_path / "out", sam_run, prompts=[prompt], verbose=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sam_without_a_prompt_and_bad_models(small_cohort, sam_run, tmp_path):
+    folder = small_cohort / "SYNTH-003"
+    with pytest.raises(GtvError, match="needs a box prompt on every slice it segments"):
+        segment_study(folder, tmp_path / "out", sam_run, verbose=False)
+    random_bytes = tmp_path / "random.pt"
+    random_bytes.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(GtvError, match=r"random\.pt: not a readable torch checkpoint"):
+        segment_study(folder, tmp_path / "out", random_bytes, architecture="sam_med2d_tiny", prompts=[_truth_prompt(small_cohort)], verbose=False)
+    with pytest.raises(GtvError, match=r"a weights file outside a run record; name its architecture"):
+        segment_study(folder, tmp_path / "out", random_bytes, verbose=False)
+    with pytest.raises(GtvError, match=r"epoch_010\.pt: the weights do not fit unet"):
+        segment_study(folder, tmp_path / "out", sam_run / "checkpoints" / "epoch_010.pt", architecture="unet", verbose=False)
+    with pytest.raises(GtvError, match="no such run folder or weights file"):
+        segment_study(folder, tmp_path / "out", tmp_path / "nothing", verbose=False)
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- privacy
+
+DISTINCTIVE = {"PatientName": "ZEBEDEE^QUILLON", "PatientID": "QX-80417-Z", "PatientBirthDate": "19310407",
+               "AccessionNumber": "ACC77Q1Z", "InstitutionName": "QUILLON MEMORIAL", "ReferringPhysicianName": "DR^VORTIGERN",
+               "StudyID": "STQ5531"}
+
+
+def test_identifying_values_reach_the_dicom_outputs_only(small_cohort, sam_run, tmp_path):
+    folder = tmp_path / "in" / "ZEBEDEE QUILLON"  # even a folder named after the patient must not leak the name
+    shutil.copytree(small_cohort / "SYNTH-003" / "CT", folder)
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        for keyword, value in DISTINCTIVE.items():
+            setattr(ds, keyword, value)
+        ds.PatientIdentityRemoved = "NO"
+        del ds.DeidentificationMethod
+        ds.save_as(path)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "gtvlib.segment", str(folder), "--out", str(out), "--model", str(sam_run),
+                           "--prompt", _truth_prompt(small_cohort)], capture_output=True, text=True,
+                          env={"GTVLIB_BATCH": "1", "PATH": ""}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    told = (done.stdout + done.stderr).replace(str(folder), "<input>")  # the user's own path is echoed back
+    written = {name: (out / name).read_bytes() for name in (OUTPUT_FILES["qa"], OUTPUT_FILES["summary"])}
+    for value in DISTINCTIVE.values():
+        for variant in {v for v in (value, value.replace("^", " "), *value.split("^")) if len(v) >= 5}:  # "DR" is in any PNG
+            assert variant not in told
+            assert all(variant.encode() not in content for content in written.values())
+    rtstruct = pydicom.dcmread(out / OUTPUT_FILES["rtstruct"])
+    seg = pydicom.dcmread(out / OUTPUT_FILES["seg"])
+    assert str(rtstruct.PatientName) == str(seg.PatientName) == "ZEBEDEE^QUILLON"  # the planning system matches on them
+    assert rtstruct.PatientID == seg.PatientID == "QX-80417-Z" and rtstruct.PatientBirthDate == "19310407"
+    assert "InstitutionName" not in rtstruct  # not needed for matching: not copied
