@@ -15,6 +15,7 @@ run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per p
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
+export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``
 chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs,
                       provenance, Jupyter Book)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,

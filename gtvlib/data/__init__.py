@@ -12,8 +12,9 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``weights``         pretrained weights of the manifest: where they go, present, trusted checksums
 ``cohort``          :func:`~gtvlib.data.cohort.open_cohort`: a manifest dataset or the synthetic fallback
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
+``nnunet``          a cohort as an nnU-Net v2 raw dataset; nnU-Net's predictions scored per patient
 ==================  =============================================================================
 
 Data flow one way: files (``dicom``, or ``synthetic`` writing them) → ``Volume`` → ``cohort`` → ``slices``.
-``python -m gtvlib.data synth|verify`` is the command line.
+``python -m gtvlib.data synth|verify|weights|export-nnunet|import-nnunet`` is the command line.
 """

@@ -7,6 +7,7 @@
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
+``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file
 ==================  =============================================================================
 
 A new family is a new module with builder functions and a ``REGISTRY`` dict of specs, named in

@@ -12,6 +12,7 @@
 ``nifti``       NIfTI image/label pairs (MSD, StructSeg) reoriented to LPS
 ``patient``     one patient folder, any layout: CT + RTSTRUCT or SEG found by header → Volume
 ``writers``     CT series, RTSTRUCT and SEG writers with deterministic UIDs
+``conformance`` ``dciodvfy`` (dicom3tools) on a written file: its errors and warnings
 ==============  =================================================================================
 
 The names below are the reading API the chapters use; each has one home in the modules above.
