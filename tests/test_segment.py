@@ -232,7 +232,7 @@ BAD_FOLDERS = {
     "gap": (_gap, r"non-uniform slice spacing"),
     "mixed geometry": (_mixed_geometry, r"geometry differs from the rest of the series"),
     "two CT series": (_second_ct_series, r"2 CT series \(CT series 1 \(synthetic chest CT, \d+ file\(s\)\); CT series 7 .*choose one with --series"),
-    "truncated slice": (_truncated_slice, r"\.dcm: no SeriesInstanceUID \(an incomplete or truncated DICOM file\?\)"),
+    "truncated slice": (_truncated_slice, r"\.dcm: attribute SeriesInstanceUID is missing or empty \(an incomplete or truncated DICOM file\?\)"),
     "no CT": (_only_structures, r"no CT series found \(series found: RTSTRUCT series .*SEG series"),
 }
 

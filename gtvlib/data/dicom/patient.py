@@ -54,8 +54,8 @@ def scan_series(folder: str | os.PathLike) -> list[FoundSeries]:
                 continue
             uid = str(ds.get("SeriesInstanceUID", "") or "")
             if not uid:
-                raise GtvError(f"{path}: no SeriesInstanceUID (an incomplete or truncated DICOM file?); expected every "
-                               "DICOM object to name its series")
+                raise GtvError(f"{path}: attribute SeriesInstanceUID is missing or empty (an incomplete or truncated DICOM "
+                               "file?); expected every DICOM object to name its series")
             if uid not in found:
                 found[uid] = FoundSeries(str(ds.get("Modality", "")), str(ds.get("SeriesNumber", "?")),
                                          str(ds.get("SeriesDescription", "") or "no description"), uid)
