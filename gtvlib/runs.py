@@ -45,6 +45,18 @@ def _read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+def _load_part(module, state: dict, part: str, path: Path) -> None:
+    """Load ``state[part]`` (a checkpoint's contents) into ``module``, or a :class:`GtvError` naming ``path``."""
+    if part not in state:
+        raise GtvError(f"{path}: the checkpoint holds {sorted(k for k in state if k not in ('epoch', 'config'))}, "
+                       f"not {part!r}; expected a checkpoint of this kind of run")
+    try:
+        module.load_state_dict(state[part])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise GtvError(f"{path}: {part!r} does not fit this run's {part} "
+                       f"({str(exc).splitlines()[0][:160]}); expected a checkpoint of the same settings") from None
+
+
 class RunRecord:
     """The folder of one run. ``writer``: whether this process writes (False on the other DDP ranks)."""
 
@@ -127,14 +139,7 @@ class RunRecord:
             return 1
         state = self._load(found[-1])
         for name, module in modules.items():
-            if name not in state:
-                raise GtvError(f"{found[-1]}: the checkpoint holds {sorted(k for k in state if k not in ('epoch', 'config'))}, "
-                               f"not {name!r}; expected a checkpoint of this kind of run")
-            try:
-                module.load_state_dict(state[name])
-            except (RuntimeError, ValueError, KeyError) as exc:
-                raise GtvError(f"{found[-1]}: {name!r} does not fit this run's {name} "
-                               f"({str(exc).splitlines()[0][:160]}); expected a checkpoint of the same settings") from None
+            _load_part(module, state, name, found[-1])
         if self.writer:
             for table in TABLES:  # rows of epochs after the checkpoint belong to a run that was cut off
                 rows = _read_rows(self.folder / table)
@@ -143,8 +148,10 @@ class RunRecord:
         return int(state["epoch"]) + 1
 
     def restore(self, module, epoch: int | None = None, part: str = "model"):
-        """Load the state of ``part`` from the checkpoint of ``epoch`` (default: the last) into ``module``."""
-        module.load_state_dict(self._load(self.checkpoint_path(epoch))[part])
+        """Load the state of ``part`` from the checkpoint of ``epoch`` (default: the last) into ``module``; a
+        checkpoint without it, or whose tensors do not fit ``module``, is a :class:`GtvError` naming the file."""
+        path = self.checkpoint_path(epoch)
+        _load_part(module, self._load(path), part, path)
         return module
 
     @staticmethod

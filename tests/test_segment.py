@@ -153,7 +153,7 @@ def test_segment_on_a_real_ct_series(sam_run, tmp_path):
     folder = real_ct_series(tmp_path / "real")
     volume = load_ct_series(folder)
     ox, oy, _ = volume.origin_xyz_mm
-    dz, dy, dx = volume.spacing_mm
+    _, dy, dx = volume.spacing_mm
     z = volume.slice_positions_mm
     prompt = f"box={ox + 40 * dx},{oy + 40 * dy},{z[1]},{ox + 90 * dx},{oy + 90 * dy},{z[4]}"
     grid = model_grid(volume, {"size": 64, "crop": [16, 16, 112, 112]}, {"image_px": [128, 128], "pixel_mm": [3.5, 3.5]})
@@ -180,6 +180,12 @@ def test_model_grid_round_trip_is_the_identity_where_the_grid_matches_the_scan(s
     half = model_grid(volume, {"size": 64, "crop": [16, 16, 112, 112]}, {"image_px": [128, 128], "pixel_mm": [3.5, 3.5]})
     # model pixel 0's centre: the crop starts at CT pixel edge 16, each model pixel spans 1.5 CT pixels
     assert half.offset_rc == pytest.approx((16 + 0.75 - 0.5, 16 + 0.75 - 0.5)) and half.scale_rc == pytest.approx((1.5, 1.5))
+    assert np.array_equal(grid.mask_on_grid(mask), mask)
+    # the scan's rows 40–59 and columns 50–69 hold the model pixels whose centres (16.25 + 1.5 i) fall nearest
+    # to them: rows 16–28 (centres 40.25 … 58.25) and columns 23–35 (50.75 … 68.75)
+    expected = np.zeros((volume.shape[0], 64, 64), bool)
+    expected[10:20, 16:29, 23:36] = True
+    assert np.array_equal(half.mask_on_grid(mask), expected)
 
 
 # --------------------------------------------------------------------------- bad input: one GtvError, nothing written
@@ -292,7 +298,7 @@ def test_sam_without_a_prompt_and_bad_models(small_cohort, sam_run, tmp_path):
         segment_study(folder, tmp_path / "out", random_bytes, architecture="sam_med2d_tiny", prompts=[_truth_prompt(small_cohort)], verbose=False)
     with pytest.raises(GtvError, match=r"a weights file outside a run record; name its architecture"):
         segment_study(folder, tmp_path / "out", random_bytes, verbose=False)
-    with pytest.raises(GtvError, match=r"epoch_010\.pt: the weights do not fit unet"):
+    with pytest.raises(GtvError, match=r"epoch_010\.pt: 'model' does not fit this run's model \(Error\(s\) in loading state_dict for UNet"):
         segment_study(folder, tmp_path / "out", sam_run / "checkpoints" / "epoch_010.pt", architecture="unet", verbose=False)
     with pytest.raises(GtvError, match="no such run folder or weights file"):
         segment_study(folder, tmp_path / "out", tmp_path / "nothing", verbose=False)

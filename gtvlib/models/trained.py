@@ -69,16 +69,9 @@ def load_trained(path: str | os.PathLike, architecture: str | None = None, allow
             raise GtvError(f"{folder / 'params.yaml'}: no model or slice_spec recorded; expected a training run's record")
         name = architecture or config["model"]
         model = build_model(name)
-        checkpoint = checkpoint or run.checkpoint_path()
-        state = RunRecord._load(checkpoint)
-        if "model" not in state:
-            raise GtvError(f"{checkpoint}: no model state in this checkpoint; expected one written by training")
-        try:
-            model.load_state_dict(state["model"])
-        except (RuntimeError, ValueError) as exc:
-            raise GtvError(f"{checkpoint}: the weights do not fit {name} ({str(exc).splitlines()[0][:200]}); "
-                           "expected a checkpoint of that architecture") from None
-        version = f"{folder.name} epoch {int(state['epoch'])}"
+        epoch = int((checkpoint or run.checkpoint_path()).stem.removeprefix("epoch_"))
+        run.restore(model, epoch)
+        version = f"{folder.name} epoch {epoch}"
         slice_spec, geometry = params["slice_spec"], params.get("source_geometry")
     else:
         if path.is_dir():

@@ -91,6 +91,12 @@ def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch
     return logits
 
 
+def _seen_by(trained, volume) -> tuple[ModelGrid, np.ndarray]:
+    """A trained model's grid on ``volume`` and the scan on it, windowed as in training: (grid, (z, S, S) in [0, 1])."""
+    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
+    return grid, grid.images(volume, trained.slice_spec["window_center_hu"], trained.slice_spec["window_width_hu"])
+
+
 def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike, *,
                   prompts: list[str | UserPrompt] = (), boxes_from: str | os.PathLike | None = None,
                   series: str | None = None, architecture: str | None = None, allow_unsafe_pickle: bool = False,
@@ -111,8 +117,7 @@ def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model
                        "model (SAM-Med2D) only")
     if parsed and boxes_from:
         raise GtvError("give either --prompt or --boxes-from, not both (which box would a slice take?)")
-    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
-    images = grid.images(volume, trained.slice_spec["window_center_hu"], trained.slice_spec["window_width_hu"])
+    grid, images = _seen_by(trained, volume)
     labels, prompt_source = None, "none (prompt-free model)"
     if parsed:
         labels, prompt_source = prompt_labels(parsed, volume, grid), "user: " + "; ".join(
@@ -121,12 +126,9 @@ def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model
         detector = load_trained(boxes_from, allow_unsafe_pickle=allow_unsafe_pickle)
         if not detector.prompt_free:
             raise GtvError(f"{boxes_from}: {detector.name} needs prompts itself; --boxes-from expects a prompt-free run")
-        detector_grid = model_grid(volume, detector.slice_spec, detector.source_geometry)
-        detector_images = detector_grid.images(volume, detector.slice_spec["window_center_hu"],
-                                               detector.slice_spec["window_width_hu"])
+        detector_grid, detector_images = _seen_by(detector, volume)
         found = detector_grid.to_scan(predict_volume(detector, detector_images, None, description="boxes"), volume.shape)
-        # the detector's mask on the scan, laid on the segmenter's grid (nearest model pixel)
-        labels = _scan_mask_on_grid(found, grid)
+        labels = grid.mask_on_grid(found)  # the detector's mask on the scan, laid on the segmenter's grid
         prompt_source = f"boxes of {detector.name} ({detector.version}) per slice"
     if not trained.prompt_free and labels is not None and not labels.any():
         raise GtvError("no slice received a box prompt (the detector found nothing): nothing to segment")
@@ -146,13 +148,3 @@ def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model
         + ", ".join(str(p) for p in files.values()))
     return Segmentation(mask, files, summary)
 
-
-def _scan_mask_on_grid(mask: np.ndarray, grid: ModelGrid) -> np.ndarray:
-    """A scan mask (z, rows, columns) bool sampled at the model grid's pixel centres (nearest scan pixel)."""
-    i = np.arange(grid.size)
-    rows = np.clip(np.rint(grid.offset_rc[0] + grid.scale_rc[0] * i).astype(int), 0, mask.shape[1] - 1)
-    columns = np.clip(np.rint(grid.offset_rc[1] + grid.scale_rc[1] * i).astype(int), 0, mask.shape[2] - 1)
-    inside_r = (grid.offset_rc[0] + grid.scale_rc[0] * i >= -0.5) & (grid.offset_rc[0] + grid.scale_rc[0] * i <= mask.shape[1] - 0.5)
-    inside_c = (grid.offset_rc[1] + grid.scale_rc[1] * i >= -0.5) & (grid.offset_rc[1] + grid.scale_rc[1] * i <= mask.shape[2] - 0.5)
-    sampled = mask[:, rows][:, :, columns]
-    return sampled & inside_r[None, :, None] & inside_c[None, None, :]

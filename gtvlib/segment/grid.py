@@ -53,6 +53,14 @@ class ModelGrid:
             output_shape=(hu.shape[0], self.size, self.size), order=1, mode="constant", cval=AIR_HU)
         return window_hu(resampled, window_center_hu, window_width_hu)
 
+    def mask_on_grid(self, mask: np.ndarray) -> np.ndarray:
+        """A scan mask (z, rows, columns) bool sampled at the model pixels' centres (nearest scan pixel;
+        outside the scan: False), (z, size, size) bool."""
+        sampled = ndimage.affine_transform(np.asarray(mask, np.uint8), matrix=[1.0, *self.scale_rc],
+                                           offset=[0.0, *self.offset_rc], output_shape=(mask.shape[0], self.size, self.size),
+                                           order=0, mode="constant", cval=0)
+        return sampled > 0
+
     def to_scan(self, logits: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
         """Model-grid logits (z, size, size) → a mask (z, rows, columns) bool on the scan (logit > 0)."""
         matrix = [1.0, 1.0 / self.scale_rc[0], 1.0 / self.scale_rc[1]]

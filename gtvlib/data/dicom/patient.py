@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset, require
+from gtvlib.data.dicom.files import dicom_files, has_dicom_preamble, read_dataset
 from gtvlib.data.dicom.rtstruct import canonical_names, load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series

@@ -25,7 +25,7 @@ SPACING_TOLERANCE = 0.01
 SHEAR_TOLERANCE_MM = 0.1
 
 
-def series_label(ds: Dataset) -> str:
+def _series_label(ds: Dataset) -> str:
     """A series named without its UID (UIDs can link a file back to a hospital's archive)."""
     return f"series {ds.get('SeriesNumber', '?')} ({ds.get('SeriesDescription', 'no description')})"
 
@@ -60,7 +60,7 @@ def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike) -> list[Da
     series = {str(ds.SeriesInstanceUID): ds for ds in slices}
     if len(series) > 1:
         raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder "
-                       f"({', '.join(sorted(series_label(ds) for ds in series.values()))}); expected one series per folder")
+                       f"({', '.join(sorted(_series_label(ds) for ds in series.values()))}); expected one series per folder")
     for keyword in RESCALE_KEYWORDS:
         without = [ds for ds in slices if ds.get(keyword) in (None, "")]
         if without:

@@ -7,6 +7,7 @@ give byte-identical files.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RTStructureSetStorage
 
+from gtvlib import __version__
 from gtvlib.errors import GtvError
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1456.1"  # gtvlib's implementation UID (fixed for reproducibility)
@@ -144,8 +146,6 @@ STUDY_KEYWORDS = {
 def study_dataset(source: Dataset) -> Dataset:
     """The patient, study and frame-of-reference attributes of ``source`` (a CT slice) in a new dataset,
     Type 2 ones present (empty where the source lacks them); the values are copied, never printed."""
-    import copy
-
     ds = Dataset()
     for keyword, kind in STUDY_KEYWORDS.items():
         if keyword in source:
@@ -265,12 +265,6 @@ _PROPERTY_TYPE = {
 _TIMESTAMPS = ("ContentDate", "ContentTime", "SeriesDate", "SeriesTime", "InstanceCreationDate", "InstanceCreationTime")
 
 
-def _software_version() -> str:
-    from gtvlib import __version__
-
-    return __version__
-
-
 def _codes_for(name: str):
     for prefix, code in _PROPERTY_TYPE.items():
         if name.startswith(prefix):
@@ -308,14 +302,15 @@ def seg_dataset(ct_slices: list[Dataset], masks: dict[str, np.ndarray], series_u
         source_images=ct_slices, pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
         series_instance_uid=series_uid, series_number=3, sop_instance_uid=sop_uid, instance_number=1,
-        manufacturer=manufacturer, manufacturer_model_name="gtvlib", software_versions=_software_version(),
+        manufacturer=manufacturer, manufacturer_model_name="gtvlib", software_versions=__version__,
         device_serial_number="0", omit_empty_frames=True,
     )
     if series_description:
         seg.SeriesDescription = series_description
-    for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):  # 1C beside PatientIdentityRemoved
-        if keyword in ct_slices[0] and keyword not in seg:
-            setattr(seg, keyword, ct_slices[0][keyword].value)
+    study = study_dataset(ct_slices[0])  # highdicom copies PatientIdentityRemoved, not the method (1C beside it)
+    for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in study and keyword not in seg:
+            setattr(seg, keyword, study[keyword].value)
     if content_date is None:
         return seg
     for keyword in _TIMESTAMPS:
