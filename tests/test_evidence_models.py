@@ -7,7 +7,7 @@ import torch
 from gtvlib import train
 from gtvlib.data.slices.dataset import SliceDataset, shift_image
 from gtvlib.errors import GtvError
-from gtvlib.losses import LossWeights, generator_loss
+from gtvlib.losses import generator_loss
 from gtvlib.metrics import dice
 from gtvlib.models import build_model, model_registry, model_spec
 from gtvlib.models.references import PromptReference, otsu_threshold, reference_mask
