@@ -234,6 +234,7 @@ def set_up(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = No
     run.writer = run.writer and rank == 0
     torch.manual_seed(config.seed)
     model = sam_for_training(config, data).to(device)
+    data.require_tumour_slices()
     dataset = training_slices(config, data)
     run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
               slice_spec=asdict(data.cache.spec), source_geometry=data.cache.source_geometry(list(data.training_ids)),

@@ -114,3 +114,68 @@ def test_conventions_order_and_the_centre_rule_is_ours(cohort):
         assert centre.dice_vs_centre == 1.0 and centre.volume_cm3 == pytest.approx(cohort.load(pid).mask_volume_cm3("GTV-1"))
     lines = statistics.convention_summary(table)
     assert len(lines) == 2 and lines[0].startswith("any overlap: median volume +")
+
+
+def _counting(cohort: Cohort) -> list[str]:
+    """Wrap ``cohort.loader`` so that every decode of a patient's files is recorded."""
+    decodes, loader = [], cohort.loader
+    cohort.loader = lambda pid, structures: decodes.append(pid) or loader(pid, structures)
+    return decodes
+
+
+def test_a_patient_is_decoded_once_and_the_cache_gives_the_same_volume(roots, small_cohort):
+    """Every later load (this chapter's or the next's) reads the decoded arrays, equal to the DICOM's."""
+    shutil.copytree(small_cohort / "SYNTH-001", roots / "data" / "local" / "DOE^JANE_0012345")
+    cohort = open_cohort("local")
+    decodes = _counting(cohort)
+    first = cohort.load("LOCAL-001")
+    from gtvlib.data.manifest import load_manifest
+
+    reference = load_patient(roots / "data" / "local" / "DOE^JANE_0012345", roi_map=load_manifest()["local"]["roi_map"])
+    again = open_cohort("local")  # a new cohort object (the next chapter): same cache
+    decodes_again = _counting(again)
+    second = again.load("LOCAL-001")
+    assert decodes == ["LOCAL-001"] and decodes_again == []
+    for volume in (first, second):
+        np.testing.assert_array_equal(volume.hu, reference.hu)
+        assert volume.hu.dtype == np.float32
+        assert volume.spacing_mm == pytest.approx(reference.spacing_mm)
+        assert volume.origin_xyz_mm == pytest.approx(reference.origin_xyz_mm)
+        np.testing.assert_array_equal(volume.slice_positions_mm, reference.slice_positions_mm)
+        assert list(volume.masks) == list(reference.masks) and len(reference.masks) > 10
+        for name, mask in reference.masks.items():
+            np.testing.assert_array_equal(volume.masks[name], mask)
+        assert volume.metadata == first.metadata and volume.metadata["patient_folder"] == "LOCAL-001"
+    assert "sop_instance_uids" in reference.metadata and "sop_instance_uids" not in second.metadata
+    second_seg = again.load("LOCAL-001", "seg")  # another structures source: its masks are decoded, once
+    assert decodes_again == ["LOCAL-001"] and again.load("LOCAL-001", "seg").masks.keys() == second_seg.masks.keys()
+    assert decodes_again == ["LOCAL-001"]
+    # nothing in the cache names the patient's folder or carries the series' UIDs
+    written = b"".join(p.read_bytes() for p in (roots / "cache" / "volumes").rglob("*") if p.is_file())
+    assert b"DOE" not in written and reference.metadata["series_instance_uid"].encode() not in written
+    assert reference.metadata["sop_instance_uids"][0].encode() not in written
+
+
+def test_an_edited_patient_is_decoded_again_and_a_broken_entry_is_not_trusted(roots, small_cohort):
+    folder = roots / "data" / "local" / "SMITH"
+    shutil.copytree(small_cohort / "SYNTH-002", folder)
+    cohort = open_cohort("local")
+    decodes = _counting(cohort)
+    before = cohort.load("LOCAL-001")
+    rtstruct = folder / "RTSTRUCT.dcm"
+    import pydicom  # the physician removes the GTV's last contour
+
+    ds = pydicom.dcmread(rtstruct)
+    gtv = next(item for item in ds.StructureSetROISequence if item.ROIName.upper().startswith("GTV"))
+    contours = next(item for item in ds.ROIContourSequence if item.ReferencedROINumber == gtv.ROINumber).ContourSequence
+    removed_z = float(contours[-1].ContourData[2])
+    del contours[-1]
+    ds.save_as(rtstruct)
+    after = cohort.load("LOCAL-001")
+    assert decodes == ["LOCAL-001", "LOCAL-001"]
+    k = int(np.argmin(np.abs(before.slice_positions_mm - removed_z)))
+    assert before.masks["GTV-1"][k].any() and not after.masks["GTV-1"][k].any()
+    # an entry whose array is missing (a killed write) is decoded again, never half-read
+    next(cohort.decoded.folder.glob("LOCAL-001.hu.npy")).unlink()
+    np.testing.assert_array_equal(cohort.load("LOCAL-001").hu, before.hu)
+    assert decodes == ["LOCAL-001"] * 3

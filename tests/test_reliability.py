@@ -154,6 +154,32 @@ def test_contour_data_must_be_finite_triplets(tmp_path):
         load_patient(tmp_path)
 
 
+def test_a_closed_contour_of_fewer_than_three_points_is_refused_not_skipped(tmp_path):
+    ds = _structure_set(tmp_path)
+    contour = ds.ROIContourSequence[1].ContourSequence[1]  # a lung's, not the GTV's: every ROI is checked
+    contour.ContourData = list(contour.ContourData)[:6]
+    contour.NumberOfContourPoints = 2
+    ds.save_as(tmp_path / "RS.dcm")
+    with pytest.raises(GtvError, match=r"RS\.dcm: contour 2 of ROI 'Lung-Left' is CLOSED_PLANAR with 2 point\(s\); expected at least 3"):
+        load_patient(tmp_path)
+
+
+def test_a_contour_beyond_the_series_is_refused_not_moved_onto_its_last_slice(tmp_path):
+    """Slices at z = 10 … 20 mm every 2.5 mm: a contour is matched to a slice within half a spacing (1.25 mm);
+    beyond that (a structure set of a longer scan, or of another patient) it lies on no slice."""
+    for shift_mm, expected in ((6.5, r"at z = 21\.50 mm lies on no slice of the CT \(nearest 20\.00 mm\)"),
+                               (500.0, r"at z = 515\.00 mm lies on no slice of the CT \(nearest 20\.00 mm\)")):
+        ds = _structure_set(tmp_path, [{"name": "GTV-1", "number": 1, "planes": {2: [SQUARE]}}])
+        contour = ds.ROIContourSequence[0].ContourSequence[0]
+        data = np.asarray(contour.ContourData, dtype=float).reshape(-1, 3)
+        data[:, 2] += shift_mm
+        contour.ContourData = [f"{v:.6f}" for v in data.ravel()]
+        del contour.ContourImageSequence
+        ds.save_as(tmp_path / "RS.dcm")
+        with pytest.raises(GtvError, match=rf"RS\.dcm: a contour of ROI 'GTV-1' {expected}; expected contours on slice planes"):
+            load_patient(tmp_path)
+
+
 def test_a_structure_set_of_another_series_is_refused(tmp_path):
     ds = _structure_set(tmp_path)
     ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID = deterministic_uid("another frame")
@@ -608,3 +634,19 @@ def test_a_malformed_checksum_line_is_named(small_cohort, tmp_path):
     (cohort / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     with pytest.raises(GtvError, match=r"SHA256SUMS, line 5: 'not-a-digest SYNTH-001/CT/x\.dcm' is not '<sha256 hex>  <path>'"):
         verify_cohort(cohort)
+
+
+def test_a_4d_nifti_or_a_label_on_another_grid_is_refused(tmp_path):
+    import SimpleITK as sitk
+
+    from gtvlib.data.dicom.nifti import load_nifti
+
+    series = sitk.JoinSeries([sitk.GetImageFromArray(np.zeros((4, 5, 6), dtype=np.int16))] * 3)  # 3 time points
+    sitk.WriteImage(series, str(tmp_path / "series.nii.gz"))
+    with pytest.raises(GtvError, match=r"series\.nii\.gz: 4-D image; expected a 3-D volume"):
+        load_nifti(tmp_path / "series.nii.gz")
+    ct = _nifti(tmp_path, "ct.nii.gz")
+    label = _nifti(tmp_path, "label.nii.gz", np.zeros((10, 20, 31), dtype=np.uint8))
+    with pytest.raises(GtvError, match=r"label\.nii\.gz: size \(31, 20, 10\) / spacing .* differ from the image's "
+                                       r"\(30, 20, 10\) .*; expected the same grid"):
+        load_nifti(ct, label)

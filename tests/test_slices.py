@@ -180,3 +180,19 @@ def test_prepare_without_a_crop_is_the_whole_image(small_cohort, tmp_path):
     assert data.crop is None and data.cache.folder == data.full.folder and data.spacing_mm["SYNTH-001"] == (5.0, 3.5, 3.5)
     with pytest.raises(GtvError, match="crop='body'; expected one of"):
         slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="body", cache_dir=tmp_path)
+
+
+def test_a_split_without_tumour_slices_is_named_before_training(small_cohort, tmp_path):
+    """Three patients, split 2:1 (seed 1): the 32-px GTV-MFIT crop found on the two training tumours leaves the third's
+    outside, so validation would have nothing to score (a ValueError deep in a figure, before this check)."""
+    ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
+    data = slices.prepare(_cohort(small_cohort, ids), mfit_multiple=32, size=64, seed=1, cache_dir=tmp_path)
+    outside, total = data.pixels_outside_crop(data.validation_ids)
+    assert data.pairs("validation") == [] and outside == total > 0
+    with pytest.raises(GtvError, match=rf"the validation patients \['{data.validation_ids[0]}'\] have no tumour slice "
+                                       r"inside the GTV-MFIT crop \[.*\] \(32 px, found on the 2 training patients\); "
+                                       r"expected at least one \(use more patients"):
+        data.require_tumour_slices()
+    whole = slices.prepare(_cohort(small_cohort, ids), crop="none", size=64, seed=1, cache_dir=tmp_path)
+    whole.require_tumour_slices()  # without the crop every tumour is in
+    assert whole.pairs("validation")

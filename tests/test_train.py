@@ -194,3 +194,21 @@ def test_named_weights_that_are_absent_say_where_to_place_them(data, tmp_path, m
     monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
     with pytest.raises(GtvError, match=r"weights 'sam_med2d_b' not found at .*data/weights/sam-med2d_b\.pth: place the file"):
         train.train_gan(train.TrainConfig(epochs=1, checkpoint="sam_med2d_b"), data, RunRecord(tmp_path / "w"))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("random bytes", r"weights\.pth: not a readable torch checkpoint"),
+    ("wrong shapes", r"weights\.pth: .*cannot be resized: \['"),
+])
+def test_training_from_weights_that_do_not_fit_is_refused_before_any_epoch(data, tmp_path, content, expected):
+    from gtvlib.models import build_model
+
+    path = tmp_path / "weights.pth"
+    if content == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    else:  # every tensor of the architecture, each of a shape it cannot take (another model's file)
+        torch.save({"model": {name: torch.zeros(7, 3, 5) for name in build_model("sam_med2d_tiny").state_dict()}}, path)
+    run = RunRecord(tmp_path / "run")
+    with pytest.raises(GtvError, match=expected):
+        train.train_gan(train.TrainConfig(epochs=1, checkpoint=str(path)), data, run)
+    assert not any(p.is_file() for p in (tmp_path / "run").rglob("*"))  # no record, no checkpoint of a run that never began

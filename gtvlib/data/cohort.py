@@ -1,8 +1,10 @@
 """Cohorts as chapters see them: a dataset from the manifest, or the synthetic fallback.
 
 ``open_cohort("nsclc_radiomics")`` uses the real data when they are in place under ``$GTVLIB_DATA``;
-otherwise it falls back to the synthetic cohort and says why in ``cohort.note``. Tables computed over a
-cohort are in :mod:`gtvlib.data.statistics`.
+otherwise it falls back to the synthetic cohort and says why in ``cohort.note``. A cohort from
+:func:`open_cohort` decodes each patient once: later loads, in this chapter or the next, come from the
+decoded-volume cache (:mod:`gtvlib.data.decoded`). Tables computed over a cohort are in
+:mod:`gtvlib.data.statistics`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gtvlib.checksums import source_fingerprint
+from gtvlib.data.decoded import DecodedVolumes
 from gtvlib.data.dicom.nifti import load_nifti
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.manifest import dataset_root, load_manifest, verify_dataset
@@ -34,18 +38,30 @@ class Cohort:
     # patient id → its folder, when the ids are pseudonyms (a clinic's export is named after its patients);
     # only the loader sees the real names, never a table, a log or an error message
     folders: dict[str, Path] = field(default_factory=dict, repr=False)
+    decoded: DecodedVolumes | None = field(default=None, repr=False)  # None: decode at every load
 
     def load(self, patient_id: str, structures: str | None = None) -> Volume:
-        """One patient as a :class:`Volume`; for pseudonymised cohorts, errors and metadata name the pseudonym."""
+        """One patient as a :class:`Volume`; for pseudonymised cohorts, errors and metadata name the pseudonym.
+
+        With a decoded-volume cache, the files are decoded at the first load only (and again when they
+        change); the volume's metadata then holds de-identified facts only (no UIDs or paths).
+        """
+        structures = structures or self.structures
+        fingerprint = ""
+        if self.decoded is not None:
+            fingerprint = source_fingerprint(self.folder, patient_id, self.patient_folder(patient_id))
+            cached = self.decoded.get(patient_id, structures, fingerprint)
+            if cached is not None:
+                return cached
         try:
-            volume = self.loader(patient_id, structures or self.structures)
+            volume = self.loader(patient_id, structures)
         except GtvError as exc:
             if patient_id in self.folders:
                 raise GtvError(str(exc).replace(str(self.folders[patient_id]), f"<patient {patient_id}>")) from None
             raise
         if patient_id in self.folders:
             volume.metadata.update(patient_folder=patient_id, source=f"<patient {patient_id}>")
-        return volume
+        return volume if self.decoded is None else self.decoded.put(patient_id, structures, fingerprint, volume)
 
     def patient_folder(self, patient_id: str) -> Path:
         """Where a patient's files are (the pseudonym's folder is known to the cohort alone)."""
@@ -79,8 +95,10 @@ def open_cohort(dataset: str = "synthetic", preset: str = "quick", seed: int = 0
     source = (f"synthetic cohort (gtvlib generator v{info['generator_version']}, preset {preset!r}, seed {seed}): "
               f"{len(ids)} patients, {settings['matrix']}² px of {settings['pixel_mm']} mm, {settings['slice_mm']} mm slices")
     roi_map = manifest["synthetic"]["roi_map"]
+    decoded = DecodedVolumes({"folder": str(folder.resolve()), "dataset": "synthetic", "roi_map": roi_map})
     return Cohort("synthetic", source, folder, ids,
-                  lambda pid, s: load_patient(folder / pid, structures=s, roi_map=roi_map), note, structures)
+                  lambda pid, s: load_patient(folder / pid, structures=s, roi_map=roi_map), note, structures,
+                  decoded=decoded)
 
 
 def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structures: str) -> Cohort:
@@ -105,4 +123,7 @@ def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structure
         roi_map = entry["roi_map"]
         loader = lambda pid, s: load_patient(folders.get(pid, root / pid), structures=s, roi_map=roi_map)
     source = f"{entry['title']} ({entry.get('doi', entry.get('url', ''))}), {len(ids)} patients, licence {entry['licence']}"
-    return Cohort(dataset, source + (", shown under pseudonyms" if folders else ""), root, ids, loader, "", structures, folders)
+    decoded = DecodedVolumes({"folder": str(root.resolve()), "dataset": dataset, "roi_map": entry.get("roi_map"),
+                              "folders": {pid: str(path) for pid, path in folders.items()}})
+    return Cohort(dataset, source + (", shown under pseudonyms" if folders else ""), root, ids, loader, "", structures,
+                  folders, decoded)

@@ -27,19 +27,22 @@ def rasterise_polygons(polygons_rc: list[np.ndarray], shape: tuple[int, int]) ->
     """
     rows, columns = shape
     toggles = np.zeros((rows, columns + 1), dtype=np.int32)
-    for polygon in polygons_rc:
-        r0, c0 = polygon[:, 0], polygon[:, 1]
-        r1, c1 = np.roll(r0, -1), np.roll(c0, -1)
-        top, bottom = np.minimum(r0, r1), np.maximum(r0, r1)
-        for k in np.nonzero(bottom > top)[0]:  # horizontal edges never cross a row centre line
-            first, last = int(np.ceil(top[k])), int(np.ceil(bottom[k])) - 1  # half-open [top, bottom)
-            first, last = max(first, 0), min(last, rows - 1)
-            if first > last:
-                continue
-            row_centres = np.arange(first, last + 1, dtype=np.float64)
-            crossing = c0[k] + (row_centres - r0[k]) * (c1[k] - c0[k]) / (r1[k] - r0[k])
-            column = np.clip(np.ceil(crossing), 0, columns).astype(np.int64)
-            np.add.at(toggles, (row_centres.astype(np.int64), column), 1)
+    edges = [(polygon[:, 0], polygon[:, 1], np.roll(polygon[:, 0], -1), np.roll(polygon[:, 1], -1))
+             for polygon in (np.asarray(p, dtype=np.float64) for p in polygons_rc) if len(polygon)]
+    if not edges:
+        return np.zeros(shape, dtype=bool)
+    r0, c0, r1, c1 = (np.concatenate(part) for part in zip(*edges))
+    top, bottom = np.minimum(r0, r1), np.maximum(r0, r1)
+    first = np.maximum(np.ceil(top), 0).astype(np.int64)  # row centres crossed: half-open [top, bottom)
+    last = np.minimum(np.ceil(bottom).astype(np.int64) - 1, rows - 1)
+    crossing_edges = np.nonzero((bottom > top) & (first <= last))[0]  # horizontal edges cross no centre line
+    counts = last[crossing_edges] - first[crossing_edges] + 1
+    edge = np.repeat(crossing_edges, counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    row_centres = (first[edge] + np.arange(edge.size) - starts).astype(np.float64)
+    crossing = c0[edge] + (row_centres - r0[edge]) * (c1[edge] - c0[edge]) / (r1[edge] - r0[edge])
+    column = np.clip(np.ceil(crossing), 0, columns).astype(np.int64)
+    np.add.at(toggles, (row_centres.astype(np.int64), column), 1)
     return (np.cumsum(toggles, axis=1)[:, :columns] % 2).astype(bool)
 
 

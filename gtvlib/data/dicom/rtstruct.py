@@ -143,7 +143,7 @@ def rtstruct_rois(ds: Dataset):
         for contour in contours:
             kind = str(contour.get("ContourGeometricType", "?"))
             kinds[kind] = kinds.get(kind, 0) + 1
-            data = np.asarray(contour.get("ContourData", []), dtype=float).reshape(-1, 3)
+            data = contour_values(contour).reshape(-1, 3)
             points += len(data)
             if len(data):
                 planes.add(round(float(data[0, 2]), 3))
@@ -173,7 +173,7 @@ def rtstruct_contours(ds: Dataset, roi_name: str) -> list[tuple[str, np.ndarray]
     item = roi_contour_item(ds, roi_number(ds, roi_name))
     if item is None:
         return []
-    return [(str(contour.ContourGeometricType), np.asarray(contour.ContourData, dtype=float).reshape(-1, 3))
+    return [(str(contour.ContourGeometricType), contour_values(contour).reshape(-1, 3))
             for contour in item.get("ContourSequence", []) or []]
 
 
@@ -181,10 +181,26 @@ def rtstruct_contours(ds: Dataset, roi_name: str) -> list[tuple[str, np.ndarray]
 PLANE_TOLERANCE = 0.1
 
 
+def contour_values(contour: Dataset) -> np.ndarray:
+    """ContourData of one contour as a flat float64 array (empty when absent or empty).
+
+    A value not converted yet is parsed from its bytes in one numpy call: pydicom would build and validate
+    one decimal-string object per coordinate, most of an RTSTRUCT's reading time. ValueError when a value
+    is not a number.
+    """
+    if "ContourData" not in contour:
+        return np.empty(0)
+    value = contour.get_item("ContourData").value
+    if isinstance(value, bytes):
+        text = value.strip(b" \x00")
+        return np.array(text.split(b"\\"), dtype=np.float64) if text else np.empty(0)
+    return np.empty(0) if value in (None, "") else np.asarray(value, dtype=np.float64).ravel()
+
+
 def contour_points(contour: Dataset, source: str, roi_name: str) -> np.ndarray:
     """ContourData of one contour as finite (n, 3) points in mm, or a :class:`GtvError` naming the ROI."""
     try:
-        values = np.asarray(contour.get("ContourData", []), dtype=float).ravel()
+        values = contour_values(contour)
     except (TypeError, ValueError):
         raise GtvError(f"{source}: a contour of ROI {roi_name!r} has non-numeric ContourData; expected x, y, z triplets (mm)") from None
     if values.size % 3 or not np.all(np.isfinite(values)):
@@ -245,15 +261,17 @@ def rasterise_roi(ds: Dataset, roi_name: str, volume: Volume, return_polygons: b
     plane_z: dict[int, float] = {}  # the z of the first contour mapped to each slice
     clipped = 0
     for number, contour in enumerate(contour_item.get("ContourSequence", []) or [], start=1):
-        for keyword in ("ContourGeometricType", "ContourData"):
-            if contour.get(keyword) in (None, ""):
+        points = contour_points(contour, source, roi_name)
+        for keyword, present in (("ContourGeometricType", contour.get("ContourGeometricType") not in (None, "")),
+                                 ("ContourData", points.size > 0)):
+            if not present:
                 raise GtvError(f"{source}: contour {number} of ROI {roi_name!r} has no {keyword} (Type 1); expected "
                                "every contour to say its kind and its points")
         if str(contour.ContourGeometricType) != "CLOSED_PLANAR":
             continue  # POINT and OPEN contours enclose nothing
-        points = contour_points(contour, source, roi_name)
         if len(points) < 3:
-            continue
+            raise GtvError(f"{source}: contour {number} of ROI {roi_name!r} is CLOSED_PLANAR with {len(points)} point(s); "
+                           "expected at least 3 (a polygon; a single marked point is a POINT contour)")
         z = float(points[:, 2].mean())
         if np.ptp(points[:, 2]) > 0.5 * float(np.median(half_spacing)):
             raise GtvError(f"{source}: a contour of ROI {roi_name!r} is not planar "

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
+from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RTStructureSetStorage
 
 from gtvlib import __version__
@@ -161,6 +163,18 @@ def study_dataset(source: Dataset) -> Dataset:
     return ds
 
 
+def _decimal_strings(tag: int, values: np.ndarray) -> RawDataElement:
+    """A DS element of ``values`` written as ``%.6f`` (a DS holds 16 characters), encoded as its bytes.
+
+    pydicom would build and validate one decimal-string object per coordinate (most of the time of writing an
+    RTSTRUCT of a 512² CT); the bytes are what it would write: values joined by backslashes, padded with a
+    space to an even length. Readers convert them on access as usual.
+    """
+    encoded = "\\".join(f"{v:.6f}" for v in values).encode("ascii")
+    encoded += b" " * (len(encoded) % 2)
+    return RawDataElement(Tag(tag), "DS", len(encoded), encoded, 0, False, True)
+
+
 def rtstruct_dataset(ct_slices: list[Dataset], rois: list[dict], label: str = "GTVLIB",
                      series_uid: str | None = None, sop_uid: str | None = None,
                      manufacturer: str = "gtvlib synthetic phantom", created: tuple[str, str] | None = None,
@@ -230,7 +244,7 @@ def rtstruct_dataset(ct_slices: list[Dataset], rois: list[dict], label: str = "G
                 contour.NumberOfContourPoints = len(polygon)
                 xyz = np.column_stack([origin[0] + polygon[:, 1] * dx, origin[1] + polygon[:, 0] * dy,
                                        np.full(len(polygon), origin[2])])
-                contour.ContourData = [f"{v:.6f}" for v in xyz.ravel()]  # DS holds 16 characters
+                contour["ContourData"] = _decimal_strings(0x30060050, xyz.ravel())
                 contours.append(contour)
         if len(contours):
             contour_item.ContourSequence = contours

@@ -53,6 +53,17 @@ class PreparedSlices:
             raise GtvError(f"split {split!r} is unknown; expected 'training' or 'validation'")
         return self.cache.index(ids, strategy, seed)
 
+    def require_tumour_slices(self) -> None:
+        """Raise a :class:`GtvError` unless both splits hold tumour slices on the model grid: training needs them,
+        and so does validation. With few patients the GTV-MFIT crop, found on the training labels alone, can
+        leave every validation tumour outside."""
+        for split, ids in (("training", self.training_ids), ("validation", self.validation_ids)):
+            if not self.pairs(split):
+                where = (f" inside the GTV-MFIT crop {self.crop.as_xyxy()} ({self.crop.width} px, found on the "
+                         f"{len(self.training_ids)} training patients)" if self.crop is not None and split == "validation" else "")
+                raise GtvError(f"the {split} patients {ids} have no tumour slice{where}; expected at least one "
+                               "(use more patients, another split seed, a larger mfit_multiple or no crop)")
+
     def pixels_outside_crop(self, patient_ids: list[str]) -> tuple[int, int]:
         """(tumour pixels outside the crop, tumour pixels in all) over the whole-image labels of ``patient_ids``."""
         if self.full is None or self.crop is None:
