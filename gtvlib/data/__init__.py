@@ -11,6 +11,7 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``manifest``        ``data_manifest.yaml``: datasets and weights, where they go, verification
 ``weights``         pretrained weights of the manifest: where they go, present, trusted checksums
 ``cohort``          :func:`~gtvlib.data.cohort.open_cohort`: a manifest dataset or the synthetic fallback
+``decoded``         each patient decoded once: HU and masks kept for every later load (no UIDs, paths or names)
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
 ``nnunet``          a cohort as an nnU-Net v2 raw dataset; nnU-Net's predictions scored per patient
 ==================  =============================================================================
