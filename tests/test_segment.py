@@ -135,6 +135,40 @@ def test_segment_command_on_a_synthetic_patient(small_cohort, sam_run, tmp_path)
                {OUTPUT_FILES["rtstruct"]: [], OUTPUT_FILES["seg"]: []}
 
 
+def test_boxes_from_a_prompt_free_run_prompt_sam_where_that_run_finds_tumour(data, sam_run, small_cohort, tmp_path):
+    """``--boxes-from``: a prompt-free network's mask gives each slice its box (the box of its largest
+    component), and SAM-Med2D segments inside it. Whatever the detector's quality, SAM may draw only on the
+    slices where the detector found something, and only near it (the zoom window is twice the box)."""
+    from dataclasses import asdict
+
+    from gtvlib.losses import LossWeights
+
+    detector_config = train.TrainConfig(model="unet", mode="supervised", epochs=4, lr=3.0e-3, batch_size=4,
+                                        weights=asdict(LossWeights(1.0, 1.0, 0.0, 0.0)))  # the baselines' losses
+    detector = train.train_supervised(detector_config, data, RunRecord(tmp_path / "unet")).folder
+    ct = small_cohort / "SYNTH-003" / "CT"
+    alone = segment_study(ct, tmp_path / "detector", detector, verbose=False).mask
+    if not alone.any():
+        with pytest.raises(GtvError, match="no slice received a box prompt"):
+            segment_study(ct, tmp_path / "cascade", sam_run, boxes_from=detector, verbose=False)
+        pytest.fail("the U-Net found nothing after 4 epochs: the cascade could not be checked")
+    cascade = segment_study(ct, tmp_path / "cascade", sam_run, boxes_from=detector, verbose=False)
+    assert cascade.summary["prompt"].startswith("boxes of unet (") and cascade.mask.any()
+    drawn = cascade.mask.reshape(len(cascade.mask), -1).any(axis=1)
+    found = alone.reshape(len(alone), -1).any(axis=1)
+    assert not (drawn & ~found).any()  # never a slice the detector left empty
+    for k in np.nonzero(drawn)[0]:
+        rows, columns = np.nonzero(alone[k])
+        reach = max(np.ptp(rows), np.ptp(columns)) + 1  # the zoom window around the box: twice its side
+        r, c = np.nonzero(cascade.mask[k])
+        assert r.min() >= rows.min() - reach and r.max() <= rows.max() + reach
+        assert c.min() >= columns.min() - reach and c.max() <= columns.max() + reach
+    with pytest.raises(GtvError, match="unet is prompt-free; a prompt or --boxes-from applies to a box-prompted"):
+        segment_study(ct, tmp_path / "wrong", detector, boxes_from=detector, verbose=False)
+    with pytest.raises(GtvError, match="needs prompts itself; --boxes-from expects a prompt-free run"):
+        segment_study(ct, tmp_path / "wrong", sam_run, boxes_from=sam_run, verbose=False)
+
+
 def real_ct_series(folder, slices_count=6):
     """A series of pydicom's real CT slice (CT_small.dcm: a real scanner's headers and pixels) at 5-mm steps."""
     folder.mkdir(parents=True)
