@@ -18,8 +18,10 @@ statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, 
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``
 chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs,
                       provenance, Jupyter Book)
+recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
+                      CV with RFE and a random forest, survival)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,
-                      ``progress``, ``yamlfile``
+                      ``progress``, ``parallel``, ``yamlfile``
 ====================  ==========================================================================
 
 Dependencies run one way, from the shared modules through data, models, training and evaluation to the

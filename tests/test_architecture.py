@@ -83,13 +83,16 @@ def test_the_library_reads_one_way():
     upper = ("gtvlib.models", "gtvlib.train", "gtvlib.evaluate", "gtvlib.runs", "gtvlib.inference", "gtvlib.book", "gtvlib.viz")
     for name, targets in graph.items():
         if name.startswith("gtvlib.data"):
+            assert not [t for t in targets if t.startswith((*upper, "gtvlib.recurrence", "gtvlib.segment"))], name
+        if name.startswith("gtvlib.recurrence"):  # from masks and tables to prognosis: no model or book code
             assert not [t for t in targets if t.startswith(upper)], name
-        if name.startswith(("gtvlib.paths", "gtvlib.checksums", "gtvlib.atomic", "gtvlib.progress", "gtvlib.device")):
+        if name.startswith(("gtvlib.paths", "gtvlib.checksums", "gtvlib.atomic", "gtvlib.progress", "gtvlib.device",
+                            "gtvlib.parallel")):
             assert not [t for t in targets if t.startswith(("gtvlib.data", "gtvlib.book", *upper))], name
 
 
 @pytest.mark.parametrize("package", ["gtvlib", "gtvlib.data", "gtvlib.data.dicom", "gtvlib.data.synthetic",
-                                     "gtvlib.data.slices", "gtvlib.models"])
+                                     "gtvlib.data.slices", "gtvlib.models", "gtvlib.recurrence"])
 def test_each_package_docstring_maps_its_modules(package):
     folder = PACKAGE.parent.joinpath(*package.split("."))
     docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
@@ -104,6 +107,7 @@ def test_each_package_docstring_maps_its_modules(package):
     ("init_process_group", {"gtvlib/device.py"}),
     ("torch.autocast", {"gtvlib/device.py"}),
     ("hashlib", {"gtvlib/checksums.py", "gtvlib/data/dicom/writers.py"}),  # file and settings hashes; DICOM UIDs
+    ("ProcessPoolExecutor(", {"gtvlib/parallel.py", "gtvlib/book/sweeps.py"}),  # forked workers; spawned trainers
     ("csv.DictWriter", {"gtvlib/runs.py", "gtvlib/data/synthetic/cohort.py"}),  # run tables; the clinical table
 ])
 def test_one_home_for_each_shared_job(marker, home):

@@ -37,7 +37,7 @@ from gtvlib.segment.export import ROI_NAME, write_outputs
 from gtvlib.segment.grid import ModelGrid, model_grid
 from gtvlib.segment.prompts import UserPrompt, parse_prompt, prompt_labels
 
-__all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_volume", "parse_prompt"]
+__all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_on_scan", "predict_volume", "parse_prompt"]
 
 
 @dataclass
@@ -69,7 +69,7 @@ def pick_ct_series(folder: str | os.PathLike, series_number: str | None = None) 
 
 @torch.no_grad()
 def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch_size: int = 16,
-                   description: str = "segmenting") -> np.ndarray:
+                   description: str = "segmenting", show_progress: bool = True) -> np.ndarray:
     """Logits (z, S, S) of ``images`` (z, S, S) in [0, 1] on the model grid. A box-prompted model predicts only
     the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
     from gtvlib.segment.grid import OUTSIDE_LOGIT
@@ -84,11 +84,24 @@ def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch
         todo = np.nonzero(labels.reshape(labels.shape[0], -1).any(axis=1))[0]
     logits = np.full(images.shape, OUTSIDE_LOGIT, dtype=np.float32)
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    for batch in progress(batches, description, unit="batch"):
+    for batch in progress(batches, description, unit="batch", enabled=show_progress):
         image_t = torch.from_numpy(np.asarray(images[batch], np.float32))[:, None].to(device)
         label_t = torch.zeros_like(image_t) if labels is None else torch.from_numpy(labels[batch].astype(np.float32))[:, None].to(device)
         logits[batch] = trained.spec.predict(trained.model, image_t, label_t)[:, 0].float().cpu().numpy()
     return logits
+
+
+def predict_on_scan(trained, volume, prompt_mask: np.ndarray | None = None, show_progress: bool = False) -> np.ndarray:
+    """A trained model's GTV on ``volume``'s own grid: bool (z, y, x).
+
+    A box-prompted model (SAM-Med2D) takes the box of ``prompt_mask`` (bool (z, y, x) on the scan, e.g. the
+    reference GTV: the GTV-SAMGAN protocol) on each slice that holds it; a prompt-free model needs none.
+    """
+    grid, images = _seen_by(trained, volume)
+    labels = None if prompt_mask is None else grid.mask_on_grid(prompt_mask)
+    if not trained.prompt_free and (labels is None or not labels.any()):
+        raise GtvError(f"{trained.name} needs a box prompt: give a non-empty prompt_mask on the scan")
+    return grid.to_scan(predict_volume(trained, images, labels, show_progress=show_progress), volume.shape)
 
 
 def _seen_by(trained, volume) -> tuple[ModelGrid, np.ndarray]:

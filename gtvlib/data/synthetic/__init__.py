@@ -9,10 +9,11 @@
 ``motion``      the Lujan breathing model of the 4D-CT
 ``fourd``       a patient's 10-phase 4D-CT, MIP, AVG, per-phase GTVs and ITV (write and read)
 ``clinical``    the clinical table with survival from known effects
+``structures``  structures without a CT: one patient's ROIs as masks (the recurrence chapter's SCLC cohort)
 ``cohort``      presets, one patient, the whole cohort (deterministic, atomic), the cached entry point
 ==============  =================================================================================
 
-Dependencies run one way: shapes → anatomy, tumour → render → truth → fourd → cohort.
+Dependencies run one way: shapes → anatomy, tumour → render → truth → fourd → cohort; render → structures.
 """
 
 from gtvlib.data.synthetic.cohort import (

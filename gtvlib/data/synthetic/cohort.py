@@ -33,6 +33,7 @@ from gtvlib.data.synthetic.fourd import write_4d
 from gtvlib.data.synthetic.render import Grid, render_patient
 from gtvlib.data.synthetic.truth import roi_planes, save_masks
 from gtvlib.errors import GtvError
+from gtvlib.parallel import process_pool, worker_count
 from gtvlib.progress import progress
 
 GENERATOR_VERSION = "2"  # 2: headers that dciodvfy accepts (0 errors)
@@ -174,15 +175,13 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
     staging.mkdir()
     started = time.perf_counter()
     try:
-        workers = max(1, min(workers or os.cpu_count() or 1, 8, settings.patients))
+        workers = worker_count(workers, settings.patients)
         indices = range(settings.patients)
         if workers == 1:
             shown = progress(indices, "patients", unit="patient", enabled=show_progress)
             results = [generate_patient(index, settings, seed, staging) for index in shown]
         else:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+            with process_pool(workers) as pool:
                 jobs = pool.map(generate_patient, indices, [settings] * len(indices), [seed] * len(indices), [staging] * len(indices))
                 results = list(progress(jobs, "patients", total=len(indices), unit="patient", enabled=show_progress))
         rows = [result["clinical"] for result in results]
@@ -225,18 +224,3 @@ def synthetic_cohort(preset_name: str = "quick", seed: int = 0, cache_dir: str |
         print(f"gtvlib: the cached cohort {folder.name} has {len(changed)} missing or changed file(s), e.g. {changed[0]}; "
               "generating it again")
     return generate_cohort(folder, preset_name, seed, show_progress=show_progress, **overrides)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """In a pool worker: ask Linux to end this process when its parent dies (a killed generation must not leave
-    workers rendering on); elsewhere the pool's own shutdown applies."""
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before the request took effect
-            os._exit(1)

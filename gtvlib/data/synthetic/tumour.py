@@ -117,8 +117,15 @@ def tumour_shapes(params: dict) -> dict[str, Shape]:
     return shapes
 
 
-def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden: Shape) -> dict:
+CATEGORY_PROBABILITIES = (0.35, 0.2, 0.45)  # central, juxta-pleural, peripheral (NSCLC, DATA.md)
+
+
+def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden: Shape,
+                 categories: tuple[float, float, float] = CATEGORY_PROBABILITIES) -> dict:
     """Choose side, lobe, category and centre; return the full tumour parameters.
+
+    ``categories``: probabilities of a central, juxta-pleural and peripheral tumour (small-cell lung cancer,
+    mostly central, takes others than the default's NSCLC mix).
 
     Rejection sampling keeps a candidate whose body lies inside the thoracic cavity, overlaps the
     forbidden organs (heart, great vessels, airways, oesophagus, vertebra) by < 3 % of its volume, and
@@ -126,7 +133,7 @@ def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden:
     """
     side = "right" if rng.random() < 0.6 else "left"
     lobe = rng.choice(["upper", "middle", "lower"], p=[0.6, 0.1, 0.3]) if side == "right" else rng.choice(["upper", "lower"], p=[0.65, 0.35])
-    category = rng.choice(["central", "juxta-pleural", "peripheral"], p=[0.35, 0.2, 0.45])
+    category = rng.choice(["central", "juxta-pleural", "peripheral"], p=list(categories))
     lung = anatomy["lungs"]["Lung-Right" if side == "right" else "Lung-Left"]
     marks = anatomy["landmarks"]
     z_ranges = {"upper": (-10.0, marks["lung_apex"] - 25.0), "middle": (-80.0, -30.0),
@@ -164,9 +171,10 @@ def place_tumour(rng: np.random.Generator, form: dict, anatomy: dict, forbidden:
                    "parameters)")
 
 
-def sample_node(rng: np.random.Generator, station_centres: dict[str, np.ndarray], enhanced: bool) -> dict:
-    """An involved lymph node (GTV-2) in one of the commonly involved stations."""
-    station = str(rng.choice(NODE_STATIONS, p=NODE_WEIGHTS))
+def sample_node(rng: np.random.Generator, station_centres: dict[str, np.ndarray], enhanced: bool,
+                station: str | None = None) -> dict:
+    """An involved lymph node (GTV-2) in one of the commonly involved stations, or in ``station`` when given."""
+    station = str(rng.choice(NODE_STATIONS, p=NODE_WEIGHTS)) if station is None else station
     offset = rng.uniform(-4, 4, size=3)
     return {
         "station": station,
