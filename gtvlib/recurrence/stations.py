@@ -54,8 +54,3 @@ def station_masks(masks: dict[str, np.ndarray], stations, where: str) -> dict[st
                        "station of the list (or leave those stations out of the list)")
     return {s: np.asarray(masks[roi_name(s)], bool) for s in stations}
 
-
-def station_centroids_mm(masks: dict[str, np.ndarray], spacing_mm, origin_zyx_mm=(0.0, 0.0, 0.0)) -> dict[str, np.ndarray]:
-    """Centroid (z, y, x) in mm of each station mask (for labels on a station map)."""
-    spacing, origin = np.asarray(spacing_mm, float), np.asarray(origin_zyx_mm, float)
-    return {s: origin + np.argwhere(m).mean(axis=0) * spacing for s, m in masks.items() if np.any(m)}

@@ -59,9 +59,11 @@ def station_map(hu: np.ndarray, stations: dict[str, np.ndarray], spacing_mm, lun
     return figure
 
 
-def station_heatmap(stations: dict[str, np.ndarray], spacing_mm, counts: dict[str, pd.Series]):
-    """Recurrences by station on the anatomy: a coronal projection of the stations of one patient, each coloured by
-    its share of all recurrences, one panel per count series (e.g. ours and the paper's)."""
+def station_heatmap(stations: dict[str, np.ndarray], spacing_mm, counts: dict[str, pd.Series],
+                    backdrop: np.ndarray | None = None):
+    """Recurrences by station on the anatomy: a coronal projection of one patient's stations, each coloured by its
+    share of all recurrences, one panel per count series (e.g. ours and the paper's). ``backdrop``: bool (z, y, x)
+    drawn in light grey behind them (e.g. the lungs)."""
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
 
@@ -69,19 +71,25 @@ def station_heatmap(stations: dict[str, np.ndarray], spacing_mm, counts: dict[st
     order = sorted(stations, key=lambda s: stations[s].sum(), reverse=True)  # small stations drawn last, on top
     share = {name: series / max(float(series.sum()), 1.0) for name, series in counts.items()}
     top = max(float(s.max()) for s in share.values())
-    figure, axes = plt.subplots(1, len(counts), figsize=(4.8 * len(counts), 5.0))
+    union = np.logical_or.reduce([m.any(axis=1) for m in stations.values()])
+    rows, columns = np.nonzero(union)
+    pad = 6
+    box = (slice(max(rows.min() - pad, 0), rows.max() + pad + 1), slice(max(columns.min() - 4 * pad, 0), columns.max() + 4 * pad + 1))
+    figure, axes = plt.subplots(1, len(counts), figsize=(5.0 * len(counts) + 1.0, 6.0))
     cmap = colormaps["magma_r"]
     for axis, (name, values) in zip(np.atleast_1d(axes), share.items()):
-        canvas = np.full(stations[order[0]].shape[::2], np.nan)
+        canvas = np.full(union.shape, np.nan)
         for station in order:
-            projection = stations[station].any(axis=1)
-            canvas[projection] = values.get(station, 0.0)
-        image = axis.imshow(canvas[::-1], cmap=cmap, vmin=0, vmax=top, aspect=dz / dx, interpolation="nearest")
+            canvas[stations[station].any(axis=1)] = values.get(station, 0.0)
+        canvas = canvas[box][::-1]
+        if backdrop is not None:
+            grey = np.where(backdrop.any(axis=1)[box][::-1], 0.85, 1.0)
+            axis.imshow(np.repeat(grey[..., None], 3, axis=2), aspect=dz / dx, interpolation="nearest")
+        image = axis.imshow(canvas, cmap=cmap, vmin=0, vmax=top, aspect=dz / dx, interpolation="nearest")
         for station in order:
-            r, c = np.argwhere(stations[station].any(axis=1)).mean(axis=0)
-            axis.text(c, canvas.shape[0] - 1 - r, f"{station}\n{100 * values.get(station, 0.0):.0f}%", ha="center",
-                      va="center", fontsize=7, color="black",
-                      bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.6, "lw": 0})
+            r, c = np.argwhere(stations[station].any(axis=1)[box][::-1]).mean(axis=0)
+            axis.text(c, r, station, ha="center", va="center", fontsize=7, color="black",
+                      bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.55, "lw": 0})
         axis.set_title(f"{name}: share of recurrences")
         axis.set_axis_off()
     figure.colorbar(image, ax=axes, shrink=0.7, label="share of all recurrences")

@@ -22,6 +22,7 @@ import numpy as np
 from gtvlib.data.synthetic import anatomy, tumour
 from gtvlib.data.synthetic.render import Grid, Renderer
 from gtvlib.data.synthetic.shapes import ellipsoid, union
+from gtvlib.errors import GtvError
 
 SCLC_CATEGORIES = (0.7, 0.1, 0.2)  # central, juxta-pleural, peripheral
 SCLC_NODE_COUNTS = (0.15, 0.35, 0.3, 0.2)  # probability of 0, 1, 2, 3 involved stations
@@ -48,8 +49,14 @@ def sclc_patient(index: int, seed: int, pixel_mm: float = 3.5, slice_mm: float =
     anatomy_params = anatomy.sample_anatomy(rng)
     shapes = anatomy.build_anatomy(anatomy_params)
     forbidden = anatomy.forbidden_organs(shapes)
-    form = tumour.sample_tumour_form(rng, anatomy_params["contrast_enhanced"])
-    primary = tumour.place_tumour(rng, form, shapes, forbidden, categories=SCLC_CATEGORIES)
+    for attempt in range(10):  # a large tumour may find no place in a small thorax: draw another (deterministically)
+        form = tumour.sample_tumour_form(rng, anatomy_params["contrast_enhanced"])
+        try:
+            primary = tumour.place_tumour(rng, form, shapes, forbidden, categories=SCLC_CATEGORIES)
+            break
+        except GtvError:
+            if attempt == 9:
+                raise
     count = int(rng.choice(len(SCLC_NODE_COUNTS), p=SCLC_NODE_COUNTS))
     names, weights = list(SCLC_NODE_STATIONS), np.array(list(SCLC_NODE_STATIONS.values()))
     stations = [str(s) for s in rng.choice(names, size=count, replace=False, p=weights / weights.sum())]
