@@ -23,7 +23,7 @@ from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.errors import GtvError
 from gtvlib.metrics import dice
 from gtvlib.runs import RunRecord
-from gtvlib.segment import segment_study
+from gtvlib.segment import predict_on_scan, segment_study
 from gtvlib.segment.export import OUTPUT_FILES, ROI_NAME
 from gtvlib.segment.grid import model_grid
 
@@ -163,6 +163,16 @@ def test_boxes_from_a_prompt_free_run_prompt_sam_where_that_run_finds_tumour(dat
         r, c = np.nonzero(cascade.mask[k])
         assert r.min() >= rows.min() - reach and r.max() <= rows.max() + reach
         assert c.min() >= columns.min() - reach and c.max() <= columns.max() + reach
+    # the library door to the same prediction: a prompt-free model alone, and SAM on the reference's boxes
+    from gtvlib.models.trained import load_trained
+
+    patient = load_patient(small_cohort / "SYNTH-003")
+    assert np.array_equal(predict_on_scan(load_trained(detector), patient), alone)
+    on_reference = predict_on_scan(load_trained(sam_run), patient, patient.masks["GTV-1"])
+    assert not on_reference[~patient.masks["GTV-1"].reshape(len(alone), -1).any(axis=1)].any()  # only prompted slices
+    assert dice(on_reference, patient.masks["GTV-1"]) > 0.3
+    with pytest.raises(GtvError, match="sam_med2d_tiny needs a box prompt: give a non-empty prompt_mask"):
+        predict_on_scan(load_trained(sam_run), patient, np.zeros_like(alone))
     with pytest.raises(GtvError, match="unet is prompt-free; a prompt or --boxes-from applies to a box-prompted"):
         segment_study(ct, tmp_path / "wrong", detector, boxes_from=detector, verbose=False)
     with pytest.raises(GtvError, match="needs prompts itself; --boxes-from expects a prompt-free run"):
