@@ -1,4 +1,4 @@
-"""GTV-SAMGAN losses (METHODS.md §1).
+"""Losses: GTV-SAMGAN's (METHODS.md §1) and HCF's 2-class losses with the CR loss (METHODS.md §2).
 
 Generator: ``G = w_focal·FL + w_dice·Dice + w_iou·MaskIoU + w_mean·Mean_Loss`` with the paper's weights
 20, 1, 1, 1. Discriminator: ``D = 1 − mean D(real) + mean D(fake)``.
@@ -78,3 +78,51 @@ def generator_loss(logits, target, predicted_iou, d_fake=None, weights: LossWeig
 def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """D = 1 − mean D(real) + mean D(fake)."""
     return 1 - d_real.mean() + d_fake.mean()
+
+
+# HCF (METHODS.md §2): 2-class softmax logits (B, 2, H, W), targets (B, 1, H, W) or (B, H, W) in {0, 1}.
+
+def _classes(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    target = target[:, 0] if target.ndim == 4 else target
+    return target.long()
+
+
+def softmax_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 − soft Dice of the foreground softmax probability, per sample (smooth 1), averaged over the batch."""
+    probability = torch.softmax(logits, dim=1)[:, 1]
+    target = _classes(logits, target).float()
+    intersection = (probability * target).flatten(1).sum(1)
+    total = probability.flatten(1).sum(1) + target.flatten(1).sum(1)
+    return (1 - (2 * intersection + smooth) / (total + smooth)).mean()
+
+
+def softmax_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross entropy, mean over pixels and the batch."""
+    return F.cross_entropy(logits, _classes(logits, target))
+
+
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """ε: cross entropy against the uniform distribution, −mean log p over pixels and classes (a confidence
+    penalty: it grows as the prediction moves away from uniform)."""
+    return -torch.log_softmax(logits, dim=1).mean()
+
+
+def softmax_focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss −(1 − p_t)^γ log p_t of the true class's softmax probability, mean over pixels and the batch."""
+    log_p = torch.log_softmax(logits, dim=1).gather(1, _classes(logits, target)[:, None])[:, 0]
+    return (-(1 - log_p.exp()) ** gamma * log_p).mean()
+
+
+def cr_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.1) -> torch.Tensor:
+    """The CR loss: Dice + (1 − α)·CE + α·ε (α = 0.1)."""
+    return (softmax_dice_loss(logits, target) + (1 - alpha) * softmax_cross_entropy(logits, target)
+            + alpha * uniform_cross_entropy(logits))
+
+
+HCF_LOSSES = {
+    "dice": softmax_dice_loss,
+    "ce": softmax_cross_entropy,
+    "focal": softmax_focal_loss,
+    "dice_ce": lambda logits, target: softmax_dice_loss(logits, target) + softmax_cross_entropy(logits, target),
+    "cr": cr_loss,
+}

@@ -5,6 +5,7 @@
 ``sam_med2d``       SAM-Med2D (the GTV-SAMGAN generator): adapters, one-to-one decoder; ViT-B and tiny
 ``baselines``       prompt-free MONAI networks of the paper's Table 1 (UNet, UNet++, SwinUNETR, DynUNet, …)
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
+``hcf``             HCF (seed 001): SANet and its ablations; the ResNet18 slice classifier that gates it
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
 ``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file
@@ -23,7 +24,7 @@ import importlib
 from gtvlib.errors import GtvError
 
 # One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
-FAMILIES = ("sam_med2d", "baselines", "references")
+FAMILIES = ("sam_med2d", "baselines", "references", "hcf")
 
 
 def model_registry() -> dict:
