@@ -12,7 +12,8 @@ slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cach
 model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
 train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
-evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``
+evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``,
+                      ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``

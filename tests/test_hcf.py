@@ -99,3 +99,41 @@ def test_losses_against_hand_computation():
     targets = torch.cat([target, target.flip(-1)])
     expected = (losses.softmax_dice_loss(logits, target) + losses.softmax_dice_loss(logits.flip(-1), target.flip(-1))) / 2
     assert losses.softmax_dice_loss(two, targets).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_gate_empties_rejected_slices():
+    from gtvlib.postprocess import gate, slice_scores
+
+    mask = np.ones((4, 3, 3), bool)
+    kept = gate(mask, np.array([True, False, True, False]))
+    assert kept[[0, 2]].all() and not kept[[1, 3]].any()
+    with pytest.raises(GtvError, match="3 slice decisions for a mask of 4 slices"):
+        gate(mask, np.ones(3, bool))
+    scores = slice_scores(np.array([1, 1, 0, 0, 1], bool), np.array([1, 0, 1, 0, 0], bool))
+    assert (scores["recall"], scores["precision"]) == (0.5, pytest.approx(1 / 3))
+    assert np.isnan(slice_scores(np.zeros(3, bool), np.zeros(3, bool))["recall"])
+
+
+def test_voting_keeps_what_more_than_half_of_the_folds_mark():
+    from gtvlib.postprocess import vote
+
+    folds = [np.zeros((1, 1, 6), bool) for _ in range(5)]
+    for fold, mask in enumerate(folds):
+        mask[0, 0, : fold + 1] = True  # voxel k is marked by 5 − k folds
+    assert vote(folds)[0, 0].tolist() == [True, True, True, False, False, False]  # 5, 4, 3 of 5 kept; 2 not
+    assert vote(folds[:4])[0, 0].tolist() == [True, True, False, False, False, False]  # 4 and 3 of 4 kept; 2 of 4 is not more than half
+    with pytest.raises(GtvError, match="fold masks of shapes"):
+        vote([np.zeros((2, 2, 2)), np.zeros((2, 2, 3))])
+
+
+def test_the_three_largest_components_are_kept():
+    from gtvlib.postprocess import largest_components
+
+    mask = np.zeros((5, 20, 20), bool)
+    for row, side in [(0, 2), (4, 3), (9, 1), (13, 4)]:  # cubes of 8, 27, 1 and 64 voxels
+        mask[:side, row:row + side, 0:side] = True
+    kept = largest_components(mask, keep=3)
+    assert kept.sum() == 8 + 27 + 64 and not kept[0, 9, 0]
+    diagonal = np.zeros((3, 3, 3), bool)
+    diagonal[0, 0, 0] = diagonal[1, 1, 1] = True  # touching at a corner: one component with 26-connectivity
+    assert largest_components(diagonal, keep=1).sum() == 2 and largest_components(diagonal, keep=1, connectivity=6).sum() == 1

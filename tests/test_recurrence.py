@@ -1,8 +1,6 @@
 """Recurrence modelling (seed 003): features on analytic masks, the CTV margin, the simulation's truth
 recovered, no patient leaking between folds, AUC and survival checked against independent implementations."""
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
