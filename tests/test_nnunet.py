@@ -68,3 +68,27 @@ def test_export_refuses_a_bad_dataset_id(cohort, tmp_path):
     with pytest.raises(GtvError, match="dataset id 1000: nnU-Net numbers datasets 1–999"):
         export_nnunet(cohort, tmp_path, dataset_id=1000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_structseg_export_reads_back_through_the_nifti_loader(cohort, tmp_path):
+    """The HCF chapter's route: a cohort written in the StructSeg2019 Task 4 layout and read back by the NIfTI
+    loader gives the same HU (to the int16 rounding), geometry and GTV."""
+    from gtvlib.data.cohort import structseg_cohort
+    from gtvlib.data.structseg import export_structseg
+
+    folder = export_structseg(cohort, tmp_path / "Lung_GTV")
+    assert sorted(p.name for p in folder.iterdir()) == ["1", "2", "3", "gtvlib_cases.json"]
+    assert json.loads((folder / "gtvlib_cases.json").read_text())["cases"] == {"1": "SYNTH-001", "2": "SYNTH-002", "3": "SYNTH-003"}
+    reread = structseg_cohort(folder, "exported")
+    assert reread.patient_ids == ["1", "2", "3"] and reread.structures == "nifti"
+    original, copy = cohort.load("SYNTH-002"), reread.load("2")
+    assert copy.spacing_mm == pytest.approx(original.spacing_mm) and copy.origin_xyz_mm == pytest.approx(original.origin_xyz_mm)
+    assert np.abs(copy.hu - original.hu).max() <= 0.5 and np.array_equal(copy.masks["GTV-1"], original.masks["GTV-1"])
+    assert copy.slice_positions_mm == pytest.approx(original.slice_positions_mm, abs=1e-4)  # NIfTI keeps float32 geometry
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(GtvError, match="exists and is not a gtvlib StructSeg export; refusing to overwrite"):
+        export_structseg(cohort, tmp_path / "other")
+    with pytest.raises(GtvError, match="no case folder holding data.nii.gz"):
+        structseg_cohort(tmp_path / "other", "x")
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]

@@ -14,6 +14,7 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``decoded``         each patient decoded once: HU and masks kept for every later load (no UIDs, paths or names)
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
 ``nnunet``          a cohort as an nnU-Net v2 raw dataset; nnU-Net's predictions scored per patient
+``structseg``       a cohort in the StructSeg2019 Task 4 layout (NIfTI), the HCF paper's data
 ==================  =============================================================================
 
 Data flow one way: files (``dicom``, or ``synthetic`` writing them) → ``Volume`` → ``cohort`` → ``slices``.

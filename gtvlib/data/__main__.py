@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--seed", type=int, default=0, help="synthetic cohort seed")
     export.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset number (1-999)")
     export.add_argument("--name", default="GTV", help="nnU-Net dataset name")
+    structseg = commands.add_parser("export-structseg", help="write a cohort in the StructSeg2019 Task 4 layout (<n>/data.nii.gz + label.nii.gz)")
+    structseg.add_argument("--out", type=Path, required=True, help="the Lung_GTV folder to write")
+    structseg.add_argument("--dataset", default="synthetic", help="a dataset of data_manifest.yaml (default: the synthetic cohort)")
+    structseg.add_argument("--preset", default="quick", help="synthetic preset (quick or paper)")
+    structseg.add_argument("--seed", type=int, default=0, help="synthetic cohort seed")
     imported = commands.add_parser("import-nnunet", help="score nnU-Net predictions (<case>.nii.gz) against the cohort's truth")
     imported.add_argument("predictions", type=Path, help="folder of nnU-Net's predicted <case>.nii.gz")
     imported.add_argument("--out", type=Path, required=True, help="CSV to write: one row per patient")
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     imported.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("export-nnunet", "import-nnunet"):
+        if args.command in ("export-nnunet", "import-nnunet", "export-structseg"):
             return _nnunet(args)
         if args.command == "weights":
             return _weights(args.name, args.record)
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _nnunet(args) -> int:
+def _nnunet(args) -> int:  # the cohort exports and nnU-Net's import
     from gtvlib.atomic import write_text_atomic
     from gtvlib.data.cohort import open_cohort
     from gtvlib.data.nnunet import export_nnunet, import_predictions
@@ -78,6 +83,12 @@ def _nnunet(args) -> int:
     cohort = open_cohort(args.dataset, args.preset, args.seed)
     if cohort.note:
         print(cohort.note)
+    if args.command == "export-structseg":
+        from gtvlib.data.structseg import export_structseg
+
+        folder = export_structseg(cohort, args.out)
+        print(f"wrote {folder} ({len(cohort.patient_ids)} cases: <n>/data.nii.gz + label.nii.gz)")
+        return 0
     if args.command == "export-nnunet":
         folder = export_nnunet(cohort, args.out, args.dataset_id, args.name)
         print(f"wrote {folder} ({len(cohort.patient_ids)} cases); next: nnUNetv2_plan_and_preprocess -d {args.dataset_id} "

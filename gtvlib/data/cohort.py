@@ -10,6 +10,7 @@ decoded-volume cache (:mod:`gtvlib.data.decoded`). Tables computed over a cohort
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -109,8 +110,7 @@ def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structure
             ids = sorted(p.name[:-7] for p in (root / "imagesTr").glob("lung_*.nii.gz") if not p.name.startswith("._"))
             loader = lambda pid, s: load_nifti(root / "imagesTr" / f"{pid}.nii.gz", root / "labelsTr" / f"{pid}.nii.gz")
         else:
-            ids = sorted(p.name for p in root.iterdir() if (p / "data.nii.gz").is_file())
-            loader = lambda pid, s: load_nifti(root / pid / "data.nii.gz", root / pid / "label.nii.gz")
+            ids, loader = structseg_cases(root)
         structures = "nifti"
         ids = ids[:patients] if patients > 0 else ids
     else:  # one folder of DICOM per patient
@@ -127,3 +127,26 @@ def _real_cohort(dataset: str, entry: dict, root: Path, patients: int, structure
                               "folders": {pid: str(path) for pid, path in folders.items()}})
     return Cohort(dataset, source + (", shown under pseudonyms" if folders else ""), root, ids, loader, "", structures,
                   folders, decoded)
+
+
+def structseg_cases(root: Path) -> tuple[list[str], Callable[[str, str], Volume]]:
+    """The cases of a StructSeg2019 Task 4 layout (``<root>/<n>/data.nii.gz`` + ``label.nii.gz``), numerically
+    ordered, and their loader."""
+    ids = sorted((p.name for p in Path(root).iterdir() if (p / "data.nii.gz").is_file()),
+                 key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0, name))
+    return ids, lambda pid, s: load_nifti(Path(root) / pid / "data.nii.gz", Path(root) / pid / "label.nii.gz")
+
+
+def structseg_cohort(root: str | os.PathLike, source: str) -> Cohort:
+    """A folder in the StructSeg2019 Task 4 layout (the real one, or a cohort exported by
+    :func:`gtvlib.data.structseg.export_structseg`) as a cohort read through the NIfTI loader."""
+    root = Path(root)
+    if not root.is_dir():
+        raise GtvError(f"{root}: no such folder; expected Lung_GTV/<n>/data.nii.gz + label.nii.gz")
+    ids, loader = structseg_cases(root)
+    if not ids:
+        raise GtvError(f"{root}: no case folder holding data.nii.gz; expected the StructSeg2019 Task 4 layout "
+                       "<n>/data.nii.gz + <n>/label.nii.gz")
+    decoded = DecodedVolumes({"folder": str(root.resolve()), "dataset": "structseg_layout", "roi_map": None, "folders": {}})
+    return Cohort("structseg_layout", f"{source}: {len(ids)} cases in the StructSeg2019 Task 4 layout (NIfTI)", root, ids,
+                  loader, "", "nifti", {}, decoded)

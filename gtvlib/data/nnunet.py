@@ -28,20 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gtvlib.data.dicom.nifti import hu_int16, write_nifti
 from gtvlib.errors import GtvError
 
 LABEL_NAME = "GTV-1"
-
-
-def _write_nifti(array: np.ndarray, volume, path: Path, dtype) -> None:
-    """(z, y, x) ``array`` as NIfTI with ``volume``'s spacing and origin (LPS, axis-aligned), via SimpleITK."""
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=dtype))
-    dz, dy, dx = volume.spacing_mm
-    image.SetSpacing((float(dx), float(dy), float(dz)))
-    image.SetOrigin(tuple(float(v) for v in volume.origin_xyz_mm))
-    sitk.WriteImage(image, str(path), useCompression=True)  # inside the staging folder: moved in when all is written
 
 
 def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, name: str = "GTV",
@@ -69,8 +59,8 @@ def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, na
             volume = cohort.load(pid)
             if LABEL_NAME not in volume.masks:
                 raise GtvError(f"patient {pid}: no {LABEL_NAME} mask; expected every exported case to have one")
-            _write_nifti(np.clip(np.rint(volume.hu), -32768, 32767), volume, staging / "imagesTr" / f"{pid}_0000.nii.gz", np.int16)
-            _write_nifti(volume.masks[LABEL_NAME], volume, staging / "labelsTr" / f"{pid}.nii.gz", np.uint8)
+            write_nifti(hu_int16(volume), volume, staging / "imagesTr" / f"{pid}_0000.nii.gz", np.int16)
+            write_nifti(volume.masks[LABEL_NAME], volume, staging / "labelsTr" / f"{pid}.nii.gz", np.uint8)
         description = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "GTV": 1},
                        "numTraining": len(cohort.patient_ids), "file_ending": ".nii.gz",
                        "name": f"{name} ({cohort.dataset})", "description": cohort.source,

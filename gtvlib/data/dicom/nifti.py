@@ -110,3 +110,20 @@ def load_nifti(image_path: str | os.PathLike, label_path: str | os.PathLike | No
     return Volume(hu=hu, spacing_mm=(spacing_xyz[2], spacing_xyz[1], spacing_xyz[0]), origin_xyz_mm=tuple(origin),
                   slice_positions_mm=positions, masks=masks,
                   metadata={"modality": "CT", "source": image_path.name, "format": "NIfTI"})
+
+
+def write_nifti(array: np.ndarray, volume: Volume, path: str | os.PathLike, dtype) -> None:
+    """(z, y, x) ``array`` as NIfTI with ``volume``'s spacing and origin (LPS, axis-aligned), via SimpleITK.
+    Callers write into a staging folder that is moved in when everything is written (nothing half-written)."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=dtype))
+    dz, dy, dx = volume.spacing_mm
+    image.SetSpacing((float(dx), float(dy), float(dz)))
+    image.SetOrigin(tuple(float(v) for v in volume.origin_xyz_mm))
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def hu_int16(volume: Volume) -> np.ndarray:
+    """The volume's HU rounded into int16 (the storage type of CT exports)."""
+    return np.clip(np.rint(volume.hu), -32768, 32767).astype(np.int16)

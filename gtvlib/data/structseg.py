@@ -1,0 +1,55 @@
+"""The StructSeg2019 Task 4 (lung GTV) layout, the data of the HCF paper (seed 001)::
+
+    Lung_GTV/<n>/data.nii.gz     CT in HU (int16), LPS geometry of the source series
+    Lung_GTV/<n>/label.nii.gz    GTV 1, background 0 (uint8), on the same grid
+    Lung_GTV/gtvlib_cases.json   case number → the cohort's patient id (pseudonyms for real data)
+
+:func:`export_structseg` writes any cohort in that layout, so that the HCF chapter runs through the NIfTI
+loader on the synthetic cohort exactly as it runs on StructSeg's own files
+(:func:`gtvlib.data.cohort.structseg_cohort` opens either). Cases are numbered 1…N in the cohort's order. The
+whole folder is written into a staging folder beside the target and moved in when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gtvlib.data.dicom.nifti import hu_int16, write_nifti
+from gtvlib.errors import GtvError
+
+LABEL_NAME = "GTV-1"
+
+
+def export_structseg(cohort, out: str | os.PathLike) -> Path:
+    """Write ``cohort`` (a :class:`~gtvlib.data.cohort.Cohort`) as ``<out>/<n>/data.nii.gz`` + ``label.nii.gz``;
+    return ``out``. An existing export in ``out`` is replaced; any other non-empty folder is refused."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / "gtvlib_cases.json").is_file():
+        raise GtvError(f"{out}: exists and is not a gtvlib StructSeg export; refusing to overwrite it (expected an empty "
+                       "or new folder)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        cases = {}
+        for number, pid in enumerate(cohort.patient_ids, start=1):
+            volume = cohort.load(pid)
+            if LABEL_NAME not in volume.masks:
+                raise GtvError(f"patient {pid}: no {LABEL_NAME} mask; expected every exported case to have one")
+            case = staging / str(number)
+            case.mkdir()
+            write_nifti(hu_int16(volume), volume, case / "data.nii.gz", np.int16)
+            write_nifti(volume.masks[LABEL_NAME], volume, case / "label.nii.gz", np.uint8)
+            cases[str(number)] = pid
+        (staging / "gtvlib_cases.json").write_text(json.dumps({"source": cohort.source, "cases": cases}, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
