@@ -37,7 +37,9 @@ from gtvlib.progress import progress
 from gtvlib.runs import RunRecord
 
 DISCRIMINATOR_INPUTS = ("probabilities", "logits")
-SCHEDULES = ("constant", "warmup_cosine")
+SCHEDULES = ("constant", "warmup_cosine", "warm_restarts")
+OPTIMIZERS = ("adam", "adamw")
+VALIDATION_SLICES = ("tumour", "all")
 WARMUP_FRACTION = 0.05
 TRAIN_ENCODER = ("adapters", "all")
 
@@ -72,12 +74,39 @@ class TrainConfig:
     # is part of the run's key, since it shapes every step.
     schedule: str = "constant"
     keep_checkpoints: int = 0  # checkpoints kept on disk: 0 = every epoch (the paper saves each), N = the last N
+    # Prompt-free 2-class networks (HCF's SANet, METHODS.md §2): a loss of gtvlib.losses.HCF_LOSSES ("" = the
+    # GTV-SAMGAN generator loss with ``weights``), training slices by balance sampling (θ0 = tumour slices only,
+    # the only choice for a box-prompted model), AdamW with weight decay, cosine annealing with warm restarts every
+    # ``restart_epochs``, early stopping after ``patience`` epochs without a better validation patient Dice (0: off),
+    # and validation on every slice ("all": false positives on tumour-free slices count) or the tumour slices.
+    loss: str = ""
+    balance: str = "theta0"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    restart_epochs: int = 20
+    patience: int = 0
+    validation_slices: str = "tumour"
+
+
+# Fields added after runs were recorded: left out of a run's key while at these defaults, so the runs of the
+# settings that existed before keep their folders.
+KEY_OMITS_AT_DEFAULT = {"loss": "", "balance": "theta0", "optimizer": "adam", "weight_decay": 0.0, "restart_epochs": 20,
+                        "patience": 0, "validation_slices": "tumour"}
 
 
 def adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
     """Adam over the trainable ``parameters`` (``foreach``: all tensors updated together, the same update as
     PyTorch's per-tensor loop, which is its CPU default)."""
     return torch.optim.Adam([p for p in parameters if p.requires_grad], lr=lr, betas=betas, foreach=True)
+
+
+def optimizer_for(parameters, config: TrainConfig) -> torch.optim.Optimizer:
+    """``config.optimizer`` over the trainable ``parameters``: Adam (the GTV-SAMGAN paper) or AdamW with
+    ``weight_decay`` (HCF)."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW([p for p in parameters if p.requires_grad], lr=config.lr, betas=tuple(config.betas),
+                                 weight_decay=config.weight_decay, foreach=True)
+    return adam(parameters, config.lr, tuple(config.betas))
 
 
 def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
@@ -88,7 +117,8 @@ def run_for(config: TrainConfig, data: PreparedSlices, root=None) -> RunRecord:
     from gtvlib.models import model_spec
 
     ignored = ("num_workers", "device", "keep_checkpoints") + (("epochs",) if config.schedule == "constant" else ())
-    settings = {k: v for k, v in asdict(config).items() if k not in ignored}
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ignored and not (k in KEY_OMITS_AT_DEFAULT and v == KEY_OMITS_AT_DEFAULT[k])}
     return RunRecord.named(config.name, {"config": settings, "model": model_spec(config.model).settings,
                                          "spec": asdict(data.cache.spec), "cohort": str(data.cache.cohort),
                                          "training": list(data.training_ids), "validation": list(data.validation_ids)}, root)
@@ -104,6 +134,16 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
         raise GtvError(f"train_encoder={config.train_encoder!r}; expected 'adapters' (SAM-Med2D) or 'all'")
     if config.schedule not in SCHEDULES:
         raise GtvError(f"schedule={config.schedule!r}; expected one of {SCHEDULES}")
+    from gtvlib.losses import HCF_LOSSES
+
+    choices = [("optimizer", config.optimizer, OPTIMIZERS), ("validation_slices", config.validation_slices, VALIDATION_SLICES),
+               ("loss", config.loss, ("", *HCF_LOSSES))]
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise GtvError(f"{name}={value!r}; expected one of {list(allowed)}")
+    if config.balance != "theta0" and model_spec(config.model).prompt != "none":
+        raise GtvError(f"balance={config.balance!r} with {config.model}, which needs a box on every slice; tumour-free "
+                       "slices have none: expected balance='theta0' for a box-prompted model")
     if config.discriminator_input not in DISCRIMINATOR_INPUTS:
         raise GtvError(f"discriminator_input={config.discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}")
     if model_spec(config.model).training_outputs is None:
@@ -126,24 +166,33 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
 
 
 def training_slices(config: TrainConfig, data: PreparedSlices) -> SliceDataset:
-    """The training patients' tumour slices with a jittered box prompt (and the seeded augmentation)."""
-    pairs = data.pairs("training")
+    """The training patients' slices after balance sampling (``config.balance``; θ0: the tumour slices) with the
+    seeded augmentation, and a jittered box prompt for a box-prompted model."""
+    from gtvlib.models import model_spec
+
+    pairs = data.pairs("training", config.balance, config.seed)
     if not pairs:
         raise GtvError(f"no tumour slices among the training patients {data.training_ids}")
-    return SliceDataset(data.cache, pairs, config.seed, config.augment, config.box_jitter_px, config.shift_px)
+    jitter = config.box_jitter_px if model_spec(config.model).prompt != "none" else None
+    return SliceDataset(data.cache, pairs, config.seed, config.augment, jitter, config.shift_px)
 
 
 def learning_rate_schedule(optimizer, config: TrainConfig, steps_per_epoch: int):
-    """A per-step scheduler for ``optimizer``: constant, or linear warm-up then cosine decay to 0 over
-    ``config.epochs`` × ``steps_per_epoch`` steps (:data:`SCHEDULES`)."""
+    """A per-step scheduler for ``optimizer`` (:data:`SCHEDULES`): constant; linear warm-up then cosine decay to 0
+    over ``config.epochs`` × ``steps_per_epoch`` steps; or cosine annealing with warm restarts every
+    ``config.restart_epochs`` epochs (HCF)."""
     import math
 
     total = max(config.epochs * steps_per_epoch, 1)
     warmup = max(int(WARMUP_FRACTION * total), 1)
 
+    restart = max(config.restart_epochs * steps_per_epoch, 1)
+
     def factor(step: int) -> float:
         if config.schedule == "constant":
             return 1.0
+        if config.schedule == "warm_restarts":  # SGDR: cosine from the full rate to 0, restarting every restart_epochs
+            return 0.5 * (1 + math.cos(math.pi * (step % restart) / restart))
         if step < warmup:
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup) / max(total - warmup, 1)))
@@ -171,12 +220,17 @@ def _loss_over_heads(heads: list[torch.Tensor], labels, predicted_iou, d_fake, w
 
 
 def supervised_step(net, optimizer, images, labels, boxes, weights: LossWeights = LossWeights(),
-                    outputs=sam_training_outputs) -> float:
-    """One generator update on a batch: images (B, 1, S, S) in [0, 1], labels (B, 1, S, S), boxes (B, 4).
-    ``outputs``: the model's :attr:`~gtvlib.models.spec.ModelSpec.training_outputs` (SAM-Med2D's by default)."""
+                    outputs=sam_training_outputs, loss_function=None) -> float:
+    """One generator update on a batch: images (B, 1, S, S) in [0, 1], labels (B, 1, S, S), boxes (B, 4) or None.
+    ``outputs``: the model's :attr:`~gtvlib.models.spec.ModelSpec.training_outputs` (SAM-Med2D's by default).
+    ``loss_function(logits, labels)``: a loss of :data:`gtvlib.losses.HCF_LOSSES` for 2-class logits, averaged
+    over the heads; None: the generator loss with ``weights``."""
     with autocast(images.device):
         heads, predicted_iou = outputs(net, images, boxes)
-    loss = _loss_over_heads(heads, labels, predicted_iou, None, weights)
+    if loss_function is None:
+        loss = _loss_over_heads(heads, labels, predicted_iou, None, weights)
+    else:
+        loss = torch.stack([loss_function(head.float(), labels) for head in heads]).mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -262,29 +316,45 @@ def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord |
     """Fine-tune SAM-Med2D with the generator loss only (no discriminator): the SAM-Med2D baseline."""
     from gtvlib.models import model_spec
 
+    from gtvlib.losses import HCF_LOSSES
+
     setup = set_up(config, data, run)
     device, model = setup.device, setup.model
-    optimizer = adam(model.parameters(), config.lr, tuple(config.betas))
+    optimizer = optimizer_for(model.parameters(), config)
     modules = {"model": model, "optimizer": optimizer}
     schedulers = _schedulers(config, setup, {"scheduler": optimizer}, modules)
     first = setup.run.resume(modules)
     net, weights, spec = _distributed(model, setup.world), LossWeights(**config.weights), model_spec(config.model)
-    predict = spec.predict
+    predict, loss_function = spec.predict, HCF_LOSSES.get(config.loss)
     for epoch in range(first, config.epochs + 1):
+        if stopped_early(setup.run, config.patience):
+            break
         started, net, losses = time.perf_counter(), net.train(), []
+        torch.manual_seed(config.seed * 1000 + epoch)  # dropout draws the same masks in a resumed run
         loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for batch in progress(loader, f"epoch {epoch}", total=len(loader), leave=False):
-            images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))
-            losses.append(supervised_step(net, optimizer, images, labels, boxes, weights, spec.training_outputs))
+            images, labels = batch["image"].to(device), batch["label"].to(device)
+            boxes = batch["box"].to(device) if "box" in batch else None
+            losses.append(supervised_step(net, optimizer, images, labels, boxes, weights, spec.training_outputs, loss_function))
             for scheduler in schedulers:
                 scheduler.step()
         if setup.rank == 0:
-            evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict)
+            evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict,
+                                  slices=config.validation_slices)
             _report(setup.run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
                                         time.perf_counter() - started, modules))
             setup.run.prune_checkpoints(config.keep_checkpoints)
     _finish(setup.world, net)
     return setup.run
+
+
+def stopped_early(run: RunRecord, patience: int, metric: str = "val_patient_dice") -> bool:
+    """True when the last ``patience`` recorded epochs brought no better ``metric`` than the best before them
+    (early stopping; decided from ``epochs.csv``, so a resumed run stops where the uninterrupted one did)."""
+    if patience <= 0 or not (run.folder / "epochs.csv").is_file():
+        return False
+    values = run.epochs()[metric].to_numpy(float)
+    return len(values) > patience and np.nanmax(values[-patience:]) <= np.nanmax(values[:-patience])
 
 
 def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
@@ -305,6 +375,7 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
     predict = spec.predict
     for epoch in range(first, config.epochs + 1):
         started, net, g_losses, d_losses = time.perf_counter(), net.train(), [], []
+        torch.manual_seed(config.seed * 1000 + epoch)  # dropout draws the same masks in a resumed run
         loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
         for step, batch in enumerate(progress(loader, f"epoch {epoch}", total=len(loader), leave=False)):
             images, labels, boxes = (batch[k].to(device) for k in ("image", "label", "box"))

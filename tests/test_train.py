@@ -212,3 +212,51 @@ def test_training_from_weights_that_do_not_fit_is_refused_before_any_epoch(data,
     with pytest.raises(GtvError, match=expected):
         train.train_gan(train.TrainConfig(epochs=1, checkpoint=str(path)), data, run)
     assert not any(p.is_file() for p in (tmp_path / "run").rglob("*"))  # no record, no checkpoint of a run that never began
+
+
+HCF = dict(model="sanet", mode="supervised", loss="cr", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+           schedule="warm_restarts", restart_epochs=1, validation_slices="all", lr=1.0e-3, batch_size=4, augment=False)
+
+
+def test_sanet_trains_on_balanced_slices_with_the_cr_loss_and_resumes_exactly(data, tmp_path):
+    """HCF's training (METHODS.md §2): θ1 slices (tumour-free ones included, no box), the CR loss, AdamW, warm
+    restarts, validation on every slice; an interrupted run resumed gives the uninterrupted run's numbers."""
+    config = train.TrainConfig(epochs=2, **HCF)
+    dataset = train.training_slices(config, data)
+    tumour = [data.cache.has_tumour(pid)[k] for pid, k in dataset.pairs]
+    assert sum(tumour) == len(tumour) - sum(tumour) > 0 and "box" not in dataset[0]  # θ1: 1 tumour-free per tumour slice
+    whole = train.train(config, data, RunRecord(tmp_path / "whole"))
+    first = train.train(train.TrainConfig(epochs=1, **HCF), data, RunRecord(tmp_path / "parts"))
+    resumed = train.train(config, data, RunRecord(first.folder))
+    assert _rows(whole.folder / "epochs.csv")[-1]["train_g_loss"] == _rows(resumed.folder / "epochs.csv")[-1]["train_g_loss"]
+    assert len(whole.per_patient()) == 1 and "val_slice_dice" in whole.epochs().columns
+
+
+def test_warm_restarts_schedule_and_early_stopping(data, tmp_path):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = train.learning_rate_schedule(optimizer, train.TrainConfig(schedule="warm_restarts", restart_epochs=2), 3)
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == rates[6] == 1.0 and rates[3] == pytest.approx(0.5) and rates[5] < rates[4] < rates[3]  # restarts every 6 steps
+    run = RunRecord(tmp_path / "stopping")
+    run.folder.mkdir(parents=True)
+    (run.folder / "epochs.csv").write_text("epoch,val_patient_dice\n1,0.5\n2,0.7\n3,0.6\n4,0.65\n")
+    assert train.stopped_early(run, 2) and not train.stopped_early(run, 3) and not train.stopped_early(run, 0)
+
+
+def test_hcf_options_are_checked(data, tmp_path):
+    for field, value, message in [("loss", "hinge", r"loss='hinge'; expected one of \['', 'dice', 'ce', 'focal', 'dice_ce', 'cr'\]"),
+                                  ("optimizer", "sgd", "optimizer='sgd'; expected one of"),
+                                  ("validation_slices", "some", "validation_slices='some'; expected one of")]:
+        with pytest.raises(GtvError, match=message):
+            train.train(train.TrainConfig(**{**HCF, field: value}), data, RunRecord(tmp_path / field))
+    with pytest.raises(GtvError, match="balance='theta1' with sam_med2d_tiny, which needs a box on every slice"):
+        train.train(train.TrainConfig(balance="theta1"), data, RunRecord(tmp_path / "sam"))
+    # an option at its default leaves the run's key as it was before the option existed
+    assert train.run_for(train.TrainConfig(epochs=2, patience=0), data, root=tmp_path).folder == \
+        train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
+    assert train.run_for(train.TrainConfig(epochs=2, patience=5), data, root=tmp_path).folder != \
+        train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
