@@ -178,8 +178,21 @@ def test_prepare_without_a_crop_is_the_whole_image(small_cohort, tmp_path):
     data = slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="none", validation_fraction=0.5,
                           cache_dir=tmp_path)
     assert data.crop is None and data.cache.folder == data.full.folder and data.spacing_mm["SYNTH-001"] == (5.0, 3.5, 3.5)
-    with pytest.raises(GtvError, match="crop='body'; expected one of"):
-        slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="body", cache_dir=tmp_path)
+    with pytest.raises(GtvError, match="crop='lungs'; expected one of"):
+        slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="lungs", cache_dir=tmp_path)
+
+
+def test_prepare_with_the_hcf_body_crop(small_cohort, tmp_path):
+    """HCF's body crop: one square around every training patient's body box (HU > −500 ± 12 px), couch left out."""
+    cohort = _cohort(small_cohort, ["SYNTH-001", "SYNTH-002", "SYNTH-003"])
+    data = slices.prepare(cohort, crop="body", size=64, validation_fraction=0.34, seed=2, cache_dir=tmp_path)
+    bodies = [slices.body_box(cohort.load(pid).hu) for pid in data.training_ids]
+    crop = data.crop
+    assert crop.height == crop.width == max(max(b.row1 for b in bodies) - min(b.row0 for b in bodies),
+                                            max(b.col1 for b in bodies) - min(b.col0 for b in bodies))
+    assert all(crop.row0 <= b.row0 and b.row1 <= crop.row1 and crop.col0 <= b.col0 and b.col1 <= crop.col1 for b in bodies)
+    assert crop.width < 128 and data.cache.load("SYNTH-001")[0].shape[1:] == (64, 64)
+    assert data.spacing_mm["SYNTH-001"][1] == pytest.approx(3.5 * crop.width / 64)
 
 
 def test_a_split_without_tumour_slices_is_named_before_training(small_cohort, tmp_path):

@@ -6,7 +6,9 @@ Boxes are half-open pixel ranges, rows [row0, row1) and columns [col0, col1); th
 * **GTV-MFIT**: the smallest rectangle covering every *training* tumour slice's tight box, enlarged to a
   square whose side is a multiple of 64 (or the model input), and applied unchanged to validation and
   test slices.
-* **Body crop**: the bounding box of the body (HU > −500, largest component) ± 12 px.
+* **Body crop**: the bounding box of the body (HU > −500, largest component) ± 12 px. The paper crops every
+  image to its own box and resizes it to 512²; :func:`body_square` takes the union over the training patients
+  and makes it square instead, so that a cohort keeps one model grid with square pixels.
 """
 
 from __future__ import annotations
@@ -92,3 +94,16 @@ def body_box(hu: np.ndarray, margin_px: int = 12, threshold_hu: float = -500.0) 
     rows, columns = largest.shape
     return Box(max(box.row0 - margin_px, 0), max(box.col0 - margin_px, 0),
                min(box.row1 + margin_px, rows), min(box.col1 + margin_px, columns))
+
+
+def body_square(boxes: list[Box], image_shape: tuple[int, int]) -> Box:
+    """The square crop around the union of (training patients') body boxes: side = the union's longer side
+    (at most the image), centred on the union and shifted to stay inside the image."""
+    if not boxes:
+        raise GtvError("no body boxes: the body crop needs at least one training patient")
+    union = Box(min(b.row0 for b in boxes), min(b.col0 for b in boxes), max(b.row1 for b in boxes), max(b.col1 for b in boxes))
+    rows, columns = image_shape
+    side = min(max(union.height, union.width), rows, columns)
+    row0 = int(np.clip(round((union.row0 + union.row1 - side) / 2), 0, rows - side))
+    col0 = int(np.clip(round((union.col0 + union.col1 - side) / 2), 0, columns - side))
+    return Box(row0, col0, row0 + side, col0 + side)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gtvlib.data.slices.boxes import Box, mfit_box
+from gtvlib.data.slices.boxes import Box, body_box, body_square, mfit_box
 from gtvlib.data.slices.cache import SliceCache, SliceSpec
 from gtvlib.data.slices.splits import patient_split
 from gtvlib.errors import GtvError
 
-CROPS = ("mfit", "none")
+CROPS = ("mfit", "body", "none")
 
 
 @dataclass
@@ -98,7 +98,8 @@ def prepare(cohort, *, window: str = "hcf_paper", crop: str = "mfit", mfit_multi
     """Split ``cohort`` by patient and cache its slices on the model grid.
 
     ``cohort``: a :class:`~gtvlib.data.cohort.Cohort`. ``window``: HU window preset. ``crop``: ``"mfit"``
-    (GTV-MFIT on the training labels, side a multiple of ``mfit_multiple`` px) or ``"none"``. ``size``:
+    (GTV-MFIT on the training labels, side a multiple of ``mfit_multiple`` px), ``"body"`` (HCF: the square
+    around the training patients' body boxes) or ``"none"``. ``size``:
     the model input side in pixels (None keeps the cropped size). ``validation_fraction``, ``seed``: the
     patient split. ``cache_dir``: the cache root (default ``$GTVLIB_CACHE``).
     """
@@ -108,6 +109,9 @@ def prepare(cohort, *, window: str = "hcf_paper", crop: str = "mfit", mfit_multi
     full = SliceCache(cohort.folder, SliceSpec.from_window(window), cache_dir=cache_dir)
     full.build(cohort.patient_ids, load_volume=cohort.load, patient_folder=cohort.patient_folder)
     union, box = mfit_from_cache(full, training_ids, multiple=mfit_multiple) if crop == "mfit" else (None, None)
+    if crop == "body":  # HCF: the body's box (HU > −500 ± 12 px) over the training patients, squared
+        bodies = [body_box(cohort.load(pid).hu) for pid in training_ids]
+        union, box = None, body_square(bodies, full.load(training_ids[0])[0].shape[1:])
     cache = SliceCache(cohort.folder, SliceSpec.from_window(window, crop=box, size=size), cache_dir=cache_dir)
     cache.build(cohort.patient_ids, load_volume=cohort.load, patient_folder=cohort.patient_folder)
     return PreparedSlices(training_ids, validation_ids, cache, box, union, size, full)
