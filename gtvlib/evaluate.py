@@ -1,5 +1,6 @@
 """Evaluation of any 2-D segmentation model on cached slices: predict, stitch per patient, score per slice
-and in 3-D with the true spacing of the model grid.
+and in 3-D with the true spacing of the model grid; and of a slice classifier (HCF's gate): recall, precision
+and accuracy of its decisions on every slice (:func:`evaluate_classifier`).
 
 The model enters through a ``predict(model, images, labels) -> logits`` function (a registry entry's
 :attr:`~gtvlib.models.spec.ModelSpec.predict`): images (B, 1, S, S) in [0, 1], logits (B, 1, S, S); a
@@ -131,3 +132,53 @@ def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, pat
                                  "patient_dice_mean": e.summary["patient_dice"],
                                  "patient_dice_median": e.summary["patient_dice_median"]}
                          for label, e in rows.items()}).T
+
+
+@dataclass
+class ClassifierEvaluation:
+    """A slice classifier's decisions on every slice of some patients. ``probabilities``: P(tumour) per (patient,
+    slice). ``per_patient``: rows with patient, recall, precision, tumour and kept slice counts. ``summary``:
+    ``slice_recall``, ``slice_precision``, ``slice_accuracy`` and ``slice_f1`` over all slices pooled."""
+
+    probabilities: dict[tuple[str, int], float]
+    per_patient: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    def decisions(self, patient_id: str, slices: int, threshold: float = 0.5) -> np.ndarray:
+        """The gate's decisions (z,) bool for one patient: P(tumour) > ``threshold``."""
+        out = np.zeros(slices, dtype=bool)
+        for (pid, k), p in self.probabilities.items():
+            if pid == patient_id:
+                out[k] = p > threshold
+        return out
+
+
+@torch.no_grad()
+def evaluate_classifier(model, cache: SliceCache, patient_ids: list[str], device, predict, threshold: float = 0.5,
+                        batch_size: int = 32) -> ClassifierEvaluation:
+    """Classify every slice of ``patient_ids`` (``predict(model, images, labels)`` → log-odds (B,)) and score the
+    decisions P(tumour) > ``threshold`` against the slices that hold tumour."""
+    from gtvlib.postprocess import slice_scores
+
+    model.eval()
+    pairs = cache.index(patient_ids, "thetan")
+    probabilities = {}
+    for batch in torch.utils.data.DataLoader(SliceDataset(cache, pairs), batch_size=batch_size):
+        with autocast(device):
+            logits = predict(model, batch["image"].to(device), None)
+        for pid, k, p in zip(batch["patient"], batch["slice_index"].tolist(), torch.sigmoid(logits.float()).cpu().tolist()):
+            probabilities[(pid, k)] = p
+    result = ClassifierEvaluation(probabilities)
+    decided, truths = [], []
+    for pid in patient_ids:
+        truth = cache.has_tumour(pid)
+        decisions = result.decisions(pid, len(truth), threshold)
+        result.per_patient.append({"patient": pid, **slice_scores(decisions, truth)})
+        decided.append(decisions)
+        truths.append(truth)
+    pooled = slice_scores(np.concatenate(decided), np.concatenate(truths))
+    accuracy = float(np.mean(np.concatenate(decided) == np.concatenate(truths)))
+    recall, precision = pooled["recall"], pooled["precision"]
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else float("nan")
+    result.summary = {"slice_recall": recall, "slice_precision": precision, "slice_accuracy": accuracy, "slice_f1": f1}
+    return result

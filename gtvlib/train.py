@@ -1,7 +1,11 @@
 """Training GTV-SAMGAN: one readable loop per mode, chosen by ``TrainConfig.mode`` from :data:`LOOPS`.
 
 * ``supervised``: SAM-Med2D fine-tuned with the generator loss alone (the SAM-Med2D baseline);
-* ``gan``: GTV-SAMGAN, the generator loss plus an adversarial term from the mask discriminator.
+* ``gan``: GTV-SAMGAN, the generator loss plus an adversarial term from the mask discriminator;
+* ``classifier``: HCF's slice classifier, cross entropy on balance-sampled slices (METHODS.md §2).
+
+Prompt-free 2-class networks (SANet) train in ``supervised`` mode with the options of METHODS.md §2: an HCF
+loss, balance-sampled slices, AdamW, warm restarts, early stopping, validation on every slice.
 
 Data: the tumour slices of the training patients of :func:`gtvlib.data.slices.prepare` (GTV-MFIT crop at the
 model input) with a jittered ground-truth box; validation after every epoch on the validation patients'
@@ -49,7 +53,7 @@ class TrainConfig:
     """Everything that determines a run (written to params.yaml)."""
 
     name: str = "gtv_samgan"
-    mode: str = "gan"  # a key of LOOPS: "gan" (GTV-SAMGAN) or "supervised" (SAM-Med2D fine-tuning)
+    mode: str = "gan"  # a key of LOOPS: "gan" (GTV-SAMGAN), "supervised" (SAM-Med2D, baselines, SANet), "classifier"
     model: str = "sam_med2d_tiny"
     epochs: int = 2
     batch_size: int = 4
@@ -146,6 +150,10 @@ def sam_for_training(config: TrainConfig, data: PreparedSlices):
                        "slices have none: expected balance='theta0' for a box-prompted model")
     if config.discriminator_input not in DISCRIMINATOR_INPUTS:
         raise GtvError(f"discriminator_input={config.discriminator_input!r}; expected one of {DISCRIMINATOR_INPUTS}")
+    classifier = model_spec(config.model).task == "slice classification"
+    if classifier != (config.mode == "classifier"):
+        raise GtvError(f"mode {config.mode!r} with {config.model}, a {model_spec(config.model).task} model; expected "
+                       "mode 'classifier' for a slice classifier and 'gan' or 'supervised' for a segmentation model")
     if model_spec(config.model).training_outputs is None:
         raise GtvError(f"model {config.model!r} is not trained (a reference that needs no training); "
                        "expected a SAM-Med2D or baseline model of gtvlib.models")
@@ -396,7 +404,55 @@ def train_gan(config: TrainConfig, data: PreparedSlices, run: RunRecord | None =
     return setup.run
 
 
-LOOPS = {"gan": train_gan, "supervised": train_supervised}
+def classifier_step(net, optimizer, images, labels, outputs) -> float:
+    """One update of a slice classifier: cross entropy of its 2-class logits (B, 2) against whether each label
+    slice (B, 1, S, S) holds tumour."""
+    targets = labels.flatten(1).any(dim=1).long()
+    with autocast(images.device):
+        heads, _ = outputs(net, images, None)
+    loss = torch.nn.functional.cross_entropy(heads[0].float(), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def train_classifier(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:
+    """HCF's slice classifier (a registry model of task "slice classification"): cross entropy on balance-sampled
+    slices (``config.balance``; the paper's gate: θ1), validated by its slice recall and precision on every slice
+    of the validation patients; early stopping on the slice F1."""
+    from gtvlib.evaluate import evaluate_classifier
+    from gtvlib.models import model_spec
+
+    spec = model_spec(config.model)
+    setup = set_up(config, data, run)  # refuses a segmentation model in this mode
+    device, model = setup.device, setup.model
+    optimizer = optimizer_for(model.parameters(), config)
+    modules = {"model": model, "optimizer": optimizer}
+    schedulers = _schedulers(config, setup, {"scheduler": optimizer}, modules)
+    first = setup.run.resume(modules)
+    net = _distributed(model, setup.world)
+    for epoch in range(first, config.epochs + 1):
+        if stopped_early(setup.run, config.patience, "val_slice_f1"):
+            break
+        started, net, losses = time.perf_counter(), net.train(), []
+        torch.manual_seed(config.seed * 1000 + epoch)  # dropout draws the same masks in a resumed run
+        loader = epoch_loader(setup.dataset, config, epoch, setup.rank, setup.world)
+        for batch in progress(loader, f"epoch {epoch}", total=len(loader), leave=False):
+            losses.append(classifier_step(net, optimizer, batch["image"].to(device), batch["label"].to(device),
+                                          spec.training_outputs))
+            for scheduler in schedulers:
+                scheduler.step()
+        if setup.rank == 0:
+            evaluation = evaluate_classifier(_unwrapped(net), data.cache, data.validation_ids, device, spec.predict)
+            _report(setup.run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation,
+                                        time.perf_counter() - started, modules))
+            setup.run.prune_checkpoints(config.keep_checkpoints)
+    _finish(setup.world, net)
+    return setup.run
+
+
+LOOPS = {"gan": train_gan, "supervised": train_supervised, "classifier": train_classifier}
 
 
 def train(config: TrainConfig, data: PreparedSlices, run: RunRecord | None = None) -> RunRecord:

@@ -168,7 +168,7 @@ def test_a_name_registered_twice_is_refused(toy_family):
 def test_an_unknown_model_lists_the_registered_ones():
     from gtvlib.models import build_model
 
-    expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'prompt_box', "
+    expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'hcf_classifier', 'prompt_box', "
                 r"'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_vit_b', 'sanet', 'sanet_authors_warp', "
                 r"'sanet_no_alignment', 'sanet_no_ppm', 'swin_unetr', 'unet', 'unetpp', 'unetpp_ds'\]")
     with pytest.raises(GtvError, match=expected):

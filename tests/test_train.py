@@ -260,3 +260,29 @@ def test_hcf_options_are_checked(data, tmp_path):
         train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
     assert train.run_for(train.TrainConfig(epochs=2, patience=5), data, root=tmp_path).folder != \
         train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
+
+
+def test_the_slice_classifier_trains_validates_by_recall_and_resumes_exactly(data, tmp_path):
+    from gtvlib.models.trained import load_trained
+    from gtvlib.segment import predict_on_scan
+
+    options = dict(model="hcf_classifier", mode="classifier", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+                   lr=1.0e-3, batch_size=8)
+    whole = train.train(train.TrainConfig(epochs=2, **options), data, RunRecord(tmp_path / "whole"))
+    first = train.train(train.TrainConfig(epochs=1, **options), data, RunRecord(tmp_path / "parts"))
+    resumed = train.train(train.TrainConfig(epochs=2, **options), data, RunRecord(first.folder))
+    rows = _rows(whole.folder / "epochs.csv")
+    assert rows[-1]["train_loss"] == _rows(resumed.folder / "epochs.csv")[-1]["train_loss"]
+    assert {"val_slice_recall", "val_slice_precision", "val_slice_accuracy", "val_slice_f1"} <= set(rows[0])
+    patient = whole.per_patient()
+    truth = data.cache.has_tumour("SYNTH-003")
+    assert patient.patient.tolist() == ["SYNTH-003"] and patient.tumour_slices[0] == truth.sum()
+    assert 0 <= float(rows[-1]["val_slice_accuracy"]) <= 1
+    with pytest.raises(GtvError, match="mode 'supervised' with hcf_classifier, a slice classification model"):
+        train.train(train.TrainConfig(**{**options, "mode": "supervised"}), data, RunRecord(tmp_path / "wrong"))
+    with pytest.raises(GtvError, match="mode 'classifier' with sanet, a segmentation model"):
+        train.train(train.TrainConfig(**{**HCF, "mode": "classifier"}), data, RunRecord(tmp_path / "wrong2"))
+    from gtvlib.data.dicom.patient import load_patient
+
+    with pytest.raises(GtvError, match="hcf_classifier is a slice classification model"):
+        predict_on_scan(load_trained(whole.folder), load_patient(data.cache.cohort / "SYNTH-003"))

@@ -10,8 +10,8 @@
 ``sanet_no_ppm``       and the deepest map through a 1×1 conv in place of the pyramid pooling
 =====================  ====================================================================================
 
-The slice classifier (:func:`build_slice_classifier`) is not a segmenter and is not in the registry: it gates
-SANet in the cascade. Both use :class:`ResNet18` (written here, not torchvision's, which ``gtvlib`` must not
+``hcf_classifier`` (:func:`build_slice_classifier`) is the slice classifier that gates SANet in the cascade: a
+registry entry of task "slice classification" (one logit per slice), trained by the ``classifier`` loop. Both use :class:`ResNet18` (written here, not torchvision's, which ``gtvlib`` must not
 import; its layout and parameter count equal torchvision's and MONAI's ResNet18, which the tests check).
 
 Inputs are (B, 1, S, S) slices in [0, 1] with S a multiple of 32 (the encoder's strides); SANet returns
@@ -208,7 +208,22 @@ def _spec(name: str, description: str, **options) -> ModelSpec:
                      settings={"architecture": "SANet", **options})
 
 
+def predict_slice(model, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The classifier's foreground log-odds per slice (B,) = logit(GTV) − logit(GTV-free); ``labels`` unused."""
+    logits = model(images)
+    return logits[:, 1] - logits[:, 0]
+
+
+def classifier_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[torch.Tensor], None]:
+    """(the 2-class slice logits (B, 2), no IoU prediction); ``boxes`` unused."""
+    return [model(images)], None
+
+
 REGISTRY = {
+    "hcf_classifier": ModelSpec(name="hcf_classifier", family="hcf", build=build_slice_classifier, input_size=INPUT_SIZE,
+                                prompt="none", predict=predict_slice, training_outputs=classifier_outputs,
+                                description="HCF slice classifier: ResNet18, 1-channel 7×7 stem, dropout 0.2, 2 classes",
+                                settings={"architecture": "ResNet18 slice classifier"}, task="slice classification"),
     "sanet": _spec("sanet", "SANet: ResNet18 (dilated, OS 16), PPM 1/2/3/6, 3 spatial alignment modules, identity warp"),
     "sanet_authors_warp": _spec("sanet_authors_warp", "SANet with the authors' warp (linspace grid, align_corners=False)",
                                 authors_warp=True),

@@ -24,7 +24,9 @@ class ModelSpec:
     ``training_outputs(model, images, boxes)``: what training sees, ``(list of logits (B, 1, S, S), one per
     supervised head, the main one first; predicted IoU (B,) or None)``; None for a model that is not trained
     (the prompt references). ``settings``: the numbers of the architecture (e.g. a SAM-Med2D config), part of
-    a training run's key, so a changed architecture never reuses a run trained with the old one.
+    a training run's key, so a changed architecture never reuses a run trained with the old one. ``task``:
+    ``"segmentation"``, or ``"slice classification"`` for a network whose ``predict`` returns the foreground
+    log-odds of each slice (B,), trained by the ``classifier`` loop (HCF's gate).
     """
 
     name: str
@@ -38,3 +40,4 @@ class ModelSpec:
     parameter_groups: dict[str, str] = field(default_factory=dict)
     training_outputs: Callable | None = None
     settings: dict = field(default_factory=dict)
+    task: str = "segmentation"  # or "slice classification" (HCF's gate): predict gives one logit per slice

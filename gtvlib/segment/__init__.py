@@ -74,6 +74,9 @@ def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch
     the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
     from gtvlib.segment.grid import OUTSIDE_LOGIT
 
+    if trained.spec.task != "segmentation":
+        raise GtvError(f"{trained.name} is a {trained.spec.task} model (one decision per slice); expected a segmentation "
+                       "model to draw the GTV")
     device = next(trained.model.parameters()).device
     if trained.prompt_free:
         todo = np.arange(images.shape[0])
