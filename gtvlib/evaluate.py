@@ -25,7 +25,7 @@ from gtvlib.data.slices.cache import SliceCache
 from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.device import autocast
 from gtvlib.errors import GtvError
-from gtvlib.metrics import Scores, score
+from gtvlib.metrics import Scores, hd95, score
 
 SLICE_METRICS = ("dice", "sensitivity", "specificity", "jaccard", "hd95_mm")
 PROTOCOLS = {"tumour": "theta0", "all": "thetan"}  # which slices are predicted → balance strategy of the index
@@ -182,3 +182,42 @@ def evaluate_classifier(model, cache: SliceCache, patient_ids: list[str], device
     f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else float("nan")
     result.summary = {"slice_recall": recall, "slice_precision": precision, "slice_accuracy": accuracy, "slice_f1": f1}
     return result
+
+
+def predict_patients(model, predict, cache: SliceCache, patient_ids: list[str], device,
+                     batch_size: int = 8) -> dict[str, np.ndarray]:
+    """Every slice of each patient predicted by a segmentation model: patient → (z, S, S) bool on the model grid."""
+    pairs = cache.index(patient_ids, "thetan")
+    predictions = predict_slices(model, predict, cache, pairs, device, batch_size)
+    return {pid: stitch(predictions, pid, cache.load(pid)[1].shape) for pid in patient_ids}
+
+
+def cascade_table(masks: dict[str, np.ndarray], cache: SliceCache, decisions: dict[str, np.ndarray] | None = None,
+                  keep_components: int = 0) -> list[dict]:
+    """Per-patient 3-D scores of a segmenter's masks (patient → (z, S, S) bool), alone and, with ``decisions``
+    (patient → (z,) bool, a classifier's gate), through the cascade; with ``keep_components`` > 0 also after keeping
+    that many largest 3-D components. Rows: patient, variant, dice, jaccard, sensitivity, hd95_mm, hd95_voxels (the
+    authors' code measures voxels), flag, false-positive slices (tumour-free slices with a prediction) and
+    false-positive volume in cm³."""
+    from gtvlib.data.volume import volume_cm3
+    from gtvlib.postprocess import gate, largest_components
+
+    rows = []
+    for pid, mask in masks.items():
+        label = np.asarray(cache.load(pid)[1], dtype=bool)
+        spacing = cache.spacing_mm(pid)
+        variants = {"segmenter alone": mask}
+        if decisions is not None:
+            variants["cascade"] = gate(mask, decisions[pid])
+        if keep_components:
+            last = list(variants)[-1]
+            variants[f"{last} + {keep_components} largest components"] = largest_components(variants[last], keep_components)
+        free = ~label.reshape(len(label), -1).any(axis=1)
+        for variant, predicted in variants.items():
+            result = score(predicted, label, spacing)
+            rows.append({"patient": pid, "variant": variant, "dice": result.dice, "jaccard": result.jaccard,
+                         "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
+                         "hd95_voxels": hd95(predicted, label, (1.0, 1.0, 1.0)), "flag": result.flag,
+                         "fp_slices": int(predicted[free].reshape(int(free.sum()), -1).any(axis=1).sum()),
+                         "fp_cm3": volume_cm3(predicted & ~label, spacing)})
+    return rows

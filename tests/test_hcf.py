@@ -137,3 +137,24 @@ def test_the_three_largest_components_are_kept():
     diagonal = np.zeros((3, 3, 3), bool)
     diagonal[0, 0, 0] = diagonal[1, 1, 1] = True  # touching at a corner: one component with 26-connectivity
     assert largest_components(diagonal, keep=1).sum() == 2 and largest_components(diagonal, keep=1, connectivity=6).sum() == 1
+
+
+def test_cascade_table_counts_what_the_gate_removes(small_cohort, tmp_path):
+    from gtvlib.data import slices
+    from gtvlib.evaluate import cascade_table
+    from gtvlib.metrics import hd95
+
+    data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-003"], size=64, cache_dir=tmp_path)
+    label = np.asarray(data.cache.load("SYNTH-003")[1], bool)
+    tumour = label.reshape(len(label), -1).any(axis=1)
+    false_slices = np.nonzero(~tumour)[0][:3]
+    predicted = label.copy()
+    predicted[false_slices, :4, :4] = True  # 16 false pixels on each of three tumour-free slices
+    predicted[false_slices[0], 60:, 60:] = True  # and a second component on the first
+    rows = {r["variant"]: r for r in cascade_table({"SYNTH-003": predicted}, data.cache, {"SYNTH-003": tumour}, keep_components=1)}
+    spacing = data.cache.spacing_mm("SYNTH-003")
+    alone, cascade = rows["segmenter alone"], rows["cascade"]
+    assert alone["fp_slices"] == 3 and alone["fp_cm3"] == pytest.approx((3 * 16 + 16) * np.prod(spacing) / 1000)
+    assert cascade["fp_slices"] == 0 and cascade["dice"] == 1.0 and alone["dice"] < 1.0
+    assert alone["hd95_voxels"] == pytest.approx(hd95(predicted, label, (1, 1, 1))) and alone["hd95_mm"] > alone["hd95_voxels"]
+    assert rows["cascade + 1 largest components"]["dice"] <= 1.0
