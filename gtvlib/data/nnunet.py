@@ -26,9 +26,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
-from gtvlib.data.dicom.nifti import hu_int16, write_nifti
+from gtvlib.data.dicom.nifti import write_case
 from gtvlib.errors import GtvError
 
 LABEL_NAME = "GTV-1"
@@ -56,11 +55,8 @@ def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, na
         (staging / "imagesTr").mkdir()
         (staging / "labelsTr").mkdir()
         for pid in cohort.patient_ids:
-            volume = cohort.load(pid)
-            if LABEL_NAME not in volume.masks:
-                raise GtvError(f"patient {pid}: no {LABEL_NAME} mask; expected every exported case to have one")
-            write_nifti(hu_int16(volume), volume, staging / "imagesTr" / f"{pid}_0000.nii.gz", np.int16)
-            write_nifti(volume.masks[LABEL_NAME], volume, staging / "labelsTr" / f"{pid}.nii.gz", np.uint8)
+            write_case(cohort.load(pid), pid, staging / "imagesTr" / f"{pid}_0000.nii.gz",
+                       staging / "labelsTr" / f"{pid}.nii.gz", LABEL_NAME)
         description = {"channel_names": {"0": "CT"}, "labels": {"background": 0, "GTV": 1},
                        "numTraining": len(cohort.patient_ids), "file_ending": ".nii.gz",
                        "name": f"{name} ({cohort.dataset})", "description": cohort.source,

@@ -18,9 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from gtvlib.data.dicom.nifti import hu_int16, write_nifti
+from gtvlib.data.dicom.nifti import write_case
 from gtvlib.errors import GtvError
 
 LABEL_NAME = "GTV-1"
@@ -38,13 +36,9 @@ def export_structseg(cohort, out: str | os.PathLike) -> Path:
     try:
         cases = {}
         for number, pid in enumerate(cohort.patient_ids, start=1):
-            volume = cohort.load(pid)
-            if LABEL_NAME not in volume.masks:
-                raise GtvError(f"patient {pid}: no {LABEL_NAME} mask; expected every exported case to have one")
             case = staging / str(number)
             case.mkdir()
-            write_nifti(hu_int16(volume), volume, case / "data.nii.gz", np.int16)
-            write_nifti(volume.masks[LABEL_NAME], volume, case / "label.nii.gz", np.uint8)
+            write_case(cohort.load(pid), pid, case / "data.nii.gz", case / "label.nii.gz", LABEL_NAME)
             cases[str(number)] = pid
         (staging / "gtvlib_cases.json").write_text(json.dumps({"source": cohort.source, "cases": cases}, indent=1) + "\n")
         if out.exists():

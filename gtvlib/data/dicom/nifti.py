@@ -127,3 +127,13 @@ def write_nifti(array: np.ndarray, volume: Volume, path: str | os.PathLike, dtyp
 def hu_int16(volume: Volume) -> np.ndarray:
     """The volume's HU rounded into int16 (the storage type of CT exports)."""
     return np.clip(np.rint(volume.hu), -32768, 32767).astype(np.int16)
+
+
+def write_case(volume: Volume, patient_id: str, image_path: str | os.PathLike, label_path: str | os.PathLike,
+               label_name: str = "GTV-1") -> None:
+    """One exported case: the CT as int16 HU and ``label_name`` as a 0/1 uint8 label on the same grid (the layout of
+    nnU-Net, MSD and StructSeg alike)."""
+    if label_name not in volume.masks:
+        raise GtvError(f"patient {patient_id}: no {label_name} mask; expected every exported case to have one")
+    write_nifti(hu_int16(volume), volume, image_path, np.int16)
+    write_nifti(volume.masks[label_name], volume, label_path, np.uint8)
