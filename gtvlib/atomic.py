@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,8 +34,6 @@ def _alive(pid: int) -> bool:
 def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files and staging folders in ``folder`` left by processes that no longer run (a
     killed run); those of live processes are kept. Returns what was removed."""
-    import shutil
-
     folder = Path(folder)
     removed = []
     if not folder.is_dir():
@@ -64,6 +63,22 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``target``; on success it replaces ``target`` (an old one is removed
+    first), on an exception it is removed and ``target`` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> Path:

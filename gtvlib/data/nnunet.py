@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 
+from gtvlib.atomic import atomic_folder
 from gtvlib.data.dicom.nifti import write_case
 from gtvlib.errors import GtvError
 
@@ -49,9 +48,7 @@ def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, na
         split = {"training": list(training), "validation": list(validation)}
     out_root = Path(out_root)
     target = out_root / f"Dataset{int(dataset_id):03d}_{name}"
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=out_root))
-    try:
+    with atomic_folder(target) as staging:
         (staging / "imagesTr").mkdir()
         (staging / "labelsTr").mkdir()
         for pid in cohort.patient_ids:
@@ -63,11 +60,6 @@ def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, na
                        "reference": "exported by gtvlib (gtv-book)", "licence": "see the source dataset's licence"}
         (staging / "dataset.json").write_text(json.dumps(description, indent=1) + "\n")
         (staging / "gtvlib_cases.json").write_text(json.dumps(split, indent=1) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

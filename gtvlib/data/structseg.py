@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from gtvlib.atomic import atomic_folder
 from gtvlib.data.dicom.nifti import write_case
 from gtvlib.errors import GtvError
 
@@ -31,19 +30,12 @@ def export_structseg(cohort, out: str | os.PathLike) -> Path:
     if out.exists() and any(out.iterdir()) and not (out / "gtvlib_cases.json").is_file():
         raise GtvError(f"{out}: exists and is not a gtvlib StructSeg export; refusing to overwrite it (expected an empty "
                        "or new folder)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        cases = {}
+    cases = {}
+    with atomic_folder(out) as staging:
         for number, pid in enumerate(cohort.patient_ids, start=1):
             case = staging / str(number)
             case.mkdir()
             write_case(cohort.load(pid), pid, case / "data.nii.gz", case / "label.nii.gz", LABEL_NAME)
             cases[str(number)] = pid
         (staging / "gtvlib_cases.json").write_text(json.dumps({"source": cohort.source, "cases": cases}, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gtvlib.atomic import remove_stale_partials
+from gtvlib.atomic import atomic_folder, remove_stale_partials
 from gtvlib.checksums import settings_key
 from gtvlib.errors import GtvError
 from gtvlib.parallel import process_pool, worker_count
@@ -205,21 +204,12 @@ def simulate_cohort(settings: SimulationSettings | None = None, cache_dir: str |
                                                    pd.DataFrame.from_dict(coverage, orient="index").loc[features.index])
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder.parent)
-    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with atomic_folder(folder) as staging:
         features.to_csv(staging / "features.csv", float_format="%.10g")
         outcomes.to_csv(staging / "outcomes.csv", float_format="%.10g")
         station_table.to_csv(staging / "station_recurrences.csv")
         (staging / "truth.json").write_text(json.dumps({"truth": truth, "settings": asdict(settings),
                                                        "version": SIMULATION_VERSION}, indent=1, default=list) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return _read(folder, settings)
 
 
