@@ -70,7 +70,7 @@ def test_modes_are_chosen_from_the_loops(data, tmp_path):
     options = train.TrainConfig(epochs=1, generator_every=5, betas=(0.5, 0.999), discriminator_input="logits")
     run = train.train(options, data, RunRecord(tmp_path / "authors"))
     assert float(_rows(run.folder / "epochs.csv")[0]["train_d_loss"]) > 0
-    with pytest.raises(GtvError, match="training mode 'gans' is unknown; expected one of \\['gan', 'supervised'\\]"):
+    with pytest.raises(GtvError, match="training mode 'gans' is unknown; expected one of \\['classifier', 'gan', 'supervised'\\]"):
         train.train(train.TrainConfig(mode="gans"), data, RunRecord(tmp_path / "x"))
     with pytest.raises(GtvError, match="discriminator_input='logit'"):
         train.train(train.TrainConfig(discriminator_input="logit"), data, RunRecord(tmp_path / "y"))
