@@ -218,6 +218,6 @@ def cascade_table(masks: dict[str, np.ndarray], cache: SliceCache, decisions: di
             rows.append({"patient": pid, "variant": variant, "dice": result.dice, "jaccard": result.jaccard,
                          "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
                          "hd95_voxels": hd95(predicted, label, (1.0, 1.0, 1.0)), "flag": result.flag,
-                         "fp_slices": int(predicted[free].reshape(int(free.sum()), -1).any(axis=1).sum()),
+                         "fp_slices": int((predicted.reshape(len(predicted), -1).any(axis=1) & free).sum()),
                          "fp_cm3": volume_cm3(predicted & ~label, spacing)})
     return rows

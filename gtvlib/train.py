@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -92,10 +92,10 @@ class TrainConfig:
     validation_slices: str = "tumour"
 
 
-# Fields added after runs were recorded: left out of a run's key while at these defaults, so the runs of the
+# Fields added after runs were recorded: left out of a run's key while at their defaults, so the runs of the
 # settings that existed before keep their folders.
-KEY_OMITS_AT_DEFAULT = {"loss": "", "balance": "theta0", "optimizer": "adam", "weight_decay": 0.0, "restart_epochs": 20,
-                        "patience": 0, "validation_slices": "tumour"}
+ADDED_LATER = ("loss", "balance", "optimizer", "weight_decay", "restart_epochs", "patience", "validation_slices")
+KEY_OMITS_AT_DEFAULT = {f.name: f.default for f in fields(TrainConfig) if f.name in ADDED_LATER}
 
 
 def adam(parameters, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:

@@ -158,3 +158,8 @@ def test_cascade_table_counts_what_the_gate_removes(small_cohort, tmp_path):
     assert cascade["fp_slices"] == 0 and cascade["dice"] == 1.0 and alone["dice"] < 1.0
     assert alone["hd95_voxels"] == pytest.approx(hd95(predicted, label, (1, 1, 1))) and alone["hd95_mm"] > alone["hd95_voxels"]
     assert rows["cascade + 1 largest components"]["dice"] <= 1.0
+    everywhere = np.zeros_like(label)  # a patient with tumour on every slice has no false-positive slice to count
+    everywhere[:, 30:34, 30:34] = True
+    data.cache.load = lambda pid, load=data.cache.load: (load(pid)[0], everywhere)
+    row = cascade_table({"SYNTH-003": everywhere}, data.cache)[0]
+    assert (row["fp_slices"], row["fp_cm3"], row["dice"]) == (0, 0.0, 1.0)

@@ -64,6 +64,18 @@ def test_diameter_of_a_row_and_of_a_sphere():
     sphere = z ** 2 + y ** 2 + x ** 2 <= 15 ** 2
     assert abs(features.max_diameter_mm(sphere, (1, 1, 1)) - 30) <= 1.0
     assert features.max_diameter_mm(np.zeros((2, 2, 2), bool), (1, 1, 1)) == 0.0
+    flat = np.zeros((3, 30, 30), bool)
+    flat[1, 5:20, 3:25] = True  # one slice: a flat point set for the hull
+    assert features.max_diameter_mm(flat, (3, 1, 1)) == pytest.approx(np.hypot(14, 21) + 35 / np.hypot(14, 21))
+    rng = np.random.default_rng(0)  # against every pair of voxel centres
+    for _ in range(10):
+        mask = ndimage.binary_dilation(rng.random((8, 20, 20)) > 0.97, iterations=int(rng.integers(1, 3)))
+        spacing = rng.uniform(0.5, 3, 3)
+        points = np.argwhere(mask) * spacing
+        gaps = np.linalg.norm(points[:, None] - points[None], axis=2)
+        i, j = np.unravel_index(np.argmax(gaps), gaps.shape)
+        edge_to_edge = gaps[i, j] + np.abs(points[j] - points[i]) / gaps[i, j] @ spacing
+        assert features.max_diameter_mm(mask, spacing) == pytest.approx(edge_to_edge)
 
 
 def test_derived_ctv_is_the_ball_of_the_margin_confined_to_the_allowed_anatomy():
@@ -180,18 +192,17 @@ def test_leaky_selection_is_optimistic_on_an_outcome_without_signal():
 def _effect_table(n, seed):
     rng = np.random.default_rng(seed)
     truth = simulate.OutcomeTruth()
-    columns = {name: rng.normal(size=n) for name in truth.recurrence_effects}
+    columns = {f"ln_{s}_ctv_in_station": rng.random(n) for s in stations.PAPER_STATIONS}  # the CTV's coverage
+    columns.update({name: rng.normal(size=n) for name in truth.recurrence_effects if name not in columns})
     columns["gtv_volume_cm3"] = np.exp(rng.normal(3.7, 0.9, size=n))
     columns["gtv_size_cm"] = rng.uniform(2, 8, size=n)
-    table = pd.DataFrame(columns, index=pd.Index([f"S{i:05d}" for i in range(n)], name="patient"))
-    coverage = pd.DataFrame(rng.random((n, len(stations.PAPER_STATIONS))), index=table.index, columns=stations.PAPER_STATIONS)
-    return table, coverage
+    return pd.DataFrame(columns, index=pd.Index([f"S{i:05d}" for i in range(n)], name="patient"))
 
 
 def test_the_simulation_recovers_its_hazard_ratio_and_effects_on_a_large_cohort():
-    table, coverage = _effect_table(6000, 0)
+    table = _effect_table(6000, 0)
     truth = simulate.OutcomeTruth()
-    outcomes, by_station, saved = simulate.draw_outcomes(table, truth, 0, coverage)
+    outcomes, by_station, saved = simulate.draw_outcomes(table, truth, 0)
     assert outcomes.recurrence.mean() == pytest.approx(truth.recurrence_rate, abs=0.02)
     cox = survival.cox(outcomes, ["size_ge_5cm"]).summary.loc["size_ge_5cm"]
     assert cox["95 % CI low"] <= truth.hr_size_ge_5cm <= cox["95 % CI high"] and cox["95 % CI low"] > 1
@@ -203,6 +214,11 @@ def test_the_simulation_recovers_its_hazard_ratio_and_effects_on_a_large_cohort(
     assert (recurred.sum(axis=1) >= 1).all() and (by_station[outcomes.recurrence == 0].sum(axis=1) == 0).all()
     assert recurred["2L"].sum() == 0 and recurred["10R"].sum() == recurred.sum().max()  # the paper's zero and its top
     assert recurred.to_numpy().sum() / len(recurred) == pytest.approx(truth.recurrences_per_recurred_patient, rel=0.1)
+    assert list(by_station.columns) == list(stations.PAPER_STATIONS)
+    outside = (table[[f"ln_{s}_ctv_in_station" for s in stations.PAPER_STATIONS]].to_numpy() < 0.5)
+    chosen = recurred.to_numpy().astype(bool)
+    covered_rate = chosen[~outside[outcomes.recurrence.to_numpy() == 1]].mean()
+    assert chosen[outside[outcomes.recurrence.to_numpy() == 1]].mean() > 1.3 * covered_rate  # out of field: twice the weight
 
 
 def test_survival_agrees_with_statsmodels():

@@ -75,7 +75,7 @@ class ResNet18(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(widths[-1], classes)) if classes else None
 
     def forward(self, x, features: bool = False):
-        _check_input(x, 32 if not features else 16)
+        _check_input(x, 32)
         x = self.stem(x)
         maps = []
         for stage in self.stages:

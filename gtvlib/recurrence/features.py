@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy.spatial import ConvexHull
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 
 from gtvlib.errors import GtvError
 from gtvlib.recurrence.stations import station_masks
@@ -108,17 +108,15 @@ def max_diameter_mm(mask: np.ndarray, spacing_mm) -> float:
     spacing = np.asarray(spacing_mm, float)
     surface = mask & ~ndimage.binary_erosion(mask)
     points = np.argwhere(surface) * spacing
-    if len(points) > 3000:
-        try:
-            points = points[ConvexHull(points, qhull_options="QJ").vertices]
-        except Exception:  # a flat point set (one slice): the hull is 2-D; the surface points do as they are
-            points = points[:: max(1, len(points) // 3000)]
     if len(points) == 1:  # one voxel: its longest edge
         return float(spacing.max())
-    distances = squareform(pdist(points))
-    i, j = np.unravel_index(np.argmax(distances), distances.shape)
-    length = float(distances[i, j])
-    direction = (points[j] - points[i]) / length
+    if len(points) > 4:  # the farthest pair lies on the convex hull (QJ also takes a flat, one-slice set)
+        points = points[ConvexHull(points, qhull_options="QJ").vertices]
+    distances = pdist(points)
+    i, j = np.triu_indices(len(points), k=1)
+    far = int(np.argmax(distances))
+    length = float(distances[far])
+    direction = (points[j[far]] - points[i[far]]) / length
     return length + float(np.sum(np.abs(direction) * spacing))
 
 
@@ -191,7 +189,9 @@ def feature_shift(masks: dict[str, np.ndarray], spacing_mm, stations, where: str
     """The features with the reference primary (``GTV-1``) and with each of ``primaries`` (label → bool (z, y, x):
     a model's prediction, a grown or shrunk contour) in its place: one row per variant, ``reference`` first, with
     the variant's Dice against the reference primary and the number of stations in ideaCTV."""
-    reference = np.asarray(masks["GTV-1"], bool) if "GTV-1" in masks else None
+    if "GTV-1" not in masks:
+        raise GtvError(f"{where}: no GTV-1; expected the reference primary to compare the variants with")
+    reference = np.asarray(masks["GTV-1"], bool)
     rows = {}
     for label, primary in {"reference": reference, **primaries}.items():
         row = structure_features({**masks, "GTV-1": primary}, spacing_mm, stations, f"{where} ({label})", margin_mm)

@@ -37,7 +37,7 @@ from gtvlib.progress import progress
 from gtvlib.recurrence.features import feature_table, structure_features
 from gtvlib.recurrence.stations import PAPER_RECURRENCES, PAPER_STATIONS, parse_stations
 
-SIMULATION_VERSION = "1"
+SIMULATION_VERSION = "2"  # 2: outcomes drawn from the features alone (coverage derived from them)
 
 
 @dataclass(frozen=True)
@@ -108,48 +108,52 @@ def _clinical(rng: np.random.Generator) -> dict:
     }
 
 
-def _patient_features(index: int, settings: SimulationSettings) -> tuple[str, dict, dict, dict]:
+def _patient_features(index: int, settings: SimulationSettings) -> tuple[str, dict, dict]:
     """Render one patient's structures and compute its features (a pool worker's job)."""
     from gtvlib.data.synthetic.structures import sclc_patient
 
     patient = sclc_patient(index, settings.seed, settings.pixel_mm, settings.slice_mm, settings.matrix)
     row = structure_features(patient.masks, patient.spacing_mm, settings.stations, patient.patient_id, settings.margin_mm)
     rng = np.random.default_rng(np.random.SeedSequence([settings.seed, index, 4]))
-    in_station = {s: row[f"ln_{s}_ctv_in_station"] for s in settings.stations}
-    return patient.patient_id, row, _clinical(rng), in_station
+    return patient.patient_id, row, _clinical(rng)
 
 
-def _standardised(values: pd.Series, name: str) -> tuple[np.ndarray, float, float]:
-    x = np.log(values.to_numpy(float)) if name == "gtv_volume_cm3" else values.to_numpy(float)
-    mean, sd = float(x.mean()), float(x.std())
-    return (x - mean) / (sd if sd > 0 else 1.0), mean, sd
+LOG_SCALED = ("gtv_volume_cm3",)  # effects on the log of these features (volumes are log-normal)
 
 
-def draw_outcomes(features: pd.DataFrame, truth: OutcomeTruth, seed: int, ctv_in_station: pd.DataFrame,
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def standardised(features: pd.DataFrame, scales: dict) -> pd.DataFrame:
+    """The features named in ``scales`` (name → {"mean", "sd", "log"}) on the scale the effects act on:
+    (x − mean) / sd, with x = log(feature) where ``log``."""
+    return pd.DataFrame({name: ((np.log(features[name]) if s["log"] else features[name]) - s["mean"]) / (s["sd"] or 1.0)
+                         for name, s in scales.items()})
+
+
+def draw_outcomes(features: pd.DataFrame, truth: OutcomeTruth, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Outcomes from the known effects (see the module's description): (outcomes, station recurrences, truth
-    with the means and SDs the effects were applied on, and the solved intercept)."""
+    with the means and SDs the effects were applied on, and the solved intercept). Out of field = a station whose
+    ``ln_<s>_ctv_in_station`` is below 0.5."""
     from scipy.optimize import brentq
 
     unknown = [name for name in truth.recurrence_effects if name not in features.columns]
     if unknown:
         raise GtvError(f"recurrence effects on {unknown}, which are not features; expected names of feature_names()")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 5]))
-    linear = np.zeros(len(features))
     scales = {}
-    for name, beta in truth.recurrence_effects.items():
-        z, mean, sd = _standardised(features[name], name)
-        linear += truth.effect_scale * beta * z
-        scales[name] = {"mean": mean, "sd": sd, "log": name == "gtv_volume_cm3"}
+    for name in truth.recurrence_effects:
+        x = np.log(features[name].to_numpy(float)) if name in LOG_SCALED else features[name].to_numpy(float)
+        scales[name] = {"mean": float(x.mean()), "sd": float(x.std()), "log": name in LOG_SCALED}
+    betas = pd.Series(truth.recurrence_effects) * truth.effect_scale
+    linear = standardised(features, scales)[betas.index].to_numpy() @ betas.to_numpy()
     intercept = brentq(lambda b: float(np.mean(1 / (1 + np.exp(-(b + linear))))) - truth.recurrence_rate, -20, 20)
     probability = 1 / (1 + np.exp(-(intercept + linear)))
     recurrence = (rng.random(len(features)) < probability).astype(int)
 
-    stations = list(ctv_in_station.columns)
+    stations = [c[len("ln_"):-len("_ctv_in_station")] for c in features.columns if c.endswith("_ctv_in_station")]
+    coverage = features[[f"ln_{s}_ctv_in_station" for s in stations]].to_numpy(float)
     base = np.array([truth.station_weights.get(s, 0.0) for s in stations], float)
     chosen = np.zeros((len(features), len(stations)), int)
     for i in np.nonzero(recurrence)[0]:
-        weights = base * np.where(ctv_in_station.iloc[i].to_numpy(float) < 0.5, truth.out_of_field_factor, 1.0)
+        weights = base * np.where(coverage[i] < 0.5, truth.out_of_field_factor, 1.0)
         available = int(np.count_nonzero(weights))
         if available == 0:
             continue
@@ -188,7 +192,7 @@ def simulate_cohort(settings: SimulationSettings | None = None, cache_dir: str |
     folder = Path(cache_dir or default_cache()) / "recurrence" / f"sclc-seed{settings.seed}-{simulation_key(settings)}"
     if (folder / "truth.json").is_file():
         return _read(folder, settings)
-    rows, clinical, coverage = {}, {}, {}
+    rows, clinical = {}, {}
     jobs = range(settings.patients)
     count = worker_count(workers, settings.patients)
     if count == 1:
@@ -197,11 +201,10 @@ def simulate_cohort(settings: SimulationSettings | None = None, cache_dir: str |
         with process_pool(count) as pool:
             results = list(progress(pool.map(_patient_features, jobs, [settings] * len(jobs), chunksize=4),
                                     "SCLC patients", total=len(jobs), unit="patient", enabled=show_progress))
-    for patient_id, row, clinical_row, in_station in results:
-        rows[patient_id], clinical[patient_id], coverage[patient_id] = row, clinical_row, in_station
+    for patient_id, row, clinical_row in results:
+        rows[patient_id], clinical[patient_id] = row, clinical_row
     features = feature_table(rows, pd.DataFrame.from_dict(clinical, orient="index"), stations)
-    outcomes, station_table, truth = draw_outcomes(features, settings.truth, settings.seed,
-                                                   pd.DataFrame.from_dict(coverage, orient="index").loc[features.index])
+    outcomes, station_table, truth = draw_outcomes(features, settings.truth, settings.seed)
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder.parent)
     with atomic_folder(folder) as staging:
@@ -222,16 +225,13 @@ def _read(folder: Path, settings: SimulationSettings) -> RecurrenceCohort:
     return RecurrenceCohort(features, outcomes, stations, truth, settings, folder)
 
 
-
 def effects_recovered(cohort: RecurrenceCohort, confidence: float = 0.95) -> pd.DataFrame:
     """The true log-odds per SD beside a correctly specified logistic regression's estimates and intervals
     (statsmodels), fitted on the cohort's features standardised as the simulation did: what this many patients
     can recover when the model is right (the random forest never gives such intervals)."""
     import statsmodels.api as sm
 
-    scales = cohort.truth["effect_scales"]
-    z = pd.DataFrame({name: (np.log(cohort.features[name]) if s["log"] else cohort.features[name]).sub(s["mean"]).div(s["sd"])
-                      for name, s in scales.items()})
+    z = standardised(cohort.features, cohort.truth["effect_scales"])
     fit = sm.Logit(cohort.outcomes["recurrence"], sm.add_constant(z)).fit(disp=0)
     interval = fit.conf_int(1 - confidence).drop(index="const")
     true = pd.Series({name: cohort.truth["effect_scale"] * beta for name, beta in cohort.truth["recurrence_effects"].items()})
