@@ -44,6 +44,7 @@ DISCRIMINATOR_INPUTS = ("probabilities", "logits")
 SCHEDULES = ("constant", "warmup_cosine", "warm_restarts")
 OPTIMIZERS = ("adam", "adamw")
 VALIDATION_SLICES = ("tumour", "all")
+VALIDATION_BATCH = {"tumour": 8, "all": 32}  # every slice of a patient: larger batches, a third less time on a CPU
 WARMUP_FRACTION = 0.05
 TRAIN_ENCODER = ("adapters", "all")
 
@@ -348,7 +349,7 @@ def train_supervised(config: TrainConfig, data: PreparedSlices, run: RunRecord |
                 scheduler.step()
         if setup.rank == 0:
             evaluation = evaluate(_unwrapped(net), data.cache, data.validation_ids, device, predict,
-                                  slices=config.validation_slices)
+                                  slices=config.validation_slices, batch_size=VALIDATION_BATCH[config.validation_slices])
             _report(setup.run.end_epoch(epoch, {"train_g_loss": float(np.mean(losses))}, evaluation,
                                         time.perf_counter() - started, modules))
             setup.run.prune_checkpoints(config.keep_checkpoints)

@@ -39,3 +39,27 @@ def export_structseg(cohort, out: str | os.PathLike) -> Path:
             cases[str(number)] = pid
         (staging / "gtvlib_cases.json").write_text(json.dumps({"source": cohort.source, "cases": cases}, indent=1) + "\n")
     return out
+
+
+def structseg_route(dataset: str = "structseg2019_lung_gtv", preset: str = "quick", seed: int = 0):
+    """The cohort the HCF chapter runs on, always read through the NIfTI loader of the StructSeg layout: the real
+    StructSeg2019 Task 4 when it is in place under ``$GTVLIB_DATA`` (``dataset``), otherwise the synthetic cohort
+    (``preset``, ``seed``) exported once to ``$GTVLIB_CACHE/structseg/<cohort>/Lung_GTV`` and read back from there
+    (the ``note`` says which). ``dataset="synthetic"`` skips the real one."""
+    from gtvlib.data.cohort import open_cohort, structseg_cohort
+    from gtvlib.paths import cache_dir
+
+    if dataset not in ("synthetic", "structseg2019_lung_gtv"):
+        raise GtvError(f"dataset {dataset!r} for the StructSeg route; expected 'structseg2019_lung_gtv' (falls back "
+                       "to the synthetic cohort when absent) or 'synthetic'")
+    cohort = open_cohort(dataset, preset=preset, seed=seed)
+    if cohort.dataset == "structseg2019_lung_gtv":
+        return cohort
+    out = cache_dir() / "structseg" / cohort.folder.name / "Lung_GTV"
+    written = out / "gtvlib_cases.json"
+    if not (written.is_file() and json.loads(written.read_text()).get("source") == cohort.source):
+        export_structseg(cohort, out)
+    exported = structseg_cohort(out, f"exported {cohort.source}")
+    exported.note = " ".join(filter(None, [cohort.note, f"the synthetic cohort, exported to the StructSeg layout in "
+                                                        f"{out} and read through the NIfTI loader"]))
+    return exported

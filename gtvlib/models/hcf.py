@@ -28,8 +28,7 @@ from torch import nn
 from gtvlib.errors import GtvError
 from gtvlib.models.spec import ModelSpec
 
-INPUT_SIZE = 64  # the quick profile's model grid (the paper: 512)
-PAPER_PARAMETERS = {"sanet": 12.82e6, "hcf": 23.99e6}  # the paper's counts (SANet; classifier + SANet)
+PAPER_INPUT = 512  # the paper's model grid (body crop resized to 512²)
 
 
 def _bn_relu(channels: int) -> list[nn.Module]:
@@ -202,8 +201,8 @@ def training_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[torc
     return [model(images)], None
 
 
-def _spec(name: str, description: str, **options) -> ModelSpec:
-    return ModelSpec(name=name, family="hcf", build=lambda: SANet(**options), input_size=INPUT_SIZE, prompt="none",
+def _spec(name: str, description: str, size: int, **options) -> ModelSpec:
+    return ModelSpec(name=name, family="hcf", build=lambda: SANet(**options), input_size=size, prompt="none",
                      predict=predict_foreground, description=description, training_outputs=training_outputs,
                      settings={"architecture": "SANet", **options})
 
@@ -219,14 +218,39 @@ def classifier_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[to
     return [model(images)], None
 
 
-REGISTRY = {
-    "hcf_classifier": ModelSpec(name="hcf_classifier", family="hcf", build=build_slice_classifier, input_size=INPUT_SIZE,
-                                prompt="none", predict=predict_slice, training_outputs=classifier_outputs,
-                                description="HCF slice classifier: ResNet18, 1-channel 7×7 stem, dropout 0.2, 2 classes",
-                                settings={"architecture": "ResNet18 slice classifier"}, task="slice classification"),
-    "sanet": _spec("sanet", "SANet: ResNet18 (dilated, OS 16), PPM 1/2/3/6, 3 spatial alignment modules, identity warp"),
-    "sanet_authors_warp": _spec("sanet_authors_warp", "SANet with the authors' warp (linspace grid, align_corners=False)",
-                                authors_warp=True),
-    "sanet_no_alignment": _spec("sanet_no_alignment", "SANet without spatial alignment (bilinear upsampling)", align=False),
-    "sanet_no_ppm": _spec("sanet_no_ppm", "SANet without pyramid pooling (1×1 conv on the deepest map)", ppm=False),
-}
+QUICK_WIDTH = 16  # the quick profile's encoder width (ResNet18: 64); the decoder keeps width × 2 channels (SANet: 128)
+# The quick grid, 64² (7 mm pixels on the quick cohort): cheap enough for the ablation grid on a 2-core CPU, but
+# SANet predicts at stride 4, so the median GTV section (~20 px) is 1–2 px there; at 128² it reaches a patient Dice
+# about 1.5× higher in the same 12 epochs for 4× the compute (measured; benchmarks/RESULTS.md).
+QUICK_INPUT = 64
+QUICK_SUFFIX = f"_w{QUICK_WIDTH}"
+
+
+def _classifier_spec(name: str, width: int, size: int) -> ModelSpec:
+    return ModelSpec(name=name, family="hcf", build=lambda: build_slice_classifier(width), input_size=size,
+                     prompt="none", predict=predict_slice, training_outputs=classifier_outputs,
+                     description="HCF slice classifier: ResNet18" + (f" (width {width})" if width != 64 else "")
+                     + ", 1-channel 7×7 stem, dropout 0.2, 2 classes",
+                     settings={"architecture": "ResNet18 slice classifier", **({"width": width} if width != 64 else {})},
+                     task="slice classification")
+
+
+def _variants(suffix: str = "", width: int = 64, size: int = PAPER_INPUT) -> dict[str, ModelSpec]:
+    """SANet and its ablations at encoder ``width`` (decoder 2 × width channels) on a ``size``² grid, named with
+    ``suffix``, and the slice classifier of the same width."""
+    narrow = {"width": width, "channels": 2 * width} if width != 64 else {}
+    where = f" (width {width}, {2 * width} decoder channels)" if narrow else ""
+    variants = {
+        "sanet": ("SANet: ResNet18 (dilated, OS 16), PPM 1/2/3/6, 3 spatial alignment modules, identity warp", {}),
+        "sanet_authors_warp": ("SANet with the authors' warp (linspace grid, align_corners=False)", {"authors_warp": True}),
+        "sanet_no_alignment": ("SANet without spatial alignment (bilinear upsampling)", {"align": False}),
+        "sanet_no_ppm": ("SANet without pyramid pooling (1×1 conv on the deepest map)", {"ppm": False}),
+    }
+    specs = {name + suffix: _spec(name + suffix, text + where, size, **narrow, **options) for name, (text, options) in variants.items()}
+    specs["hcf_classifier" + suffix] = _classifier_spec("hcf_classifier" + suffix, width, size)
+    return specs
+
+
+# The published networks, and the same at a quarter of the width (about 1/16 of the parameters and of the
+# compute) for the quick profile on a CPU: the architecture and its ablations are unchanged, only narrower.
+REGISTRY = {**_variants(), **_variants(QUICK_SUFFIX, QUICK_WIDTH, QUICK_INPUT)}

@@ -107,6 +107,17 @@ def predict_on_scan(trained, volume, prompt_mask: np.ndarray | None = None, show
     return grid.to_scan(predict_volume(trained, images, labels, show_progress=show_progress), volume.shape)
 
 
+def grid_mask_on_scan(trained, volume, mask: np.ndarray) -> np.ndarray:
+    """A mask on ``trained``'s model grid (z, S, S) bool — e.g. a cascade's, voted over fold models — on
+    ``volume``'s own grid: bool (z, y, x), resampled as the model's logits are (±1 → bilinear → > 0)."""
+    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
+    mask = np.asarray(mask, bool)
+    if mask.shape != (volume.shape[0], grid.size, grid.size):
+        raise GtvError(f"mask of shape {mask.shape}; expected {(volume.shape[0], grid.size, grid.size)}: the slices of "
+                       f"the scan on {trained.name}'s {grid.size}-px grid")
+    return grid.to_scan(np.where(mask, 1.0, -1.0).astype(np.float32), volume.shape)
+
+
 def _seen_by(trained, volume) -> tuple[ModelGrid, np.ndarray]:
     """A trained model's grid on ``volume`` and the scan on it, windowed as in training: (grid, (z, S, S) in [0, 1])."""
     grid = model_grid(volume, trained.slice_spec, trained.source_geometry)

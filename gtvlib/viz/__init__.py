@@ -10,6 +10,7 @@ from gtvlib.viz.cohort import (
     slice_explorer,
     volume_histogram,
 )
+from gtvlib.viz.hcf import slice_probability_figure, warp_figure, zero_offset_warp
 from gtvlib.viz.evidence import autocorrelation_figure, box_violin, epoch_curves, epoch_table, model_overlays
 from gtvlib.viz.images import contours_figure, hu_histogram, window_level_widget, windows_figure
 from gtvlib.viz.training import evaluation_overlays, overlay_figure, training_curve, zoomed_inputs_figure
@@ -18,5 +19,5 @@ __all__ = [
     "balance_figure", "contours_figure", "evaluation_overlays", "convention_figure", "hu_histogram", "location_figure", "mfit_figure",
     "slice_browser_figure", "slice_explorer", "volume_histogram", "window_level_widget", "windows_figure",
     "overlay_figure", "training_curve", "autocorrelation_figure", "box_violin", "epoch_curves", "epoch_table",
-    "model_overlays", "zoomed_inputs_figure",
+    "model_overlays", "zoomed_inputs_figure", "slice_probability_figure", "warp_figure", "zero_offset_warp",
 ]

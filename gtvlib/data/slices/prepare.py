@@ -94,18 +94,29 @@ def mfit_from_cache(cache: SliceCache, training_ids: list[str], multiple: int = 
 
 
 def prepare(cohort, *, window: str = "hcf_paper", crop: str = "mfit", mfit_multiple: int = 64, size: int | None = None,
-            validation_fraction: float = 0.2, seed: int = 0, cache_dir=None) -> PreparedSlices:
+            validation_fraction: float = 0.2, seed: int = 0, cache_dir=None,
+            validation_ids: list[str] | None = None) -> PreparedSlices:
     """Split ``cohort`` by patient and cache its slices on the model grid.
 
     ``cohort``: a :class:`~gtvlib.data.cohort.Cohort`. ``window``: HU window preset. ``crop``: ``"mfit"``
     (GTV-MFIT on the training labels, side a multiple of ``mfit_multiple`` px), ``"body"`` (HCF: the square
     around the training patients' body boxes) or ``"none"``. ``size``:
     the model input side in pixels (None keeps the cropped size). ``validation_fraction``, ``seed``: the
-    patient split. ``cache_dir``: the cache root (default ``$GTVLIB_CACHE``).
+    patient split. ``cache_dir``: the cache root (default ``$GTVLIB_CACHE``). ``validation_ids``: a given
+    validation (held-out) set instead of the seeded split, e.g. another chapter's, so that both score the same
+    patients.
     """
     if crop not in CROPS:
         raise GtvError(f"crop={crop!r}; expected one of {CROPS}")
-    training_ids, validation_ids = patient_split(cohort.patient_ids, validation_fraction, seed)
+    if validation_ids is None:
+        training_ids, validation_ids = patient_split(cohort.patient_ids, validation_fraction, seed)
+    else:
+        unknown = sorted(set(validation_ids) - set(cohort.patient_ids))
+        if unknown or not validation_ids or len(set(validation_ids)) >= len(cohort.patient_ids):
+            raise GtvError(f"validation_ids {sorted(validation_ids)}: {'unknown ' + str(unknown) if unknown else 'no training patient left'}; "
+                           f"expected a non-empty proper subset of the cohort's {len(cohort.patient_ids)} patients")
+        validation_ids = sorted(set(validation_ids))
+        training_ids = sorted(set(cohort.patient_ids) - set(validation_ids))
     full = SliceCache(cohort.folder, SliceSpec.from_window(window), cache_dir=cache_dir)
     full.build(cohort.patient_ids, load_volume=cohort.load, patient_folder=cohort.patient_folder)
     union, box = mfit_from_cache(full, training_ids, multiple=mfit_multiple) if crop == "mfit" else (None, None)

@@ -1,0 +1,130 @@
+"""The HCF chapter's experiments (METHODS.md §2): which networks train, on which folds, and how each ablation row
+of the paper is read from them.
+
+The full model is SANet trained with the CR loss on θ1-sampled slices, gated by the θ1 slice classifier (the
+cascade), 3 largest 3-D components kept. Every ablation row changes one thing:
+
+* balance sampling of SANet's training slices θ0, θ1, θ2, θ4, θn (cascade on; θ1 is the full model);
+* the loss Dice, CE, focal, Dice + CE, CR (cascade on; CR is the full model);
+* components: without spatial alignment and without the cascade; without alignment; without the cascade (the
+  full SANet alone); without PPM; full.
+
+Distinct trainings are trained once and shared by the rows that use them (e.g. the full model is θ1, CR and
+"full"), on the first ``ablation_folds`` folds; the full model and the classifier train on every fold, for the
+vote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from gtvlib.book import published
+from gtvlib.crossval import Job, decisions_of, fold_scores, over_folds
+from gtvlib.errors import GtvError
+
+VARIANTS = ("", "no_alignment", "no_ppm")  # SANet as published, and the two architecture ablations
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One row of the paper's ablation tables: ``study`` (balance, loss, components), ``label``, the paper's lung
+    DSC (%), and what differs from the full model: SANet's training ``balance``, its ``loss``, its architecture
+    ``variant`` (a key of :data:`VARIANTS`), and whether the classifier gates it (``cascade``)."""
+
+    study: str
+    label: str
+    paper_dice: float
+    balance: str = "theta1"
+    loss: str = "cr"
+    variant: str = ""
+    cascade: bool = True
+
+
+ABLATIONS = (
+    *(Ablation("balance", f"θ{key[5:]}", value, balance=key) for key, value in published.HCF_BALANCE.items()),
+    *(Ablation("loss", {"dice": "Dice", "ce": "CE", "focal": "focal", "dice_ce": "Dice + CE", "cr": "CR"}[key], value,
+               loss=key) for key, value in published.HCF_LOSS.items()),
+    Ablation("components", "without SAM and HCF", published.HCF_COMPONENTS["without SAM and HCF"], variant="no_alignment",
+             cascade=False),
+    Ablation("components", "without SAM", published.HCF_COMPONENTS["without SAM"], variant="no_alignment"),
+    Ablation("components", "without HCF", published.HCF_COMPONENTS["without HCF"], cascade=False),
+    Ablation("components", "without PPM", published.HCF_COMPONENTS["without PPM"], variant="no_ppm"),
+    Ablation("components", "full", published.HCF_COMPONENTS["full"]),
+)
+
+
+def variant_model(segmenter: str, variant: str) -> str:
+    """The registry name of SANet ``variant`` at the width of ``segmenter`` (``sanet`` or ``sanet_w16`` …)."""
+    if not segmenter.startswith("sanet"):
+        raise GtvError(f"segmenter {segmenter!r}; expected a SANet of gtvlib.models.hcf (sanet, sanet_w16, …)")
+    if variant not in VARIANTS:
+        raise GtvError(f"variant {variant!r}; expected one of {VARIANTS}")
+    suffix = segmenter[len("sanet"):]
+    return f"sanet_{variant}{suffix}" if variant else segmenter
+
+
+def training_label(ablation: Ablation) -> str:
+    """The name of the training an ablation row reads (rows that differ only in the cascade share it)."""
+    return f"{ablation.variant or 'sanet'} {ablation.balance} {ablation.loss}"
+
+
+FULL = training_label(ABLATIONS[-1])
+
+
+def hcf_jobs(segmenter, classifier, folds: list, ablation_folds: int) -> list[Job]:
+    """The trainings of the chapter: the full SANet and the classifier on every fold, and every other training an
+    ablation row needs on the first ``ablation_folds`` folds. ``segmenter``, ``classifier``: the
+    :class:`~gtvlib.train.TrainConfig` of the full SANet and of the gate; ``folds``: prepared slices per fold."""
+    if not 1 <= ablation_folds <= len(folds):
+        raise GtvError(f"ablation_folds={ablation_folds} with {len(folds)} folds; expected 1 to {len(folds)}")
+    jobs = [Job("classifier", k, replace(classifier, name=f"hcf_classifier-fold{k}"), data) for k, data in enumerate(folds)]
+    jobs += [Job(FULL, k, replace(segmenter, name=f"sanet-fold{k}"), data) for k, data in enumerate(folds)]
+    trainings = dict.fromkeys(training_label(a) for a in ABLATIONS if training_label(a) != FULL)
+    for label in trainings:
+        row = next(a for a in ABLATIONS if training_label(a) == label)
+        config = replace(segmenter, model=variant_model(segmenter.model, row.variant), balance=row.balance, loss=row.loss)
+        jobs += [Job(label, k, replace(config, name=f"{label.replace(' ', '-')}-fold{k}"), folds[k])
+                 for k in range(ablation_folds)]
+    return jobs
+
+
+def ablation_scores(masks: dict[str, list], gates: list, cache, patient_ids: list[str],
+                    keep_components: int = 3) -> pd.DataFrame:
+    """Per ablation row, fold and test patient the 3-D scores of its final variant (the segmenter alone or through
+    the fold's gate, then ``keep_components`` largest components). ``masks``: training label → per fold patient →
+    (z, S, S) bool (:func:`gtvlib.crossval.fold_masks`); ``gates``: the classifier's evaluation per fold. Every row
+    is scored on the folds all trainings share."""
+    shared = min(len(by_fold) for by_fold in masks.values())  # every row on the same folds (the ablation folds)
+    frames = []
+    for ablation in ABLATIONS:
+        by_fold = masks[training_label(ablation)][:shared]
+        decisions = [decisions_of(gates[k], cache, patient_ids) for k in range(len(by_fold))] if ablation.cascade else None
+        scores = fold_scores(by_fold, cache, decisions, keep_components)
+        last = scores.variant.iloc[-1]  # the last variant cascade_table makes: the whole pipeline of this row
+        frames.append(scores[scores.variant == last].assign(study=ablation.study, row=ablation.label,
+                                                            paper_dice=ablation.paper_dice, pipeline=last))
+    return pd.concat(frames, ignore_index=True)
+
+
+def ablation_table(scores: pd.DataFrame, study: str) -> pd.DataFrame:
+    """One study's rows: our DSC, HD95 and Jaccard as mean ± SD over folds (over test patients within a fold),
+    beside the paper's lung DSC, and our rank next to the paper's."""
+    part = scores[scores.study == study]
+    rows = []
+    for label, group in part.groupby("row", sort=False):
+        summary = over_folds(group.assign(variant=label)).iloc[0]
+        rows.append({"row": label, "pipeline": group.pipeline.iloc[0], "folds": int(summary.folds),
+                     "patients": int(summary.patients), "DSC (%)": _mean_sd(100 * summary.dice_mean, 100 * summary.dice_sd),
+                     "HD95 (mm)": _mean_sd(summary.hd95_mm_mean, summary.hd95_mm_sd),
+                     "JI (%)": _mean_sd(100 * summary.jaccard_mean, 100 * summary.jaccard_sd),
+                     "our DSC": 100 * summary.dice_mean, "paper DSC (%)": group.paper_dice.iloc[0]})
+    table = pd.DataFrame(rows)
+    table["our rank"] = table["our DSC"].rank(ascending=False, method="min").astype(int)
+    table["paper rank"] = table["paper DSC (%)"].rank(ascending=False, method="min").astype(int)
+    return table.drop(columns="our DSC").set_index("row")
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.1f} ± {sd:.1f}" if pd.notna(sd) else f"{mean:.1f}"
