@@ -14,11 +14,13 @@ train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), `
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``,
                       ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)
+cross-validate        ``crossval.py`` (patient-level folds, many runs at once, fold predictions, the
+                      cascade, voting, mean ± SD over folds)
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``
-chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs,
-                      provenance, Jupyter Book)
+chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs, the
+                      HCF chapter's trainings and ablation rows, provenance, Jupyter Book)
 recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
                       CV with RFE and a random forest, survival)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,

@@ -13,7 +13,6 @@ the fold's patients (:func:`gtvlib.train.run_for`): a finished run is reused, an
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
@@ -60,7 +59,7 @@ def complete(run, config) -> bool:
     return int(epochs.epoch.max()) >= config.epochs or stopped_early(run, config.patience, metric)
 
 
-def _train_job(job: Job, root: str, threads: int = 0) -> tuple[str, str, float]:
+def train_job(job: Job, root: str, threads: int = 0) -> tuple[str, str, float]:
     """Train (resume, or reuse) one job under ``root``: (what was done, the run folder, seconds)."""
     import torch
 
@@ -94,17 +93,18 @@ def train_jobs(jobs: list[Job], root=None, workers: int = 1, show_progress: bool
     done = {}
     bar = progress(range(len(jobs)), "training", total=len(jobs), unit="run", enabled=show_progress)
     if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        threads = max((os.cpu_count() or 1) // workers, 1)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_job, jobs[i], root, threads): i for i in order}
+        from gtvlib.parallel import spawn_pool, threads_per_worker
+
+        threads = threads_per_worker(workers)
+        with spawn_pool(workers) as pool:
+            futures = {pool.submit(train_job, jobs[i], root, threads): i for i in order}
             for future, _ in zip(as_completed(futures), bar):
                 done[futures[future]] = future.result()
     else:
         for i, _ in zip(order, bar):
-            done[i] = _train_job(jobs[i], root)
+            done[i] = train_job(jobs[i], root)
     return pd.DataFrame([{"label": job.label, "fold": job.fold, "model": job.config.model, "status": done[i][0],
                           "run": done[i][1], "seconds": round(done[i][2], 1)} for i, job in enumerate(jobs)])
 

@@ -33,3 +33,17 @@ def _die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent_pid:  # the parent died before the request took effect
             os._exit(1)
+
+
+def spawn_pool(workers: int):
+    """A :class:`concurrent.futures.ProcessPoolExecutor` of freshly started (spawned) interpreters, for training
+    runs: a forked child of a process whose torch thread pools have started can hang in them."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` processes sharing this machine's CPUs (at least 1)."""
+    return max((os.cpu_count() or 1) // workers, 1)

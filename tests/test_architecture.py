@@ -107,7 +107,7 @@ def test_each_package_docstring_maps_its_modules(package):
     ("init_process_group", {"gtvlib/device.py"}),
     ("torch.autocast", {"gtvlib/device.py"}),
     ("hashlib", {"gtvlib/checksums.py", "gtvlib/data/dicom/writers.py"}),  # file and settings hashes; DICOM UIDs
-    ("ProcessPoolExecutor(", {"gtvlib/parallel.py", "gtvlib/book/sweeps.py"}),  # forked workers; spawned trainers
+    ("ProcessPoolExecutor(", {"gtvlib/parallel.py"}),  # forked workers; spawned trainers
     ("csv.DictWriter", {"gtvlib/runs.py", "gtvlib/data/synthetic/cohort.py"}),  # run tables; the clinical table
 ])
 def test_one_home_for_each_shared_job(marker, home):
@@ -168,9 +168,10 @@ def test_a_name_registered_twice_is_refused(toy_family):
 def test_an_unknown_model_lists_the_registered_ones():
     from gtvlib.models import build_model
 
-    expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'hcf_classifier', 'prompt_box', "
-                r"'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_vit_b', 'sanet', 'sanet_authors_warp', "
-                r"'sanet_no_alignment', 'sanet_no_ppm', 'swin_unetr', 'unet', 'unetpp', 'unetpp_ds'\]")
+    expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'hcf_classifier', "
+                r"'hcf_classifier_w16', 'prompt_box', 'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_vit_b', "
+                r"'sanet', 'sanet_authors_warp', 'sanet_authors_warp_w16', 'sanet_no_alignment', 'sanet_no_alignment_w16', "
+                r"'sanet_no_ppm', 'sanet_no_ppm_w16', 'sanet_w16', 'swin_unetr', 'unet', 'unetpp', 'unetpp_ds'\]")
     with pytest.raises(GtvError, match=expected):
         build_model("sam_vit_h")
 

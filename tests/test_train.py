@@ -214,7 +214,7 @@ def test_training_from_weights_that_do_not_fit_is_refused_before_any_epoch(data,
     assert not any(p.is_file() for p in (tmp_path / "run").rglob("*"))  # no record, no checkpoint of a run that never began
 
 
-HCF = dict(model="sanet", mode="supervised", loss="cr", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+HCF = dict(model="sanet_w16", mode="supervised", loss="cr", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
            schedule="warm_restarts", restart_epochs=1, validation_slices="all", lr=1.0e-3, batch_size=4, augment=False)
 
 
@@ -266,7 +266,7 @@ def test_the_slice_classifier_trains_validates_by_recall_and_resumes_exactly(dat
     from gtvlib.models.trained import load_trained
     from gtvlib.segment import predict_on_scan
 
-    options = dict(model="hcf_classifier", mode="classifier", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+    options = dict(model="hcf_classifier_w16", mode="classifier", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
                    lr=1.0e-3, batch_size=8)
     whole = train.train(train.TrainConfig(epochs=2, **options), data, RunRecord(tmp_path / "whole"))
     first = train.train(train.TrainConfig(epochs=1, **options), data, RunRecord(tmp_path / "parts"))
@@ -278,11 +278,11 @@ def test_the_slice_classifier_trains_validates_by_recall_and_resumes_exactly(dat
     truth = data.cache.has_tumour("SYNTH-003")
     assert patient.patient.tolist() == ["SYNTH-003"] and patient.tumour_slices[0] == truth.sum()
     assert 0 <= float(rows[-1]["val_slice_accuracy"]) <= 1
-    with pytest.raises(GtvError, match="mode 'supervised' with hcf_classifier, a slice classification model"):
+    with pytest.raises(GtvError, match="mode 'supervised' with hcf_classifier_w16, a slice classification model"):
         train.train(train.TrainConfig(**{**options, "mode": "supervised"}), data, RunRecord(tmp_path / "wrong"))
-    with pytest.raises(GtvError, match="mode 'classifier' with sanet, a segmentation model"):
+    with pytest.raises(GtvError, match="mode 'classifier' with sanet_w16, a segmentation model"):
         train.train(train.TrainConfig(**{**HCF, "mode": "classifier"}), data, RunRecord(tmp_path / "wrong2"))
     from gtvlib.data.dicom.patient import load_patient
 
-    with pytest.raises(GtvError, match="hcf_classifier is a slice classification model"):
+    with pytest.raises(GtvError, match="hcf_classifier_w16 is a slice classification model"):
         predict_on_scan(load_trained(whole.folder), load_patient(data.cache.cohort / "SYNTH-003"))

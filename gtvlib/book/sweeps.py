@@ -185,12 +185,6 @@ def train_config(point: GridPoint, settings: SweepSettings, seed: int):
     return TrainConfig(**values)
 
 
-def finished(run, epochs: int) -> bool:
-    """Whether the run's ``epochs.csv`` reaches ``epochs``."""
-    path = run.folder / "epochs.csv"
-    return path.is_file() and not (table := pd.read_csv(path)).empty and int(table.epoch.max()) >= epochs
-
-
 def final_scores(run) -> dict:
     """The last epoch's validation scores of a run (``val_`` columns of ``epochs.csv`` without the prefix)."""
     last = run.epochs().iloc[-1]
@@ -205,20 +199,12 @@ def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Pat
                threads: int = 0) -> tuple[str, str]:
     """Train (or resume, or reuse) one configuration and seed under ``folder``; return (what was done, the
     run's folder)."""
-    from gtvlib.train import run_for, train
+    from gtvlib.crossval import Job, train_job
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     config = train_config(point, settings, seed)
     data = (data_for or default_data(settings))(point.crop)
-    run = run_for(config, data, folder)
-    if finished(run, config.epochs):
-        return "reused", str(run.folder)
-    status = "resumed" if run.checkpoints() else "trained"
-    train(config, data, run)
-    return status, str(run.folder)
+    status, run_folder, _ = train_job(Job(point.name, seed, config, data), str(folder), threads)
+    return status, run_folder
 
 
 def chapter_point(mode: str) -> GridPoint:
@@ -266,11 +252,12 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
     done = {}  # (configuration, seed) → (status, run folder)
     bar = progress(range(len(jobs)), f"sweep {name}", total=len(jobs), unit="run", enabled=show_progress)
     if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        threads = max((os.cpu_count() or 1) // workers, 1)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from gtvlib.parallel import spawn_pool, threads_per_worker
+
+        threads = threads_per_worker(workers)
+        with spawn_pool(workers) as pool:
             futures = {pool.submit(_train_one, point, settings, seed, _run_folder(root, name, point), None, threads):
                        (point.name, seed) for point, seed in jobs}
             for future, _ in zip(as_completed(futures), bar):

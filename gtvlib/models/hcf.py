@@ -220,8 +220,9 @@ def classifier_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[to
 
 QUICK_WIDTH = 16  # the quick profile's encoder width (ResNet18: 64); the decoder keeps width × 2 channels (SANet: 128)
 # The quick grid, 64² (7 mm pixels on the quick cohort): cheap enough for the ablation grid on a 2-core CPU, but
-# SANet predicts at stride 4, so the median GTV section (~20 px) is 1–2 px there; at 128² it reaches a patient Dice
-# about 1.5× higher in the same 12 epochs for 4× the compute (measured; benchmarks/RESULTS.md).
+# SANet predicts at stride 4, so the median GTV section (~20 px) is 1–2 px there. On 128² the same 12 epochs
+# reached a validation patient Dice of 0.35 against 0.12 on 64², for 2.4× the time (one fold, no augmentation;
+# benchmarks/hcf_grid_size.py, benchmarks/RESULTS.md).
 QUICK_INPUT = 64
 QUICK_SUFFIX = f"_w{QUICK_WIDTH}"
 
