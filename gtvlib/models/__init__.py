@@ -6,6 +6,7 @@
 ``baselines``       prompt-free MONAI networks of the paper's Table 1 (UNet, UNet++, SwinUNETR, DynUNet, …)
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``hcf``             HCF (seed 001): SANet and its ablations; the ResNet18 slice classifier that gates it
+``unet3d``          iSeg's 3-D U-Net (MONAI UNet in 3-D) and its sliding-window inference on whole volumes
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
 ``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file
@@ -24,7 +25,7 @@ import importlib
 from gtvlib.errors import GtvError
 
 # One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
-FAMILIES = ("sam_med2d", "baselines", "references", "hcf")
+FAMILIES = ("sam_med2d", "baselines", "references", "hcf", "unet3d")
 
 
 def model_registry() -> dict:

@@ -26,7 +26,8 @@ class ModelSpec:
     (the prompt references). ``settings``: the numbers of the architecture (e.g. a SAM-Med2D config), part of
     a training run's key, so a changed architecture never reuses a run trained with the old one. ``task``:
     ``"segmentation"``, or ``"slice classification"`` for a network whose ``predict`` returns the foreground
-    log-odds of each slice (B,), trained by the ``classifier`` loop (HCF's gate).
+    log-odds of each slice (B,), trained by the ``classifier`` loop (HCF's gate); ``"volume segmentation"`` for a 3-D
+    network on (B, 1, Z, Y, X) patches and volumes (:mod:`gtvlib.train3d`; ``input_size`` 0: any multiple of 8).
     """
 
     name: str

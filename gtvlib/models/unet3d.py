@@ -1,0 +1,80 @@
+"""iSeg's network (seed 002, METHODS.md §3): a 3-D U-Net, here MONAI's ``UNet`` in three dimensions (residual
+units, strided convolutions down, transposed convolutions up), one input channel (the windowed CT in [0, 1]) and
+one output channel (GTV logits). Trained on patches (:mod:`gtvlib.train3d`) and run on whole volumes by MONAI's
+sliding-window inference (:func:`sliding_window_logits`).
+
+====================  ==========================================================================
+``unet3d``            4 levels of 16–128 channels, 2 residual units per level (the paper profile)
+``unet3d_small``      4 levels of 8–64 channels, 1 residual unit (the quick profile on a CPU)
+====================  ==========================================================================
+
+The paper does not give its U-Net's widths; both are stated choices. Every spatial side the network sees must be a
+multiple of 8 (three stride-2 levels): :func:`sliding_window_logits` pads the volume and crops the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gtvlib.errors import GtvError
+from gtvlib.models.spec import ModelSpec
+
+MULTIPLE = 8  # 2³: three stride-2 levels
+PATCH = 32  # the quick profile's patch edge along y and x (voxels); z: PATCH // 2
+
+
+def _unet(channels: tuple[int, ...], residual_units: int):
+    from monai.networks.nets import UNet
+
+    return UNet(spatial_dims=3, in_channels=1, out_channels=1, channels=channels, strides=(2,) * (len(channels) - 1),
+                num_res_units=residual_units)
+
+
+def predict_logits(model, images, labels=None):
+    """GTV logits (B, 1, Z, Y, X) of volumes or patches (B, 1, Z, Y, X) in [0, 1]; ``labels`` unused."""
+    return model(images)
+
+
+def training_outputs(model, images, boxes=None):
+    """(the logits as the one supervised head, no IoU prediction)."""
+    return [model(images)], None
+
+
+def _spec(name: str, description: str, channels: tuple[int, ...], residual_units: int) -> ModelSpec:
+    return ModelSpec(name=name, family="unet3d", build=lambda: _unet(channels, residual_units), input_size=0,
+                     prompt="none", predict=predict_logits, description=description, training_outputs=training_outputs,
+                     settings={"architecture": "MONAI UNet 3-D", "channels": list(channels), "residual_units": residual_units},
+                     task="volume segmentation")
+
+
+REGISTRY = {
+    "unet3d": _spec("unet3d", "3-D U-Net (MONAI UNet, 16–128 channels, 2 residual units per level)", (16, 32, 64, 128), 2),
+    "unet3d_small": _spec("unet3d_small", "3-D U-Net (MONAI UNet, 8–64 channels, 1 residual unit per level)", (8, 16, 32, 64), 1),
+}
+
+
+def sliding_window_logits(model, image: np.ndarray, patch: tuple[int, int, int], overlap: float = 0.25,
+                          batch_size: int = 4, device=None) -> np.ndarray:
+    """GTV logits (z, y, x) float32 of ``image`` (z, y, x) in [0, 1], by MONAI's sliding-window inference with windows
+    of ``patch`` voxels (each a multiple of 8) overlapping by ``overlap`` and blended with Gaussian weights. The
+    volume is padded with zeros (air in any window) to at least the patch and a multiple of 8, and the result
+    cropped back. Where the volume is one patch, this is one forward pass of the whole volume."""
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    image = np.asarray(image, np.float32)
+    if image.ndim != 3:
+        raise GtvError(f"image of shape {image.shape}; expected one volume (z, y, x)")
+    if len(patch) != 3 or any(int(p) <= 0 or int(p) % MULTIPLE for p in patch):
+        raise GtvError(f"patch {tuple(patch)}; expected three sides in voxels, each a positive multiple of {MULTIPLE}")
+    if not 0 <= overlap < 1:
+        raise GtvError(f"overlap={overlap}; expected a fraction in [0, 1)")
+    padded_shape = [max(int(p), -(-s // MULTIPLE) * MULTIPLE) for s, p in zip(image.shape, patch)]
+    padded = np.zeros(padded_shape, np.float32)
+    padded[tuple(slice(0, s) for s in image.shape)] = image
+    device = device or next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        logits = sliding_window_inference(torch.from_numpy(padded)[None, None].to(device), tuple(int(p) for p in patch),
+                                          batch_size, lambda x: predict_logits(model, x), overlap=overlap, mode="gaussian")
+    return logits[0, 0].float().cpu().numpy()[tuple(slice(0, s) for s in image.shape)]

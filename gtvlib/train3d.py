@@ -1,0 +1,214 @@
+"""Training a 3-D network on patches (iSeg, seed 002, METHODS.md §3): the volumes of a cohort windowed to [0, 1],
+patches sampled around the GTV and elsewhere, Dice + cross entropy, AdamW with cosine decay, and validation after
+every epoch on whole volumes by sliding-window inference, scored in 3-D with the true spacing.
+
+The 2-D loops of :mod:`gtvlib.train` work on cached slices; this one on :class:`VolumeSet` (whole volumes in
+memory). Runs are :class:`~gtvlib.runs.RunRecord` folders like theirs (``params.yaml``, ``epochs.csv``,
+``per_patient.csv``, checkpoints); patch sampling and augmentation are seeded per epoch, so a resumed run equals an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from gtvlib.errors import GtvError
+
+
+@dataclass
+class VolumeConfig:
+    """Everything that determines a 3-D run (written to params.yaml). ``patch``: (z, y, x) voxels, each a multiple of
+    8; ``foreground_fraction``: the share of patches centred on a GTV voxel (the rest anywhere in the volume);
+    ``overlap``: of the sliding windows at validation."""
+
+    name: str = "unet3d"
+    mode: str = "volume"
+    model: str = "unet3d_small"
+    epochs: int = 10
+    steps_per_epoch: int = 20
+    batch_size: int = 2
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-5
+    patch: tuple[int, int, int] = (16, 32, 32)
+    foreground_fraction: float = 0.5
+    augment: bool = True
+    overlap: float = 0.25
+    seed: int = 0
+    keep_checkpoints: int = 1
+    device: str = "auto"
+    balance: str = "patches"  # read by the cross-validation runner's job ordering; not a slice strategy
+
+
+@dataclass
+class VolumeSet:
+    """Windowed volumes (z, y, x) float32 in [0, 1] with their GTV labels (bool) and spacings (dz, dy, dx) mm, by
+    patient, split into training and validation patients. ``source``: what the volumes are (part of a run's key)."""
+
+    images: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    spacing_mm: dict[str, tuple[float, float, float]]
+    training_ids: list[str]
+    validation_ids: list[str]
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def subset(self, training_ids: list[str], validation_ids: list[str]) -> "VolumeSet":
+        """The same volumes with another split (a fold)."""
+        unknown = sorted(set(training_ids) | set(validation_ids) - set(self.images))
+        if unknown:
+            raise GtvError(f"patients {unknown} are not in this volume set; expected some of {sorted(self.images)}")
+        return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source)
+
+
+def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", structure: str = "GTV-1",
+               validation_ids: list[str] = ()) -> VolumeSet:
+    """Load ``patient_ids`` of ``cohort`` (a :class:`~gtvlib.data.cohort.Cohort`), window their HU to [0, 1] and keep
+    ``structure`` as the label; ``validation_ids`` (a subset) are the validation patients, the others train."""
+    from gtvlib.data.windows import window_hu, window_preset
+
+    chosen = window_preset(window)
+    images, labels, spacing = {}, {}, {}
+    for pid in patient_ids:
+        volume = cohort.load(pid)
+        if structure not in volume.masks:
+            raise GtvError(f"patient {pid}: no {structure} structure (found {sorted(volume.masks)}); expected the GTV to train on")
+        images[pid] = window_hu(volume.hu, chosen.center, chosen.width)
+        labels[pid] = np.asarray(volume.masks[structure], bool)
+        spacing[pid] = tuple(float(s) for s in volume.spacing_mm)
+    training = [pid for pid in patient_ids if pid not in set(validation_ids)]
+    return VolumeSet(images, labels, spacing, training, list(validation_ids), f"{cohort.source} | window {window}")
+
+
+def run_for(config: VolumeConfig, data: VolumeSet, root=None):
+    """The run record of these settings: ``<root>/<name>-<key>``, the key hashing the settings (not where it computes
+    or how many checkpoints it keeps), the architecture, the volumes' source and the split."""
+    from gtvlib.models import model_spec
+    from gtvlib.runs import RunRecord
+
+    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "keep_checkpoints")}
+    return RunRecord.named(config.name, {"config": settings, "model": model_spec(config.model).settings,
+                                         "source": data.source, "training": list(data.training_ids),
+                                         "validation": list(data.validation_ids)}, root)
+
+
+def sample_patches(data: VolumeSet, config: VolumeConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One batch: images and labels (B, 1, z, y, x) float32 of ``config.patch``, from training patients drawn
+    uniformly; a share ``foreground_fraction`` centred on a GTV voxel; zero-padded where the volume is smaller;
+    random flips along each axis when ``augment``."""
+    patch = np.asarray(config.patch)
+    images, labels = [], []
+    for _ in range(config.batch_size):
+        pid = data.training_ids[int(rng.integers(len(data.training_ids)))]
+        image, label = data.images[pid], data.labels[pid]
+        if rng.random() < config.foreground_fraction and label.any():
+            voxels = np.argwhere(label)
+            centre = voxels[int(rng.integers(len(voxels)))]
+        else:
+            centre = np.array([int(rng.integers(s)) for s in image.shape])
+        start = np.clip(centre - patch // 2, 0, np.maximum(np.array(image.shape) - patch, 0))
+        window = tuple(slice(int(a), int(a + p)) for a, p in zip(start, patch))
+        out_image, out_label = np.zeros(patch, np.float32), np.zeros(patch, np.float32)
+        region = tuple(slice(0, min(int(p), s - int(a))) for p, s, a in zip(patch, image.shape, start))
+        out_image[region], out_label[region] = image[window], label[window]
+        if config.augment:
+            for axis in range(3):
+                if rng.random() < 0.5:
+                    out_image, out_label = np.flip(out_image, axis), np.flip(out_label, axis)
+        images.append(np.ascontiguousarray(out_image))
+        labels.append(np.ascontiguousarray(out_label))
+    return np.stack(images)[:, None], np.stack(labels)[:, None]
+
+
+@dataclass
+class VolumeEvaluation:
+    """Whole-volume predictions of some patients: ``masks`` (patient → bool (z, y, x)), ``per_patient`` rows
+    (patient, dice, sensitivity, jaccard, hd95_mm, flag, predicted and reference cm³) and a ``summary``."""
+
+    masks: dict[str, np.ndarray]
+    per_patient: list[dict]
+    summary: dict
+
+
+def evaluate_volumes(model, data: VolumeSet, patient_ids: list[str], patch, overlap: float = 0.25,
+                     device=None) -> VolumeEvaluation:
+    """Predict ``patient_ids`` of ``data`` whole (sliding windows) and score each in 3-D with its spacing."""
+    from gtvlib.data.volume import volume_cm3
+    from gtvlib.metrics import score
+    from gtvlib.models.unet3d import sliding_window_logits
+
+    masks, rows = {}, []
+    for pid in patient_ids:
+        masks[pid] = sliding_window_logits(model, data.images[pid], patch, overlap, device=device) > 0
+        result = score(masks[pid], data.labels[pid], data.spacing_mm[pid])
+        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
+                     "hd95_mm": result.hd95_mm, "flag": result.flag,
+                     "predicted_cm3": volume_cm3(masks[pid], data.spacing_mm[pid]),
+                     "reference_cm3": volume_cm3(data.labels[pid], data.spacing_mm[pid])})
+    dice = [r["dice"] for r in rows]
+    summary = {"patient_dice": float(np.mean(dice)) if dice else float("nan"),
+               "patient_dice_median": float(np.median(dice)) if dice else float("nan")}
+    return VolumeEvaluation(masks, rows, summary)
+
+
+def _check(config: VolumeConfig, data: VolumeSet) -> None:
+    from gtvlib.models import model_spec
+    from gtvlib.models.unet3d import MULTIPLE
+
+    if model_spec(config.model).task != "volume segmentation":
+        raise GtvError(f"model {config.model!r} is a {model_spec(config.model).task} model; expected a 3-D network "
+                       "(task 'volume segmentation', e.g. unet3d_small)")
+    if len(config.patch) != 3 or any(int(p) <= 0 or int(p) % MULTIPLE for p in config.patch):
+        raise GtvError(f"patch {tuple(config.patch)}; expected three sides in voxels, each a positive multiple of {MULTIPLE}")
+    if not 0 <= config.foreground_fraction <= 1:
+        raise GtvError(f"foreground_fraction={config.foreground_fraction}; expected a fraction from 0 to 1")
+    if not data.training_ids or not data.validation_ids:
+        raise GtvError(f"{len(data.training_ids)} training and {len(data.validation_ids)} validation patients; expected "
+                       "at least one of each")
+    if not any(data.labels[pid].any() for pid in data.training_ids):
+        raise GtvError(f"no GTV voxel in the training patients {data.training_ids}; expected labelled volumes")
+
+
+def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
+    """Train ``config.model`` on patches of ``data``'s training patients; validate each epoch on its validation
+    patients' whole volumes. Returns the :class:`~gtvlib.runs.RunRecord`."""
+    import math
+
+    import torch
+
+    from gtvlib.device import pick_device
+    from gtvlib.losses import dice_loss
+    from gtvlib.models import build_model
+
+    _check(config, data)
+    device = pick_device(config.device)
+    run = run or run_for(config, data)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total = max(config.epochs * config.steps_per_epoch, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
+              source=data.source)
+    modules = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    first = run.resume(modules)
+    for epoch in range(first, config.epochs + 1):
+        started, losses = time.perf_counter(), []
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 1000 + epoch)
+        model.train()
+        for _ in range(config.steps_per_epoch):
+            images, labels = (torch.from_numpy(a).to(device) for a in sample_patches(data, config, rng))
+            logits = model(images)
+            loss = dice_loss(logits, labels) + torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        evaluation = evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
+        run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation, time.perf_counter() - started, modules)
+        run.prune_checkpoints(config.keep_checkpoints)
+    return run

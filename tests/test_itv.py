@@ -1,0 +1,81 @@
+"""Motion-resolved targets (gtvlib.itv): the ITV union on constructed phases, one grid for every phase, the MIP
+shortcut and the simulated physician's ITV against analytic volumes."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gtvlib import itv
+from gtvlib.data.volume import Volume
+from gtvlib.errors import GtvError
+
+
+def _ball(shape, centre, radius):
+    z, y, x = np.indices(shape)
+    return (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius ** 2
+
+
+def _volume(shape=(20, 32, 32), spacing=(2.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)):
+    return Volume(np.zeros(shape, np.float32), spacing, origin, origin[2] + spacing[0] * np.arange(shape[0]))
+
+
+def test_the_itv_is_the_union_of_the_phases():
+    phases = [_ball((30, 20, 20), (10 + k, 10, 10), 3) for k in range(10)]  # a ball moving 9 voxels along z
+    union = itv.itv_union(phases)
+    expected = np.zeros((30, 20, 20), bool)
+    for phase in phases:
+        expected |= phase
+    assert np.array_equal(union, expected) and union.sum() > phases[0].sum()
+    assert all(np.all(union[p]) for p in phases)  # every phase inside
+    with pytest.raises(GtvError, match="no phase masks"):
+        itv.itv_union([])
+    with pytest.raises(GtvError, match=r"phase masks of shapes \[\(2, 2, 2\), \(30, 20, 20\)\]"):
+        itv.itv_union([phases[0], np.zeros((2, 2, 2), bool)])
+
+
+def test_a_4d_ct_needs_every_phase_on_one_grid():
+    phases = {name: _volume() for name in itv.PHASE_NAMES}
+    itv.check_phases(phases)
+    with pytest.raises(GtvError, match=r"phases \['phase_40'\] are missing"):
+        itv.check_phases({k: v for k, v in phases.items() if k != "phase_40"})
+    shifted = dict(phases, phase_30=_volume(origin=(0.0, 0.0, 5.0)))
+    with pytest.raises(GtvError, match="series phase_30 has origin"):
+        itv.check_phases(shifted)
+    coarse = dict(phases, MIP=_volume(spacing=(3.0, 1.0, 1.0)))
+    with pytest.raises(GtvError, match=r"series MIP has spacing \(mm\) \(3.0, 1.0, 1.0\)"):
+        itv.check_phases(coarse)
+    with pytest.raises(GtvError, match="series phase_90 has shape"):
+        itv.check_phases(dict(phases, phase_90=_volume(shape=(21, 32, 32))))
+
+
+def test_the_mip_shortcut_takes_what_touches_the_envelope():
+    shape = (30, 30, 30)
+    phases = [_ball(shape, (10 + k, 15, 15), 3) for k in range(10)]
+    mip = np.full(shape, -800.0)
+    envelope = itv.itv_union(phases)
+    mip[envelope] = 40.0
+    vessel = np.zeros(shape, bool)
+    vessel[14, 15, 18:28] = True  # a vessel touching the envelope
+    mip[vessel] = 40.0
+    far = _ball(shape, (25, 5, 5), 2)  # an unconnected bright structure
+    mip[far] = 40.0
+    drawn = itv.mip_itv(mip, phases[5])
+    assert np.all(drawn[envelope]) and np.all(drawn[vessel]) and not drawn[far].any()
+    with pytest.raises(GtvError, match="empty seed mask"):
+        itv.mip_itv(mip, np.zeros(shape, bool))
+
+
+def test_the_physician_adds_the_margin_habit_and_varies():
+    envelope = _ball((40, 40, 40), (20, 20, 20), 8)
+    spacing = (1.0, 1.0, 1.0)
+    exact = itv.physician_itv(envelope, spacing, np.random.default_rng(0), itv.ObserverHabit(margin_mm=3.0, variation_sd_mm=0.0))
+    radius = np.cbrt(exact.sum() * 3 / (4 * np.pi))
+    assert radius == pytest.approx(11.0, abs=0.3)  # 8 mm + 3 mm margin
+    habit = itv.ObserverHabit(margin_mm=0.0, variation_sd_mm=2.0, correlation_mm=5.0)
+    drawn = [itv.physician_itv(envelope, spacing, np.random.default_rng(seed), habit) for seed in range(2)]
+    assert not np.array_equal(drawn[0], drawn[1])  # two observers differ
+    assert 0.6 < drawn[0].sum() / envelope.sum() < 1.6  # no margin: about the envelope's volume
+    with pytest.raises(GtvError, match="empty motion envelope"):
+        itv.physician_itv(np.zeros((4, 4, 4), bool), spacing, np.random.default_rng(0))
+    assert replace(itv.ObserverHabit(), margin_mm=5.0).margin_mm == 5.0
