@@ -10,12 +10,15 @@ cohort                ``data/cohort.py`` (a manifest dataset or the synthetic fa
                       ``data/statistics.py`` (tables over a cohort), ``data/manifest.py``
 slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cache, ``prepare``)
 model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
-train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``
+train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``,
+                      ``train3d.py`` (3-D networks on patches, validated on whole volumes)
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``,
                       ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)
 cross-validate        ``crossval.py`` (patient-level folds, many runs at once, fold predictions, the
                       cascade, voting, mean ± SD over folds)
+motion                ``itv.py`` (4D-CT phase checks, the ITV as a union, the MIP shortcut, a simulated
+                      physician's ITV)
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``

@@ -24,27 +24,44 @@ from gtvlib.data.slices.splits import kfold_splits
 from gtvlib.errors import GtvError
 
 
-def fold_data(data: PreparedSlices, folds: int, seed: int = 0) -> list[PreparedSlices]:
-    """The k folds of ``data``'s training patients (seeded, by patient), each as prepared slices on the same cache:
-    fold k trains on the other parts and validates on part k. ``data``'s validation patients (the test set) are in
-    no fold."""
+def fold_data(data, folds: int, seed: int = 0) -> list:
+    """The k folds of ``data``'s training patients (seeded, by patient), each on the same slices (prepared slices)
+    or volumes (a :class:`~gtvlib.train3d.VolumeSet`): fold k trains on the other parts and validates on part k.
+    ``data``'s validation patients (the test set) are in no fold."""
+    splits = kfold_splits(data.training_ids, folds, seed)
+    if hasattr(data, "subset"):
+        return [data.subset(training, validation) for training, validation in splits]
     return [PreparedSlices(training, validation, data.cache, data.crop, data.union, data.size, data.full)
-            for training, validation in kfold_splits(data.training_ids, folds, seed)]
+            for training, validation in splits]
 
 
 @dataclass(frozen=True)
 class Job:
-    """One run to train: ``config`` (a :class:`~gtvlib.train.TrainConfig`) on ``data`` (one fold), with the
-    ``label`` and ``fold`` it is reported under."""
+    """One run to train: ``config`` (a :class:`~gtvlib.train.TrainConfig`, or a :class:`~gtvlib.train3d.VolumeConfig`)
+    on ``data`` (one fold: prepared slices, or a volume set), with the ``label`` and ``fold`` it is reported under."""
 
     label: str
     fold: int
     config: object
-    data: PreparedSlices
+    data: object
 
     def cost(self) -> int:
-        """Training slices × epochs: the order in which a pool takes the jobs (longest first)."""
+        """Training items × epochs (slices for a 2-D run, patches for a 3-D one): the order in which a pool takes the
+        jobs (longest first)."""
+        if hasattr(self.config, "steps_per_epoch"):
+            return self.config.steps_per_epoch * self.config.batch_size * self.config.epochs
         return len(self.data.pairs("training", self.config.balance, self.config.seed)) * self.config.epochs
+
+
+def _loop(config):
+    """(run_for, train) of a configuration: :mod:`gtvlib.train3d` for a 3-D one, :mod:`gtvlib.train` otherwise."""
+    if getattr(config, "mode", "") == "volume":
+        from gtvlib import train3d
+
+        return train3d.run_for, train3d.train_volumes
+    from gtvlib import train
+
+    return train.run_for, train.train
 
 
 def complete(run, config) -> bool:
@@ -56,15 +73,14 @@ def complete(run, config) -> bool:
     if not path.is_file() or (epochs := run.epochs()).empty:
         return False
     metric = "val_slice_f1" if config.mode == "classifier" else "val_patient_dice"
-    return int(epochs.epoch.max()) >= config.epochs or stopped_early(run, config.patience, metric)
+    return int(epochs.epoch.max()) >= config.epochs or stopped_early(run, getattr(config, "patience", 0), metric)
 
 
 def train_job(job: Job, root: str, threads: int = 0) -> tuple[str, str, float]:
     """Train (resume, or reuse) one job under ``root``: (what was done, the run folder, seconds)."""
     import torch
 
-    from gtvlib.train import run_for, train
-
+    run_for, train = _loop(job.config)
     if threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()

@@ -57,7 +57,7 @@ class VolumeSet:
 
     def subset(self, training_ids: list[str], validation_ids: list[str]) -> "VolumeSet":
         """The same volumes with another split (a fold)."""
-        unknown = sorted(set(training_ids) | set(validation_ids) - set(self.images))
+        unknown = sorted((set(training_ids) | set(validation_ids)) - set(self.images))
         if unknown:
             raise GtvError(f"patients {unknown} are not in this volume set; expected some of {sorted(self.images)}")
         return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source)

@@ -79,3 +79,22 @@ def test_the_physician_adds_the_margin_habit_and_varies():
     with pytest.raises(GtvError, match="empty motion envelope"):
         itv.physician_itv(np.zeros((4, 4, 4), bool), spacing, np.random.default_rng(0))
     assert replace(itv.ObserverHabit(), margin_mm=5.0).margin_mm == 5.0
+
+
+def test_a_known_per_unit_hazard_ratio_is_recovered_by_cox():
+    import pandas as pd
+
+    from gtvlib.recurrence.survival import cox, failures_with_effect
+
+    fp_cm3 = np.random.default_rng(3).gamma(2.0, 5.0, size=2000)  # false-positive volume per patient
+    outcomes = failures_with_effect(fp_cm3, hr_per_unit=1.03, control_3y=0.8, seed=1)
+    table = pd.concat([outcomes, pd.Series(fp_cm3, name="fp_cm3")], axis=1)
+    hr = cox(table, ["fp_cm3"]).summary.loc["fp_cm3"]
+    assert hr["95 % CI low"] < 1.03 < hr["95 % CI high"] and hr.HR == pytest.approx(1.03, abs=0.01)
+    # at covariate 0 the baseline gives the 3-year control (everyone followed to 100 months: no censoring before 36)
+    none = failures_with_effect(np.zeros(5000), 1.03, control_3y=0.8, follow_up_months=(100.0, 100.0), seed=2)
+    assert (none.lc_months >= 36).mean() == pytest.approx(0.8, abs=0.02)
+    with pytest.raises(GtvError, match="expected one positive, finite hazard"):
+        from gtvlib.recurrence.survival import exponential_failures
+
+        exponential_failures(np.array([0.1, -1.0]), (12.0, 60.0), np.random.default_rng(0))

@@ -36,6 +36,7 @@ from gtvlib.parallel import process_pool, worker_count
 from gtvlib.progress import progress
 from gtvlib.recurrence.features import feature_table, structure_features
 from gtvlib.recurrence.stations import PAPER_RECURRENCES, PAPER_STATIONS, parse_stations
+from gtvlib.recurrence.survival import exponential_failures
 
 SIMULATION_VERSION = "2"  # 2: outcomes drawn from the features alone (coverage derived from them)
 
@@ -163,10 +164,9 @@ def draw_outcomes(features: pd.DataFrame, truth: OutcomeTruth, seed: int) -> tup
     size_ge_5 = (features["gtv_size_cm"].to_numpy(float) >= 5.0).astype(int)
     baseline_per_month = -np.log(truth.local_control_3y_below_5cm) / 36.0
     hazard = baseline_per_month * truth.hr_size_ge_5cm ** size_ge_5
-    failure = rng.exponential(1.0 / hazard)
-    censor = rng.uniform(*truth.follow_up_months, size=len(features))
+    failures = exponential_failures(hazard, truth.follow_up_months, rng)
     outcomes = pd.DataFrame({"recurrence": recurrence, "true_probability": probability,
-                             "lc_months": np.minimum(failure, censor), "lc_event": (failure <= censor).astype(int),
+                             "lc_months": failures.lc_months.to_numpy(), "lc_event": failures.lc_event.to_numpy(),
                              "size_ge_5cm": size_ge_5}, index=features.index)
     station_table = pd.DataFrame(chosen, index=features.index, columns=stations)
     saved = dict(asdict(truth), intercept=float(intercept), effect_scales=scales,

@@ -99,3 +99,30 @@ def implied_hazard_ratio(rate_exposed: float, rate_reference: float) -> float:
     if not (0 < rate_exposed < 1 and 0 < rate_reference < 1):
         raise GtvError(f"rates {rate_exposed!r}, {rate_reference!r}; expected survival proportions strictly between 0 and 1")
     return float(np.log(rate_exposed) / np.log(rate_reference))
+
+
+def exponential_failures(hazard_per_month, follow_up_months: tuple[float, float], rng: np.random.Generator) -> pd.DataFrame:
+    """Simulated local failures: an exponential time to failure with each patient's ``hazard_per_month`` (array),
+    censored at a follow-up drawn uniformly from ``follow_up_months``. Columns ``lc_months`` and ``lc_event``
+    (1 = failure seen before censoring). Draws the failure times first, then the censoring times."""
+    hazard = np.asarray(hazard_per_month, float)
+    if hazard.ndim != 1 or not np.all(np.isfinite(hazard)) or np.any(hazard <= 0):
+        raise GtvError(f"hazards {hazard[:5]}…; expected one positive, finite hazard per patient (per month)")
+    low, high = follow_up_months
+    if not 0 < low <= high:
+        raise GtvError(f"follow_up_months={follow_up_months}; expected 0 < low ≤ high (months)")
+    failure = rng.exponential(1.0 / hazard)
+    censor = rng.uniform(low, high, size=len(hazard))
+    return pd.DataFrame({"lc_months": np.minimum(failure, censor), "lc_event": (failure <= censor).astype(int)})
+
+
+def failures_with_effect(covariate, hr_per_unit: float, control_3y: float, follow_up_months=(12.0, 60.0),
+                         seed: int = 0) -> pd.DataFrame:
+    """Local failures simulated with a known effect of ``covariate`` (one value per patient): the hazard is the
+    baseline that gives ``control_3y`` local control at 36 months where the covariate is 0, times
+    ``hr_per_unit`` per unit. The known HR is what a Cox model on (covariate) should recover."""
+    x = np.asarray(covariate, float)
+    if not 0 < control_3y < 1 or not hr_per_unit > 0:
+        raise GtvError(f"control_3y={control_3y}, hr_per_unit={hr_per_unit}; expected a proportion in (0, 1) and a positive HR")
+    baseline = -np.log(control_3y) / 36.0
+    return exponential_failures(baseline * hr_per_unit ** x, follow_up_months, np.random.default_rng(seed))
