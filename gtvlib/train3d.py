@@ -17,12 +17,17 @@ import numpy as np
 
 from gtvlib.errors import GtvError
 
+TISSUE_HU = -500.0  # above: soft tissue, vessels and bone (the candidates for "tissue" negatives); below: air and lung
+NEGATIVES = ("tissue", "anywhere")
+
 
 @dataclass
 class VolumeConfig:
     """Everything that determines a 3-D run (written to params.yaml). ``patch``: (z, y, x) voxels, each a multiple of
     8; ``foreground_fraction``: the share of patches centred on a GTV voxel (the rest anywhere in the volume);
-    ``overlap``: of the sliding windows at validation."""
+    ``negatives``: where the other patches are centred: ``"tissue"`` (a voxel above −500 HU outside the GTV: the
+    mediastinum, vessels, chest wall and tumour-like structures the network must learn to leave out) or
+    ``"anywhere"`` (a voxel drawn uniformly, mostly air and lung); ``overlap``: of the sliding windows at validation."""
 
     name: str = "unet3d"
     mode: str = "volume"
@@ -34,18 +39,20 @@ class VolumeConfig:
     weight_decay: float = 1.0e-5
     patch: tuple[int, int, int] = (16, 32, 32)
     foreground_fraction: float = 0.5
+    negatives: str = "tissue"
     augment: bool = True
     overlap: float = 0.25
     seed: int = 0
     keep_checkpoints: int = 1
     device: str = "auto"
-    balance: str = "patches"  # read by the cross-validation runner's job ordering; not a slice strategy
 
 
 @dataclass
 class VolumeSet:
     """Windowed volumes (z, y, x) float32 in [0, 1] with their GTV labels (bool) and spacings (dz, dy, dx) mm, by
-    patient, split into training and validation patients. ``source``: what the volumes are (part of a run's key)."""
+    patient, split into training and validation patients. ``source``: what the volumes are (part of a run's key);
+    ``tissue``: by patient, the flat indices (int32) of the voxels above −500 HU outside the GTV, where ``"tissue"``
+    negatives are centred."""
 
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
@@ -53,33 +60,61 @@ class VolumeSet:
     training_ids: list[str]
     validation_ids: list[str]
     source: str = ""
-    extra: dict = field(default_factory=dict)
+    tissue: dict[str, np.ndarray] = field(default_factory=dict)
 
     def subset(self, training_ids: list[str], validation_ids: list[str]) -> "VolumeSet":
         """The same volumes with another split (a fold)."""
         unknown = sorted((set(training_ids) | set(validation_ids)) - set(self.images))
         if unknown:
             raise GtvError(f"patients {unknown} are not in this volume set; expected some of {sorted(self.images)}")
-        return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source)
+        return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source,
+                         self.tissue)
 
 
 def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", structure: str = "GTV-1",
-               validation_ids: list[str] = ()) -> VolumeSet:
+               validation_ids: list[str] = (), spacing_mm: tuple[float, float, float] | None = None) -> VolumeSet:
     """Load ``patient_ids`` of ``cohort`` (a :class:`~gtvlib.data.cohort.Cohort`), window their HU to [0, 1] and keep
-    ``structure`` as the label; ``validation_ids`` (a subset) are the validation patients, the others train."""
+    ``structure`` as the label; ``validation_ids`` (a subset) are the validation patients, the others train.
+    ``spacing_mm`` (dz, dy, dx): resample every volume to it first (HU linearly, the label by its linearly
+    interpolated fraction ≥ 0.5), as a network trained at one spacing needs for scans of another; None keeps each
+    scan's own."""
     from gtvlib.data.windows import window_hu, window_preset
 
     chosen = window_preset(window)
-    images, labels, spacing = {}, {}, {}
+    images, labels, spacing, tissue = {}, {}, {}, {}
     for pid in patient_ids:
         volume = cohort.load(pid)
         if structure not in volume.masks:
             raise GtvError(f"patient {pid}: no {structure} structure (found {sorted(volume.masks)}); expected the GTV to train on")
-        images[pid] = window_hu(volume.hu, chosen.center, chosen.width)
-        labels[pid] = np.asarray(volume.masks[structure], bool)
+        hu, label = volume.hu, np.asarray(volume.masks[structure], bool)
         spacing[pid] = tuple(float(s) for s in volume.spacing_mm)
+        if spacing_mm is not None and not np.allclose(spacing[pid], spacing_mm, atol=1e-3):
+            hu, label = resample(hu, label, spacing[pid], spacing_mm)
+            spacing[pid] = tuple(float(s) for s in spacing_mm)
+        images[pid] = window_hu(hu, chosen.center, chosen.width)
+        labels[pid] = label
+        tissue[pid] = np.flatnonzero((hu > TISSUE_HU) & ~label).astype(np.int32)
     training = [pid for pid in patient_ids if pid not in set(validation_ids)]
-    return VolumeSet(images, labels, spacing, training, list(validation_ids), f"{cohort.source} | window {window}")
+    resampled = "" if spacing_mm is None else f" | resampled to {tuple(float(s) for s in spacing_mm)} mm"
+    return VolumeSet(images, labels, spacing, training, list(validation_ids),
+                     f"{cohort.source} | window {window}{resampled}", tissue)
+
+
+def resample(hu: np.ndarray, label: np.ndarray, spacing_mm, target_mm) -> tuple[np.ndarray, np.ndarray]:
+    """HU (z, y, x) and a bool label on a grid of ``spacing_mm`` resampled to ``target_mm`` over the same field of
+    view (the outer voxel edges aligned, so target voxel i is centred at source index (i + ½)·t/s − ½): HU
+    trilinearly (float32), the label as its trilinear fraction ≥ 0.5 (no ties at a factor-2 change, so the volume
+    is kept)."""
+    from scipy import ndimage
+
+    if len(target_mm) != 3 or not all(np.isfinite(t) and t > 0 for t in target_mm):
+        raise GtvError(f"spacing_mm={tuple(target_mm)}; expected three positive voxel sides (dz, dy, dx) in mm")
+    shape = [max(1, int(round(n * s / t))) for n, s, t in zip(hu.shape, spacing_mm, target_mm)]
+    step = [t / s for s, t in zip(spacing_mm, target_mm)]  # source voxels per target voxel
+    coordinates = np.meshgrid(*[(np.arange(n) + 0.5) * f - 0.5 for n, f in zip(shape, step)], indexing="ij")
+    out_hu = ndimage.map_coordinates(np.asarray(hu, np.float32), coordinates, order=1, mode="nearest")
+    out_label = ndimage.map_coordinates(np.asarray(label, np.float32), coordinates, order=1, mode="nearest") >= 0.5
+    return out_hu.astype(np.float32), out_label
 
 
 def run_for(config: VolumeConfig, data: VolumeSet, root=None):
@@ -96,7 +131,8 @@ def run_for(config: VolumeConfig, data: VolumeSet, root=None):
 
 def sample_patches(data: VolumeSet, config: VolumeConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One batch: images and labels (B, 1, z, y, x) float32 of ``config.patch``, from training patients drawn
-    uniformly; a share ``foreground_fraction`` centred on a GTV voxel; zero-padded where the volume is smaller;
+    uniformly; a share ``foreground_fraction`` centred on a GTV voxel, the others as ``config.negatives`` says;
+    zero-padded where the volume is smaller;
     random flips along each axis when ``augment``."""
     patch = np.asarray(config.patch)
     images, labels = [], []
@@ -106,6 +142,9 @@ def sample_patches(data: VolumeSet, config: VolumeConfig, rng: np.random.Generat
         if rng.random() < config.foreground_fraction and label.any():
             voxels = np.argwhere(label)
             centre = voxels[int(rng.integers(len(voxels)))]
+        elif config.negatives == "tissue" and len(data.tissue.get(pid, ())):
+            candidates = data.tissue[pid]
+            centre = np.array(np.unravel_index(int(candidates[int(rng.integers(len(candidates)))]), image.shape))
         else:
             centre = np.array([int(rng.integers(s)) for s in image.shape])
         start = np.clip(centre - patch // 2, 0, np.maximum(np.array(image.shape) - patch, 0))
@@ -164,6 +203,8 @@ def _check(config: VolumeConfig, data: VolumeSet) -> None:
         raise GtvError(f"patch {tuple(config.patch)}; expected three sides in voxels, each a positive multiple of {MULTIPLE}")
     if not 0 <= config.foreground_fraction <= 1:
         raise GtvError(f"foreground_fraction={config.foreground_fraction}; expected a fraction from 0 to 1")
+    if config.negatives not in NEGATIVES:
+        raise GtvError(f"negatives={config.negatives!r}; expected one of {list(NEGATIVES)}")
     if not data.training_ids or not data.validation_ids:
         raise GtvError(f"{len(data.training_ids)} training and {len(data.validation_ids)} validation patients; expected "
                        "at least one of each")
@@ -212,3 +253,31 @@ def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
         run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation, time.perf_counter() - started, modules)
         run.prune_checkpoints(config.keep_checkpoints)
     return run
+
+
+def load_volume_model(run_folder, epoch: int | None = None):
+    """The 3-D network of a run (``train_volumes``' record) with its weights of ``epoch`` (default: the last
+    checkpoint), in evaluation mode on the CPU."""
+    from pathlib import Path
+
+    from gtvlib.models import build_model
+    from gtvlib.runs import RunRecord
+
+    run = RunRecord(Path(run_folder), writer=False)
+    config = run.params().get("config") or {}
+    if config.get("mode") != "volume" or "model" not in config:
+        raise GtvError(f"{run_folder}: not a 3-D training run (params.yaml has mode {config.get('mode')!r}); expected a "
+                       "run written by gtvlib.train3d.train_volumes")
+    model = build_model(config["model"])
+    run.restore(model, epoch)
+    return model.eval()
+
+
+def ensemble_mask(models, image: np.ndarray, patch, overlap: float = 0.25) -> np.ndarray:
+    """GTV mask (z, y, x) bool of ``image`` (windowed, [0, 1]): the mean of the ``models``' sliding-window logits > 0
+    (the folds' models as one predictor, as nnU-Net ensembles its folds)."""
+    from gtvlib.models.unet3d import sliding_window_logits
+
+    if not models:
+        raise GtvError("no models to predict with; expected the trained models of the folds")
+    return np.mean([sliding_window_logits(m, image, patch, overlap) for m in models], axis=0) > 0

@@ -1,6 +1,7 @@
 """Motion-resolved targets (gtvlib.itv): the ITV union on constructed phases, one grid for every phase, the MIP
 shortcut and the simulated physician's ITV against analytic volumes."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -98,3 +99,66 @@ def test_a_known_per_unit_hazard_ratio_is_recovered_by_cox():
         from gtvlib.recurrence.survival import exponential_failures
 
         exponential_failures(np.array([0.1, -1.0]), (12.0, 60.0), np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def four_d_cohort(tmp_path_factory):
+    """One synthetic patient with a 10-phase 4D-CT (quick geometry)."""
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+    from gtvlib.data.synthetic import generate_cohort
+
+    folder = generate_cohort(tmp_path_factory.mktemp("fourd") / "c", "quick", seed=5, patients=1, workers=1,
+                             four_d_patients=1)
+    return Cohort("synthetic", "one 4D patient", folder, ["SYNTH-001"], lambda pid, s: load_patient(folder / pid, structures=s))
+
+
+def test_motion_itvs_of_a_4d_ct(four_d_cohort):
+    """Every phase segmented (here by a soft-tissue threshold as the "model": a 1×1×1 convolution), the machine ITV
+    the union of its phases, the true ITV equal to the one written on the AVG, the MIP and physician ITVs around it."""
+    import torch
+
+    from gtvlib.book import iseg
+
+    assert iseg.four_d_patients(four_d_cohort) == ["SYNTH-001"]
+    threshold = torch.nn.Conv3d(1, 1, 1)
+    with torch.no_grad():  # mediastinal window [−160, 240] HU → [0, 1]; logit > 0 above −100 HU
+        threshold.weight.fill_(1.0)
+        threshold.bias.fill_(-0.15)
+    habit = itv.ObserverHabit(margin_mm=5.0, variation_sd_mm=1.0)
+    result = iseg.motion_itvs(four_d_cohort, "SYNTH-001", [threshold], "mediastinal", (16, 32, 32), 0.25, habit,
+                              np.random.default_rng(0))
+    row, masks = result["itv"], result["masks"]
+    assert [r["phase"] for r in result["phases"]] == list(itv.PHASE_NAMES)
+    assert np.array_equal(masks["machine"], np.logical_or.reduce(result["machine_phases"]))
+    assert np.array_equal(masks["true"], np.logical_or.reduce(result["true_phases"]))
+    assert row["written_itv_dice"] > 0.95  # the RTSTRUCT ITV on the AVG, rasterised, is the union of the phases
+    assert row["true_cm3"] > max(r["reference_cm3"] for r in result["phases"])  # motion enlarges the target
+    covered = lambda mask: (mask & masks["true"]).sum() / masks["true"].sum()
+    assert covered(masks["MIP"]) > 0.95 and covered(masks["physician"]) > 0.97  # both draw around the envelope
+    assert row["physician_cm3"] > row["true_cm3"] and row["machine_cm3"] > row["true_cm3"]  # a threshold takes more
+    motion = json.loads((four_d_cohort.folder / "4d" / "SYNTH-001" / "motion.json").read_text())
+    assert row["amplitude_mm"] == pytest.approx(np.linalg.norm([motion[k] for k in ("tumour_si_mm", "tumour_ap_mm", "tumour_lr_mm")]))
+
+
+def test_volume_comparison_and_false_positive_effect():
+    import pandas as pd
+
+    from gtvlib.book import iseg
+    from gtvlib.recurrence.survival import cox
+
+    table = pd.DataFrame({"machine_cm3": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+                          "physician_cm3": [12.0, 25.0, 31.0, 46.0, 58.0, 61.0]})
+    test = iseg.paired_volume_test(table)
+    assert test["machine_smaller"] == 6 and test["median_difference_cm3"] == pytest.approx(-3.5)
+    assert test["wilcoxon_p"] == pytest.approx(2 / 64)  # exact: all six differences negative, two-sided
+    assert iseg.median_iqr([1.0, 2.0, 3.0, 4.0, 5.0]) == "3.00 [2.00–4.00]"
+    assert iseg.per_voxel_hr(1.01, 1000.0) == pytest.approx(1.01)
+    assert iseg.per_voxel_hr(1.01, 3.0) == pytest.approx(1.01 ** (1000 / 3))  # 1 × 1 × 3 mm voxels: 333 per cm³
+    measured = np.random.default_rng(0).gamma(2.0, 4.0, size=30)
+    cohort = iseg.failure_cohort(measured, 3000, hr_per_cm3=1.04, control_3y=0.8, seed=0)
+    assert set(np.unique(cohort.false_positive_cm3)) <= set(measured)
+    hr = cox(cohort, ["false_positive_cm3"]).summary.loc["false_positive_cm3"]
+    assert hr["95 % CI low"] < 1.04 < hr["95 % CI high"]
+    with pytest.raises(GtvError, match="1 measured false-positive volumes"):
+        iseg.failure_cohort([3.0], 100, 1.04, 0.8)

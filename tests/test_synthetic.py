@@ -121,6 +121,39 @@ def test_realism_targets(seed):
         assert abs(np.median(hu[core]) - tumour_params["solid_hu"]) <= 15
 
 
+def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
+    """An "external scanner": noise_scale multiplies the noise SD; a softer kernel (kernel_sigma_mm) lowers the noise
+    and widens the edges. At their defaults the fields leave a cohort's key and cohort.json as before they existed."""
+    from dataclasses import asdict
+
+    from gtvlib.checksums import settings_key
+    from gtvlib.data.synthetic.cohort import GENERATOR_VERSION, cohort_key, settings_dict
+
+    quick = synthetic.preset("quick")
+    old_fields = {k: v for k, v in asdict(quick).items() if k not in ("noise_scale", "kernel_sigma_mm")}
+    assert settings_dict(quick) == old_fields
+    assert cohort_key(quick, 0) == settings_key({"preset": old_fields, "seed": 0, "version": GENERATOR_VERSION}, length=12)
+    noisy = synthetic.preset("quick", noise_scale=2.0)
+    assert settings_dict(noisy)["noise_scale"] == 2.0 and cohort_key(noisy, 0) != cohort_key(quick, 0)
+    for bad in ({"noise_scale": 0.0}, {"kernel_sigma_mm": -1.0}):
+        with pytest.raises(GtvError, match=f"{next(iter(bad))}="):
+            synthetic.preset("quick", **bad)
+
+    rng = np.random.default_rng(0)
+    anatomy_params = anatomy.sample_anatomy(rng)
+    grid = render.Grid((24, 128, 128), (5.0, 3.5, 3.5), (-222.25, -222.25, anatomy_params["lung_apex_z_mm"] - 200))
+    heart_sd, edge_step = {}, {}
+    for label, settings in {"standard": {}, "noisy": {"noise_scale": 2.0}, "soft": {"kernel_sigma_mm": 3.5}}.items():
+        hu, masks, _ = render.render_patient(anatomy_params, grid, np.random.default_rng(1), None, None, **settings)
+        heart = ndimage.binary_erosion(masks["Heart"], iterations=3)
+        heart_sd[label] = float(hu[heart].std())
+        lung_beside_heart = ndimage.binary_dilation(masks["Heart"], iterations=1) & (masks["Lung-Left"] | masks["Lung-Right"])
+        edge_step[label] = float(hu[lung_beside_heart].mean())  # the heart's blood bleeds into the lung next to it
+    assert heart_sd["noisy"] == pytest.approx(2 * heart_sd["standard"], rel=0.15)
+    assert heart_sd["soft"] < 0.75 * heart_sd["standard"]  # in-plane noise of correlation 0.8 px blurred by 1 px: ≈ 0.62
+    assert edge_step["soft"] > edge_step["standard"] + 40  # the border blurs: lung next to the heart brightens
+
+
 def test_tumour_population_follows_the_targets():
     rng = np.random.default_rng(0)
     forms = [tumour.sample_tumour_form(rng, False) for _ in range(3000)]

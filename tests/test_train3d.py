@@ -93,3 +93,73 @@ def test_bad_settings_are_named(volumes, tmp_path):
         train3d.train_volumes(train3d.VolumeConfig(), volumes.subset([], ["C"]), run=object())
     with pytest.raises(GtvError, match=r"patients \['Z'\] are not in this volume set"):
         volumes.subset(["Z"], ["C"])
+
+
+def test_tissue_negatives_are_centred_on_tissue_outside_the_gtv(volumes):
+    slab = np.zeros(volumes.images["A"].shape, bool)
+    slab[8:12, 28:32, 4:8] = True  # away from every ball (y 10–20, x 14–22) and from the borders
+    marked = {pid: np.where(slab, 2.0, image).astype(np.float32) for pid, image in volumes.images.items()}
+    tissue = {pid: np.flatnonzero(slab).astype(np.int32) for pid in marked}
+    data = train3d.VolumeSet(marked, volumes.labels, volumes.spacing_mm, ["A", "B"], ["C"], "marked", tissue)
+    assert data.subset(["A"], ["C"]).tissue is tissue  # folds keep the candidates
+    config = train3d.VolumeConfig(patch=(8, 8, 8), batch_size=64, foreground_fraction=0.0, augment=False)
+    images, labels = train3d.sample_patches(data, config, np.random.default_rng(0))
+    assert (images[:, 0, 4, 4, 4] == 2.0).all() and not labels.any()  # every centre on a candidate, no GTV
+    anywhere = train3d.VolumeConfig(patch=(8, 8, 8), batch_size=64, foreground_fraction=0.0, augment=False, negatives="anywhere")
+    images, _ = train3d.sample_patches(data, anywhere, np.random.default_rng(0))
+    assert (images[:, 0, 4, 4, 4] == 2.0).mean() < 0.1  # 64 of 25,920 voxels are candidates
+    with pytest.raises(GtvError, match="negatives='lungs'; expected one of"):
+        train3d.train_volumes(train3d.VolumeConfig(negatives="lungs"), data, run=object())
+
+
+def test_resampling_keeps_geometry_volume_and_linear_intensities():
+    shape, spacing = (20, 40, 40), (5.0, 3.5, 3.5)
+    z, y, x = np.indices(shape)
+    ramp = (10.0 * z + 2.0 * y - 3.0 * x).astype(np.float32)  # linear: trilinear interpolation reproduces it
+    ball = ((z - 10) * 5.0) ** 2 + ((y - 20) * 3.5) ** 2 + ((x - 20) * 3.5) ** 2 <= 25.0 ** 2
+    hu, label = train3d.resample(ramp, ball, spacing, (2.5, 1.75, 1.75))
+    assert hu.shape == label.shape == (40, 80, 80)
+    zz, yy, xx = np.indices(hu.shape)
+    inside = (zz % 39 > 0) & (yy % 79 > 0) & (xx % 79 > 0)  # beyond the outer source voxels the edge value is repeated
+    source_index = lambda i: (i + 0.5) / 2 - 0.5  # target voxel i's centre in source voxels (edges aligned)
+    expected = 10.0 * source_index(zz) + 2.0 * source_index(yy) - 3.0 * source_index(xx)
+    assert np.allclose(hu[inside], expected[inside], atol=1e-3)
+    analytic_cm3 = 4 / 3 * np.pi * 25.0 ** 3 / 1000
+    assert ball.sum() * 5.0 * 3.5 * 3.5 / 1000 == pytest.approx(analytic_cm3, rel=0.03)
+    assert label.sum() * 2.5 * 1.75 * 1.75 / 1000 == pytest.approx(analytic_cm3, rel=0.03)
+    with pytest.raises(GtvError, match=r"spacing_mm=\(0.0, 1.0, 1.0\); expected three positive"):
+        train3d.resample(ramp, ball, spacing, (0.0, 1.0, 1.0))
+
+
+def test_volume_sets_from_a_cohort_resample_and_list_tissue(small_cohort):
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+
+    ids = ["SYNTH-001", "SYNTH-002"]
+    cohort = Cohort("synthetic", "three patients", small_cohort, ids, lambda pid, s: load_patient(small_cohort / pid, structures=s))
+    native = train3d.volume_set(cohort, ids, window="mediastinal", validation_ids=["SYNTH-002"])
+    assert native.training_ids == ["SYNTH-001"] and native.spacing_mm["SYNTH-001"] == (5.0, 3.5, 3.5)
+    hu = cohort.load("SYNTH-001").hu
+    expected = np.flatnonzero((hu > train3d.TISSUE_HU) & ~native.labels["SYNTH-001"])
+    assert np.array_equal(native.tissue["SYNTH-001"], expected)
+    coarse = train3d.volume_set(cohort, ids, window="mediastinal", spacing_mm=(5.0, 7.0, 7.0))
+    assert coarse.images["SYNTH-001"].shape == (hu.shape[0], 64, 64) and "resampled to (5.0, 7.0, 7.0) mm" in coarse.source
+    fine_cm3, coarse_cm3 = (s.labels["SYNTH-001"].sum() * np.prod(s.spacing_mm["SYNTH-001"]) for s in (native, coarse))
+    assert coarse_cm3 == pytest.approx(fine_cm3, rel=0.15)
+
+
+def test_trained_volume_models_load_and_ensemble(volumes, tmp_path):
+    config = train3d.VolumeConfig(epochs=1, steps_per_epoch=2, patch=(16, 32, 32), device="cpu")
+    run = train3d.train_volumes(config, volumes, train3d.run_for(config, volumes, tmp_path))
+    model = train3d.load_volume_model(run.folder)
+    image = volumes.images["C"]
+    single = sliding_window_logits(model, image, (16, 32, 32)) > 0
+    assert np.array_equal(train3d.ensemble_mask([model, model], image, (16, 32, 32)), single)
+    evaluation = train3d.evaluate_volumes(model, volumes, ["C"], (16, 32, 32))
+    assert np.array_equal(evaluation.masks["C"], single)
+    with pytest.raises(GtvError, match="not a 3-D training run"):
+        (tmp_path / "fake").mkdir()
+        (tmp_path / "fake" / "params.yaml").write_text("config:\n  mode: supervised\n  model: sanet_w16\n")
+        train3d.load_volume_model(tmp_path / "fake")
+    with pytest.raises(GtvError, match="no models to predict with"):
+        train3d.ensemble_mask([], image, (16, 32, 32))

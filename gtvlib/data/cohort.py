@@ -75,8 +75,10 @@ class Cohort:
 
 
 def open_cohort(dataset: str = "synthetic", preset: str = "quick", seed: int = 0, patients: int = 0,
-                structures: str = "rtstruct") -> Cohort:
-    """The cohort a chapter runs on. ``patients`` > 0 limits (synthetic: sets) the number of patients."""
+                structures: str = "rtstruct", settings: dict | None = None) -> Cohort:
+    """The cohort a chapter runs on. ``patients`` > 0 limits (synthetic: sets) the number of patients; ``settings``:
+    further fields of the synthetic preset (e.g. ``{"noise_scale": 2.0, "kernel_sigma_mm": 1.5}`` for a cohort
+    from another scanner, ``{"four_d_patients": 4}``), named in the cohort's ``source``."""
     manifest = load_manifest()
     if dataset not in manifest:
         raise GtvError(f"dataset {dataset!r} is not in data_manifest.yaml; expected one of {sorted(manifest)}")
@@ -88,13 +90,16 @@ def open_cohort(dataset: str = "synthetic", preset: str = "quick", seed: int = 0
             return _real_cohort(dataset, entry, dataset_root(entry), patients, structures)
         note = (f"dataset {dataset!r} is {report.status} under {dataset_root(entry)}; using the synthetic cohort "
                 f"instead (see `python -m gtvlib.data verify {dataset}`)")
-    overrides = {"patients": patients} if patients > 0 else {}
+    overrides = dict(settings or {}, **({"patients": patients} if patients > 0 else {}))
     folder = synthetic_cohort(preset, seed, **overrides)
     info = json.loads((folder / "cohort.json").read_text())
     ids = sorted(p.name for p in folder.glob("SYNTH-*") if p.is_dir())
-    settings = info["settings"]
+    written = info["settings"]
+    acquisition = "".join(f", {name} {written[name]}" for name in ("noise_scale", "kernel_sigma_mm", "four_d_patients")
+                          if written.get(name))
     source = (f"synthetic cohort (gtvlib generator v{info['generator_version']}, preset {preset!r}, seed {seed}): "
-              f"{len(ids)} patients, {settings['matrix']}² px of {settings['pixel_mm']} mm, {settings['slice_mm']} mm slices")
+              f"{len(ids)} patients, {written['matrix']}² px of {written['pixel_mm']} mm, {written['slice_mm']} mm slices"
+              f"{acquisition}")
     roi_map = manifest["synthetic"]["roi_map"]
     decoded = DecodedVolumes({"folder": str(folder.resolve()), "dataset": "synthetic", "roi_map": roi_map})
     return Cohort("synthetic", source, folder, ids,

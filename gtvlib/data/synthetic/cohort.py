@@ -58,6 +58,19 @@ class Preset:
     supersample_z: int = 3
     node_probability: float = 0.4
     four_d_patients: int = 0  # the first N patients also get a 10-phase 4D-CT with MIP, AVG and ITV
+    noise_scale: float = 1.0  # acquisition: × each patient's noise SD (an "external" scanner or a lower dose)
+    kernel_sigma_mm: float = 0.0  # acquisition: in-plane Gaussian SD (mm) of a softer reconstruction kernel
+
+
+# Acquisition fields enter a cohort's key and cohort.json only where they differ from these defaults, so the cohorts
+# made before the fields existed keep their keys and bytes.
+ACQUISITION_DEFAULTS = {"noise_scale": 1.0, "kernel_sigma_mm": 0.0}
+
+
+def settings_dict(settings: "Preset") -> dict:
+    """The preset's fields as written to cohort.json and hashed into the key (acquisition fields only when not at their
+    defaults)."""
+    return {k: v for k, v in asdict(settings).items() if not (k in ACQUISITION_DEFAULTS and v == ACQUISITION_DEFAULTS[k])}
 
 
 PRESETS = {
@@ -87,6 +100,8 @@ def preset(name: str, **overrides) -> Preset:
          and settings.supersample_z % 2 == 1, "an odd integer ≥ 1"),
         ("node_probability", _positive(settings.node_probability, allow_zero=True) and settings.node_probability <= 1,
          "a probability between 0 and 1"),
+        ("noise_scale", _positive(settings.noise_scale), "a positive factor (1 = the preset's noise)"),
+        ("kernel_sigma_mm", _positive(settings.kernel_sigma_mm, allow_zero=True), "a number of mm ≥ 0 (0 = no extra smoothing)"),
         ("four_d_patients", isinstance(settings.four_d_patients, int) and 0 <= settings.four_d_patients <= settings.patients,
          f"an integer from 0 to the number of patients ({settings.patients})"),
     ]
@@ -103,7 +118,7 @@ def _positive(value, allow_zero: bool = False) -> bool:
 
 def cohort_key(settings: Preset, seed: int) -> str:
     """Hash of everything that determines the cohort's bytes."""
-    return settings_key({"preset": asdict(settings), "seed": seed, "version": GENERATOR_VERSION}, length=12)
+    return settings_key({"preset": settings_dict(settings), "seed": seed, "version": GENERATOR_VERSION}, length=12)
 
 
 def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict:
@@ -121,7 +136,8 @@ def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict
     top = anatomy_params["lung_apex_z_mm"] + 15.0
     grid = Grid((nz, n, n), (settings.slice_mm, px, px),
                         (-px * (n - 1) / 2, -px * (n - 1) / 2, round(top - settings.slice_mm * (nz - 1), 3)))
-    hu, masks, roi_shapes = render_patient(anatomy_params, grid, rng, tumour_params, node, settings.supersample_z)
+    hu, masks, roi_shapes = render_patient(anatomy_params, grid, rng, tumour_params, node, settings.supersample_z,
+                                           settings.noise_scale, settings.kernel_sigma_mm)
 
     folder = out / patient_id
     uid_root = f"gtvlib-synthetic-{GENERATOR_VERSION}-{seed}-{patient_id}"
@@ -191,7 +207,7 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
             writer.writerows(rows)
         (staging / "cohort.json").write_text(json.dumps({
             "generator": "gtvlib.data.synthetic", "generator_version": GENERATOR_VERSION, "preset": preset_name,
-            "settings": asdict(settings), "seed": seed, "key": cohort_key(settings, seed),
+            "settings": settings_dict(settings), "seed": seed, "key": cohort_key(settings, seed),
             "outcome_effects": OUTCOME_EFFECTS, "study_date": STUDY_DATE,
         }, indent=1, sort_keys=True) + "\n")
         write_sha256sums(staging)

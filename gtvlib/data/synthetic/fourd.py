@@ -41,7 +41,7 @@ def write_4d(out: Path, index: int, seed: int, settings, anatomy_params: dict, t
         phase_node = None if node is None else moved(node, [0.0, 0.0, -motion["node_si_mm"] * breathing_state(phase)])
         phase_rng = np.random.default_rng(np.random.SeedSequence([seed, index, 4, k]))
         hu, masks, shapes = render_patient(anatomy, grid, phase_rng, moved(tumour_params, offset), phase_node,
-                                                   settings.supersample_z)
+                                           settings.supersample_z, settings.noise_scale, settings.kernel_sigma_mm)
         phases_hu.append(hu)
         gtv_shapes.append(shapes["GTV-1"])
         truth[f"GTV-1_phase_{10 * k:02d}"] = masks["GTV-1"]

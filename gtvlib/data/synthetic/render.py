@@ -124,8 +124,12 @@ def smooth_texture(rng: np.random.Generator, shape, sigma_px: float, sd_hu: floa
 
 
 def render_patient(anatomy_params: dict, grid: Grid, rng: np.random.Generator, tumour: dict | None,
-                   node: dict | None, supersample_z: int = 3):
+                   node: dict | None, supersample_z: int = 3, noise_scale: float = 1.0, kernel_sigma_mm: float = 0.0):
     """Render one patient. Returns ``(hu, masks, roi_shapes)``.
+
+    Acquisition: ``noise_scale`` multiplies the patient's noise SD (2 ≈ a quarter of the dose); ``kernel_sigma_mm``
+    > 0 smooths each slice in-plane with a Gaussian of that SD in mm after the noise (a softer reconstruction
+    kernel: blurrier edges, lower and coarser noise). The defaults render the cohort as it always was.
 
     ``hu``: float32 (z, y, x) in HU with partial volume, texture and correlated noise.
     ``masks``: bool (z, y, x) ground truth per canonical ROI name, plus ``Body`` and the tissue layers
@@ -210,6 +214,9 @@ def render_patient(anatomy_params: dict, grid: Grid, rng: np.random.Generator, t
     if tumour is not None:
         texture_mask = solid_mask & ~renderer.mask(parts["necrosis"]) if "necrosis" in parts else solid_mask
         hu += smooth_texture(rng, hu.shape, 1.0, tumour["heterogeneity_sd_hu"]) * texture_mask
-    hu += correlated_noise(rng, hu.shape, sigma_px=0.8, sd_hu=p["noise_sd_hu"])
+    hu += correlated_noise(rng, hu.shape, sigma_px=0.8, sd_hu=p["noise_sd_hu"] * noise_scale)
+    if kernel_sigma_mm > 0:
+        sigma_px = kernel_sigma_mm / np.asarray(grid.spacing_mm[1:], float)
+        hu = ndimage.gaussian_filter(hu, sigma=(0.0, *sigma_px)).astype(np.float32)
     np.clip(hu, -1024.0, 3071.0, out=hu)
     return hu, masks, roi_shapes

@@ -1,0 +1,149 @@
+"""The motion chapter's experiments (iSeg, seed 002, METHODS.md §3): the 3-D U-Net's folds and where each patient is
+scored, the external cohort, the motion-resolved ITVs of a 4D-CT cohort, and false positives against local failure.
+
+Internal scores are out of fold (each patient predicted by the fold model that did not train on it); the external
+and 4D-CT patients, which no fold saw, are predicted by the folds' models together (mean logits). Masks are bool
+(z, y, x); spacings (dz, dy, dx) mm; volumes cm³.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gtvlib.errors import GtvError
+
+
+def out_of_fold(runs) -> pd.DataFrame:
+    """Per patient, the last epoch's scores by the fold model that held the patient out (``runs``: the fold runs'
+    folders, fold k first), with a ``fold`` column and the false-positive volume (machine but not reference, cm³)."""
+    from gtvlib.runs import RunRecord
+
+    tables = []
+    for fold, folder in enumerate(runs):
+        table = RunRecord(Path(folder), writer=False).per_patient()
+        tables.append(table.assign(fold=fold))
+    table = pd.concat(tables, ignore_index=True)
+    return table.sort_values("patient").reset_index(drop=True)
+
+
+def scored(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing: dict[str, tuple], **columns) -> pd.DataFrame:
+    """Per patient: Dice, sensitivity, HD95 (mm), predicted, reference and false-positive volumes (cm³) of ``masks``
+    against ``labels``; ``columns``: constant columns to add (e.g. the cohort's name)."""
+    from gtvlib.data.volume import volume_cm3
+    from gtvlib.metrics import score
+
+    rows = []
+    for pid, mask in masks.items():
+        result = score(mask, labels[pid], spacing[pid])
+        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
+                     "predicted_cm3": volume_cm3(mask, spacing[pid]), "reference_cm3": volume_cm3(labels[pid], spacing[pid]),
+                     "false_positive_cm3": volume_cm3(mask & ~labels[pid], spacing[pid]), **columns})
+    return pd.DataFrame(rows)
+
+
+def median_iqr(values) -> str:
+    """"0.73 [0.62–0.80]": the median and interquartile range, as the paper reports its DSC."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return "n/a"
+    low, mid, high = np.percentile(values, [25, 50, 75])
+    return f"{mid:.2f} [{low:.2f}–{high:.2f}]"
+
+
+def motion_amplitude_mm(motion: dict) -> float:
+    """The primary's peak-to-peak 3-D motion amplitude (mm) from a 4D-CT's ``motion.json``."""
+    return float(np.sqrt(motion["tumour_si_mm"] ** 2 + motion["tumour_ap_mm"] ** 2 + motion["tumour_lr_mm"] ** 2))
+
+
+def four_d_patients(cohort) -> list[str]:
+    """The patients of a synthetic cohort that have a 4D-CT (``4d/<patient>/``)."""
+    found = sorted(p.name for p in (Path(cohort.folder) / "4d").glob("*") if (p / "motion.json").is_file())
+    if not found:
+        raise GtvError(f"{cohort.folder}: no 4D-CT under 4d/; expected a cohort generated with four_d_patients > 0")
+    return found
+
+
+def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: float, habit, rng) -> dict:
+    """One 4D-CT patient: every phase segmented by ``models``; the machine ITV (union of its phases), the true ITV
+    (union of the true phase GTVs, checked against the ITV written on the AVG), the MIP shortcut seeded by the
+    end-exhale GTV (phase 50 %), and a simulated physician's ITV drawn around the true ITV with ``habit``.
+    Returns {"phases": per-phase rows, "itv": the patient's row, "masks": the ITV masks, "volumes": the 4D-CT}."""
+    from gtvlib.data.synthetic.fourd import load_4d
+    from gtvlib.data.volume import volume_cm3
+    from gtvlib.data.windows import window_hu, window_preset
+    from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, physician_itv
+    from gtvlib.metrics import score
+    from gtvlib.train3d import ensemble_mask
+
+    folder = Path(cohort.folder) / "4d" / patient_id
+    volumes = load_4d(folder)
+    check_phases(volumes, source=f"4D-CT of {patient_id}")
+    motion = json.loads((folder / "motion.json").read_text())
+    chosen = window_preset(window)
+    spacing = volumes[PHASE_NAMES[0]].spacing_mm
+    machine, truth, phase_rows = [], [], []
+    for name in PHASE_NAMES:
+        volume = volumes[name]
+        predicted = ensemble_mask(models, window_hu(volume.hu, chosen.center, chosen.width), patch, overlap)
+        reference = np.asarray(volume.masks["GTV-1"], bool)
+        machine.append(predicted)
+        truth.append(reference)
+        phase_rows.append({"patient": patient_id, "phase": name, "dice": score(predicted, reference, spacing).dice,
+                           "predicted_cm3": volume_cm3(predicted, spacing), "reference_cm3": volume_cm3(reference, spacing)})
+    true_itv = itv_union(truth)
+    written = np.asarray(volumes["AVG"].masks["ITV"], bool)
+    masks = {"true": true_itv, "machine": itv_union(machine),
+             "MIP": mip_itv(volumes["MIP"].hu, truth[PHASE_NAMES.index("phase_50")]),
+             "physician": physician_itv(true_itv, spacing, rng, habit)}
+    row = {"patient": patient_id, "amplitude_mm": motion_amplitude_mm(motion), "si_amplitude_mm": motion["tumour_si_mm"],
+           "written_itv_dice": score(written, true_itv, spacing).dice,
+           "phase_dice_median": float(np.median([r["dice"] for r in phase_rows]))}
+    for name, mask in masks.items():
+        row[f"{name}_cm3"] = volume_cm3(mask, spacing)
+        if name != "true":
+            row[f"{name}_dice"] = score(mask, true_itv, spacing).dice
+    row["machine_not_physician_cm3"] = volume_cm3(masks["machine"] & ~masks["physician"], spacing)
+    return {"phases": phase_rows, "itv": row, "masks": masks, "volumes": volumes, "machine_phases": machine,
+            "true_phases": truth}
+
+
+def paired_volume_test(itv_table: pd.DataFrame, first: str = "machine_cm3", second: str = "physician_cm3") -> dict:
+    """Machine vs physician ITV volumes over patients: the median paired difference (cm³), Wilcoxon's signed-rank
+    and the paired t-test (two-sided)."""
+    from scipy import stats
+
+    a, b = itv_table[first].to_numpy(float), itv_table[second].to_numpy(float)
+    if len(a) < 2:
+        raise GtvError(f"{len(a)} patients; expected at least 2 pairs of ITV volumes to compare")
+    difference = a - b
+    return {"patients": len(a), "median_difference_cm3": float(np.median(difference)),
+            "machine_smaller": int((difference < 0).sum()),
+            "wilcoxon_p": float(stats.wilcoxon(a, b).pvalue), "paired_t_p": float(stats.ttest_rel(a, b).pvalue)}
+
+
+def failure_cohort(false_positive_cm3, patients: int, hr_per_cm3: float, control_3y: float, seed: int = 0) -> pd.DataFrame:
+    """A simulated outcome cohort of ``patients``: each draws a false-positive volume (cm³) from the measured ones
+    (with replacement) and a local failure whose hazard is multiplied by ``hr_per_cm3`` per cm³ of it (the known
+    effect); ``control_3y``: local control at 3 years without false positives."""
+    from gtvlib.recurrence.survival import failures_with_effect
+
+    measured = np.asarray(false_positive_cm3, float)
+    measured = measured[np.isfinite(measured)]
+    if len(measured) < 2:
+        raise GtvError(f"{len(measured)} measured false-positive volumes; expected at least 2 to draw a cohort from")
+    drawn = np.random.default_rng([seed, 1]).choice(measured, size=patients, replace=True)
+    outcomes = failures_with_effect(drawn, hr_per_cm3, control_3y, seed=seed)
+    return outcomes.assign(false_positive_cm3=drawn)
+
+
+def per_voxel_hr(hr_per_voxel: float, voxel_mm3: float) -> float:
+    """The HR per cm³ that an HR per voxel means for voxels of ``voxel_mm3``: hazards multiply, so HR_cm³ =
+    HR_voxel ^ (1000 / voxel volume in mm³)."""
+    if not hr_per_voxel > 0 or not voxel_mm3 > 0:
+        raise GtvError(f"hr_per_voxel={hr_per_voxel}, voxel_mm3={voxel_mm3}; expected positive numbers")
+    return float(hr_per_voxel ** (1000.0 / voxel_mm3))
