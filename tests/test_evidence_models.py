@@ -10,7 +10,7 @@ from gtvlib.errors import GtvError
 from gtvlib.losses import generator_loss
 from gtvlib.metrics import dice
 from gtvlib.models import build_model, model_registry, model_spec
-from gtvlib.models.references import PromptReference, otsu_threshold, reference_mask
+from gtvlib.models.references import PromptReference, box_per_slice, otsu_threshold, reference_mask
 from gtvlib.models.sam_med2d import box_mask_logits
 
 
@@ -34,6 +34,16 @@ def test_references_on_a_disk_match_geometry():
     assert logits.shape == (1, 1, 64, 64) and ((logits > 0)[0, 0].numpy() == reference_mask("ellipse", image, box)).all()
     with pytest.raises(GtvError, match="reference rule 'circle' is unknown"):
         PromptReference("circle")
+
+
+def test_the_box_per_slice_is_each_tumour_slice_bounding_box():
+    mask = np.zeros((4, 10, 10), bool)
+    mask[1, 2, 3] = mask[1, 5, 7] = True  # two pixels: their box spans both
+    mask[2, 4:6, 4:6] = True
+    box = box_per_slice(mask)
+    assert box[1].sum() == 4 * 5 and box[1, 2:6, 3:8].all() and box[2].sum() == 4 and not box[[0, 3]].any()
+    with pytest.raises(GtvError, match=r"mask of shape \(10, 10\); expected a volume"):
+        box_per_slice(mask[1])
 
 
 def test_otsu_threshold_maximises_between_class_variance():

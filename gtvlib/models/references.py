@@ -62,6 +62,19 @@ def reference_mask(rule: str, image: np.ndarray, box) -> np.ndarray:
     return mask
 
 
+def box_per_slice(mask: np.ndarray) -> np.ndarray:
+    """The ``box`` reference on a whole scan: on every slice of ``mask`` (bool (z, y, x)) with tumour, the filled
+    bounding box of all its tumour pixels; elsewhere nothing. What a box prompt per slice tells a model."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 3:
+        raise GtvError(f"mask of shape {mask.shape}; expected a volume (z, y, x)")
+    out = np.zeros_like(mask)
+    for z in np.nonzero(mask.any(axis=(1, 2)))[0]:
+        rows, columns = np.nonzero(mask[z])
+        out[z, rows.min():rows.max() + 1, columns.min():columns.max() + 1] = True
+    return out
+
+
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold of ``values``: the cut of a ``bins``-bin histogram that maximises the between-class
     variance. A constant input returns its value (nothing is above it)."""
