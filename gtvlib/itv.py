@@ -54,16 +54,24 @@ def itv_union(masks) -> np.ndarray:
     return np.logical_or.reduce(masks)
 
 
-def mip_itv(mip_hu: np.ndarray, seed_mask: np.ndarray, threshold_hu: float = -400.0) -> np.ndarray:
+def mip_itv(mip_hu: np.ndarray, seed_mask: np.ndarray, threshold_hu: float = -400.0, reach_mm: float | None = None,
+            spacing_mm=None) -> np.ndarray:
     """The clinical shortcut: the ITV drawn on the MIP, here as the voxels of the MIP above ``threshold_hu`` that are
     connected (26-neighbourhood) to ``seed_mask`` (a GTV on one phase, which the MIP's bright envelope contains).
-    A vessel or the chest wall touching the envelope is taken with it: the weakness of the shortcut."""
+    A vessel or the chest wall touching the envelope is taken with it: the weakness of the shortcut. ``reach_mm``
+    (with ``spacing_mm``): only voxels within that distance of the seed count, as a physician draws near the
+    tumour and stops at the chest wall's or mediastinum's edge of the picture, not at the body's."""
     seed_mask = np.asarray(seed_mask, bool)
     if np.shape(mip_hu) != seed_mask.shape:
         raise GtvError(f"MIP of shape {np.shape(mip_hu)} and seed mask of shape {seed_mask.shape}; expected one grid")
     if not seed_mask.any():
         raise GtvError("empty seed mask; expected the GTV of one phase inside the MIP's envelope")
     bright = np.asarray(mip_hu) > threshold_hu
+    if reach_mm is not None:
+        if spacing_mm is None or not reach_mm > 0:
+            raise GtvError(f"reach_mm={reach_mm} with spacing_mm={spacing_mm}; expected a positive reach and the voxel "
+                           "spacing (dz, dy, dx) in mm")
+        bright &= ndimage.distance_transform_edt(~seed_mask, sampling=np.asarray(spacing_mm, float)) <= reach_mm
     labels, _ = ndimage.label(bright, ndimage.generate_binary_structure(3, 3))
     touched = np.unique(labels[seed_mask & bright])
     return np.isin(labels, touched[touched > 0]) | seed_mask

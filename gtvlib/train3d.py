@@ -27,7 +27,9 @@ class VolumeConfig:
     8; ``foreground_fraction``: the share of patches centred on a GTV voxel (the rest anywhere in the volume);
     ``negatives``: where the other patches are centred: ``"tissue"`` (a voxel above −500 HU outside the GTV: the
     mediastinum, vessels, chest wall and tumour-like structures the network must learn to leave out) or
-    ``"anywhere"`` (a voxel drawn uniformly, mostly air and lung); ``overlap``: of the sliding windows at validation."""
+    ``"anywhere"`` (a voxel drawn uniformly, mostly air and lung); ``overlap``: of the sliding windows at validation;
+    ``validate_every``: validate on whole volumes after every n-th epoch and after the last (the others record no
+    validation scores: whole-volume inference costs as much as many training steps on a CPU)."""
 
     name: str = "unet3d"
     mode: str = "volume"
@@ -42,6 +44,7 @@ class VolumeConfig:
     negatives: str = "tissue"
     augment: bool = True
     overlap: float = 0.25
+    validate_every: int = 1
     seed: int = 0
     keep_checkpoints: int = 1
     device: str = "auto"
@@ -164,7 +167,8 @@ def sample_patches(data: VolumeSet, config: VolumeConfig, rng: np.random.Generat
 @dataclass
 class VolumeEvaluation:
     """Whole-volume predictions of some patients: ``masks`` (patient → bool (z, y, x)), ``per_patient`` rows
-    (patient, dice, sensitivity, jaccard, hd95_mm, flag, predicted and reference cm³) and a ``summary``."""
+    (patient, dice, sensitivity, jaccard, hd95_mm, flag, predicted, reference and false-positive cm³) and a
+    ``summary``."""
 
     masks: dict[str, np.ndarray]
     per_patient: list[dict]
@@ -185,7 +189,8 @@ def evaluate_volumes(model, data: VolumeSet, patient_ids: list[str], patch, over
         rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
                      "hd95_mm": result.hd95_mm, "flag": result.flag,
                      "predicted_cm3": volume_cm3(masks[pid], data.spacing_mm[pid]),
-                     "reference_cm3": volume_cm3(data.labels[pid], data.spacing_mm[pid])})
+                     "reference_cm3": volume_cm3(data.labels[pid], data.spacing_mm[pid]),
+                     "false_positive_cm3": volume_cm3(masks[pid] & ~data.labels[pid], data.spacing_mm[pid])})
     dice = [r["dice"] for r in rows]
     summary = {"patient_dice": float(np.mean(dice)) if dice else float("nan"),
                "patient_dice_median": float(np.median(dice)) if dice else float("nan")}
@@ -203,6 +208,8 @@ def _check(config: VolumeConfig, data: VolumeSet) -> None:
         raise GtvError(f"patch {tuple(config.patch)}; expected three sides in voxels, each a positive multiple of {MULTIPLE}")
     if not 0 <= config.foreground_fraction <= 1:
         raise GtvError(f"foreground_fraction={config.foreground_fraction}; expected a fraction from 0 to 1")
+    if isinstance(config.validate_every, bool) or not isinstance(config.validate_every, int) or config.validate_every < 1:
+        raise GtvError(f"validate_every={config.validate_every!r}; expected an integer ≥ 1 (epochs)")
     if config.negatives not in NEGATIVES:
         raise GtvError(f"negatives={config.negatives!r}; expected one of {list(NEGATIVES)}")
     if not data.training_ids or not data.validation_ids:
@@ -249,7 +256,10 @@ def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-        evaluation = evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
+        if epoch % config.validate_every == 0 or epoch == config.epochs:
+            evaluation = evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
+        else:
+            evaluation = VolumeEvaluation({}, [], {"patient_dice": float("nan"), "patient_dice_median": float("nan")})
         run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation, time.perf_counter() - started, modules)
         run.prune_checkpoints(config.keep_checkpoints)
     return run

@@ -10,7 +10,7 @@ from gtvlib.errors import GtvError
 from gtvlib.losses import generator_loss
 from gtvlib.metrics import dice
 from gtvlib.models import build_model, model_registry, model_spec
-from gtvlib.models.references import PromptReference, box_per_slice, otsu_threshold, reference_mask
+from gtvlib.models.references import PromptReference, box_per_slice, otsu_threshold, reference_mask, threshold_reference
 from gtvlib.models.sam_med2d import box_mask_logits
 
 
@@ -44,6 +44,13 @@ def test_the_box_per_slice_is_each_tumour_slice_bounding_box():
     assert box[1].sum() == 4 * 5 and box[1, 2:6, 3:8].all() and box[2].sum() == 4 and not box[[0, 3]].any()
     with pytest.raises(GtvError, match=r"mask of shape \(10, 10\); expected a volume"):
         box_per_slice(mask[1])
+
+
+def test_the_threshold_reference_takes_soft_tissue_only():
+    hu = np.array([[[-1000.0, -101.0, -100.0, 40.0, 200.0, 201.0, 1200.0]]])
+    assert threshold_reference(hu).tolist() == [[[False, False, True, True, True, False, False]]]
+    with pytest.raises(GtvError, match="expected low < high"):
+        threshold_reference(hu, 50.0, 50.0)
 
 
 def test_otsu_threshold_maximises_between_class_variance():

@@ -63,6 +63,10 @@ def test_the_mip_shortcut_takes_what_touches_the_envelope():
     mip[far] = 40.0
     drawn = itv.mip_itv(mip, phases[5])
     assert np.all(drawn[envelope]) and np.all(drawn[vessel]) and not drawn[far].any()
+    near = itv.mip_itv(mip, phases[5], reach_mm=8.0, spacing_mm=(1.0, 1.0, 1.0))  # nearest seed voxel (15, 15, 18)
+    assert np.all(near[envelope]) and near[14, 15, 18:26].all() and not near[14, 15, 26:].any()  # √(1 + 8²) > 8 mm
+    with pytest.raises(GtvError, match="expected a positive reach and the voxel spacing"):
+        itv.mip_itv(mip, phases[5], reach_mm=8.0)
     with pytest.raises(GtvError, match="empty seed mask"):
         itv.mip_itv(mip, np.zeros(shape, bool))
 
@@ -162,3 +166,30 @@ def test_volume_comparison_and_false_positive_effect():
     assert hr["95 % CI low"] < 1.04 < hr["95 % CI high"]
     with pytest.raises(GtvError, match="1 measured false-positive volumes"):
         iseg.failure_cohort([3.0], 100, 1.04, 0.8)
+
+
+def test_motion_figures_show_superior_up_with_the_truth_on_top():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gtvlib.viz import motion as motion_viz
+
+    shape = (12, 20, 16)
+    hu = np.full(shape, -800.0)
+    hu[-1] = 40.0  # the last slice is the most superior (positions ascend): drawn as the top row
+    truth = _ball(shape, (6, 9, 8), 3)
+    rgb = motion_viz.coronal_rgb(hu, {"true": truth, "physician": truth}, motion_viz.coronal_index(truth),
+                                 np.arange(12) * 5.0, window="mediastinal")
+    assert rgb.shape == (12, 16, 3) and rgb[0, 0, 0] > rgb[-1, 0, 0]  # the bright superior slice on top
+    outline = (rgb == motion_viz.COLOURS["true"]).all(axis=-1)
+    assert outline.any() and not (rgb == motion_viz.COLOURS["physician"]).all(axis=-1).any()  # the truth covers it
+    assert motion_viz.coronal_index(truth) == 9
+    phases = [np.roll(hu, k, axis=0) for k in range(3)]
+    outlines = [{"true": np.roll(truth, k, axis=0), "machine": truth} for k in range(3)]
+    figure = motion_viz.phase_slider_figure(phases, outlines, (5.0, 2.0, 2.0), np.arange(12) * 5.0, ["0 %", "10 %", "20 %"], 9)
+    assert len(figure.frames) == 3 and [s.label for s in figure.layout.sliders[0].steps] == ["0 %", "10 %", "20 %"]
+    assert figure.layout.yaxis.scaleratio == 2.5  # 5-mm slices drawn 2.5 times as tall as 2-mm pixels are wide
+    panels = motion_viz.phase_panels(phases, outlines, (5.0, 2.0, 2.0), np.arange(12) * 5.0, ["0 %", "10 %", "20 %"], 9, show=(0, 2))
+    assert len(panels.axes) == 2
+    with pytest.raises(GtvError, match="empty mask"):
+        motion_viz.coronal_index(np.zeros(shape, bool))

@@ -80,12 +80,18 @@ def test_training_resumes_exactly_and_scores_whole_volumes(volumes, tmp_path, mo
     patient = whole.per_patient()
     assert patient.patient.tolist() == ["C"] and {"dice", "hd95_mm", "predicted_cm3", "reference_cm3"} <= set(patient.columns)
     assert patient.reference_cm3[0] == pytest.approx(volumes.labels["C"].sum() * 2.0 * 1.5 * 1.5 / 1000)
+    assert patient.false_positive_cm3[0] == pytest.approx(patient.predicted_cm3[0] - patient.dice[0] * (
+        patient.predicted_cm3[0] + patient.reference_cm3[0]) / 2, abs=1e-6)  # predicted − true positives
+    sparse = train3d.VolumeConfig(epochs=3, steps_per_epoch=1, patch=(16, 32, 32), device="cpu", validate_every=2)
+    epochs = train3d.train_volumes(sparse, volumes, train3d.run_for(sparse, volumes, tmp_path / "sparse")).epochs()
+    assert epochs.val_patient_dice.notna().tolist() == [False, True, True]  # epochs 2 and 3 (the last) validated
 
 
 def test_bad_settings_are_named(volumes, tmp_path):
     cases = [(dict(model="sanet_w16"), "model 'sanet_w16' is a segmentation model; expected a 3-D network"),
              (dict(patch=(16, 30, 32)), r"patch \(16, 30, 32\)"),
-             (dict(foreground_fraction=1.5), "foreground_fraction=1.5")]
+             (dict(foreground_fraction=1.5), "foreground_fraction=1.5"),
+             (dict(validate_every=0), "validate_every=0; expected an integer ≥ 1")]
     for change, message in cases:
         with pytest.raises(GtvError, match=message):
             train3d.train_volumes(train3d.VolumeConfig(**change), volumes, run=object())

@@ -19,7 +19,8 @@ from gtvlib.errors import GtvError
 
 def out_of_fold(runs) -> pd.DataFrame:
     """Per patient, the last epoch's scores by the fold model that held the patient out (``runs``: the fold runs'
-    folders, fold k first), with a ``fold`` column and the false-positive volume (machine but not reference, cm³)."""
+    folders, fold k first), with a ``fold`` column; among them the false-positive volume (machine but not
+    reference, cm³)."""
     from gtvlib.runs import RunRecord
 
     tables = []
@@ -68,10 +69,12 @@ def four_d_patients(cohort) -> list[str]:
     return found
 
 
-def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: float, habit, rng) -> dict:
+def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: float, habit, rng,
+                mip_reach_mm: float = 25.0) -> dict:
     """One 4D-CT patient: every phase segmented by ``models``; the machine ITV (union of its phases), the true ITV
     (union of the true phase GTVs, checked against the ITV written on the AVG), the MIP shortcut seeded by the
-    end-exhale GTV (phase 50 %), and a simulated physician's ITV drawn around the true ITV with ``habit``.
+    end-exhale GTV (phase 50 %) within ``mip_reach_mm`` of it (more than the largest motion), and a simulated
+    physician's ITV drawn around the true ITV with ``habit``.
     Returns {"phases": per-phase rows, "itv": the patient's row, "masks": the ITV masks, "volumes": the 4D-CT}."""
     from gtvlib.data.synthetic.fourd import load_4d
     from gtvlib.data.volume import volume_cm3
@@ -98,7 +101,7 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     true_itv = itv_union(truth)
     written = np.asarray(volumes["AVG"].masks["ITV"], bool)
     masks = {"true": true_itv, "machine": itv_union(machine),
-             "MIP": mip_itv(volumes["MIP"].hu, truth[PHASE_NAMES.index("phase_50")]),
+             "MIP": mip_itv(volumes["MIP"].hu, truth[PHASE_NAMES.index("phase_50")], reach_mm=mip_reach_mm, spacing_mm=spacing),
              "physician": physician_itv(true_itv, spacing, rng, habit)}
     row = {"patient": patient_id, "amplitude_mm": motion_amplitude_mm(motion), "si_amplitude_mm": motion["tumour_si_mm"],
            "written_itv_dice": score(written, true_itv, spacing).dice,
@@ -147,3 +150,16 @@ def per_voxel_hr(hr_per_voxel: float, voxel_mm3: float) -> float:
     if not hr_per_voxel > 0 or not voxel_mm3 > 0:
         raise GtvError(f"hr_per_voxel={hr_per_voxel}, voxel_mm3={voxel_mm3}; expected positive numbers")
     return float(hr_per_voxel ** (1000.0 / voxel_mm3))
+
+
+def heart_noise_sd(volume) -> float:
+    """The image noise of a scan (HU): the SD inside its Heart structure eroded by 2 voxels (blood, a uniform region
+    away from its borders)."""
+    from scipy import ndimage
+
+    if "Heart" not in volume.masks:
+        raise GtvError(f"no Heart structure (found {sorted(volume.masks)}); expected one to measure the noise in")
+    inner = ndimage.binary_erosion(np.asarray(volume.masks["Heart"], bool), iterations=2)
+    if not inner.any():
+        raise GtvError("the Heart structure vanishes when eroded by 2 voxels; expected a heart of several voxels")
+    return float(np.std(volume.hu[inner]))

@@ -72,3 +72,12 @@ HCF_BALANCE = {"theta0": 58.1, "theta1": 58.6, "theta2": 56.4, "theta4": 57.9, "
 HCF_LOSS = {"dice": 50.7, "ce": 53.2, "focal": 54.7, "dice_ce": 56.8, "cr": 58.6}
 HCF_COMPONENTS = {"without SAM and HCF": 54.3, "without SAM": 56.3, "without HCF": 56.4, "without PPM": 57.9,
                   "full": 58.6}
+
+
+# iSeg (seed 002, METHODS.md §3): a 3-D U-Net on 739 patients of 9 clinics (5-fold CV), two external cohorts.
+ISEG_SOURCE = "iSeg paper (seed 002): 739 internal patients (5-fold CV), external cohorts of 161 and 102"
+# DSC median and interquartile range (low, high)
+ISEG_DSC = {"internal (5-fold CV)": (0.73, 0.62, 0.80), "external 1 (n = 161)": (0.70, 0.52, 0.78),
+            "external 2 (n = 102)": (0.71, 0.59, 0.79), "under motion (4D-CT)": (0.77, 0.68, 0.86)}
+ISEG_FP_HR_PER_VOXEL = 1.01  # local failure per false-positive voxel (machine but not physician), p = 0.03
+ISEG_FP_P = 0.03

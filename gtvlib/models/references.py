@@ -75,6 +75,18 @@ def box_per_slice(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+SOFT_TISSUE_HU = (-100.0, 200.0)  # fat's upper edge to enhanced blood: where a solid tumour's HU lies
+
+
+def threshold_reference(hu: np.ndarray, low_hu: float = SOFT_TISSUE_HU[0], high_hu: float = SOFT_TISSUE_HU[1]) -> np.ndarray:
+    """The no-prompt, no-training reference of a 3-D segmenter: every voxel of ``hu`` (z, y, x) from ``low_hu`` to
+    ``high_hu`` (soft tissue) is called tumour. A network must beat it to have learnt more than intensity."""
+    if not low_hu < high_hu:
+        raise GtvError(f"low_hu={low_hu}, high_hu={high_hu}; expected low < high (HU)")
+    hu = np.asarray(hu)
+    return (hu >= low_hu) & (hu <= high_hu)
+
+
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold of ``values``: the cut of a ``bins``-bin histogram that maximises the between-class
     variance. A constant input returns its value (nothing is above it)."""
