@@ -133,6 +133,10 @@ def test_motion_itvs_of_a_4d_ct(four_d_cohort):
     result = iseg.motion_itvs(four_d_cohort, "SYNTH-001", [threshold], "mediastinal", (16, 32, 32), 0.25, habit,
                               np.random.default_rng(0))
     row, masks = result["itv"], result["masks"]
+    volumes = result["volumes"]  # ten phases, AVG and MIP: one frame of reference and one grid
+    assert sorted(volumes) == sorted([*itv.PHASE_NAMES, "AVG", "MIP"])
+    assert len({v.metadata["frame_of_reference_uid"] for v in volumes.values()}) == 1
+    itv.check_phases(volumes, expected=(*itv.PHASE_NAMES, "AVG", "MIP"))
     assert [r["phase"] for r in result["phases"]] == list(itv.PHASE_NAMES)
     assert np.array_equal(masks["machine"], np.logical_or.reduce(result["machine_phases"]))
     assert np.array_equal(masks["true"], np.logical_or.reduce(result["true_phases"]))
