@@ -137,9 +137,19 @@ def ct_to_hu(ds: Dataset) -> np.ndarray:
     (an intercept of −1024 left out shifts every value by 1,024 HU). Padding pixels (outside the
     reconstruction circle, ``PixelPaddingValue``) are converted like any other; see :func:`padding_mask`.
     """
-    modality = ds.get("Modality")
-    if modality != "CT":
-        raise GtvError(f"{source_of(ds)}: Modality is {modality!r}; expected 'CT' for conversion to HU")
+    return rescaled_values(ds, "CT")
+
+
+RESCALED_UNITS = {"CT": "Hounsfield units", "PT": "activity concentrations (the series' Units)"}
+
+
+def rescaled_values(ds: Dataset, modality: str = "CT") -> np.ndarray:
+    """``stored value × RescaleSlope + RescaleIntercept`` of one image of ``modality`` (CT: HU; PT: the series'
+    Units, e.g. Bq/ml; PET slices usually carry a slope of their own), float32 (rows, columns)."""
+    found = ds.get("Modality")
+    if found != modality:
+        raise GtvError(f"{source_of(ds)}: Modality is {found!r}; expected {modality!r} for conversion to "
+                       f"{RESCALED_UNITS.get(modality, 'values')}")
     if "PixelData" not in ds:
         raise GtvError(f"{source_of(ds)}: no Pixel Data (was the file read with stop_before_pixels?)")
     try:
@@ -159,12 +169,13 @@ def ct_to_hu(ds: Dataset) -> np.ndarray:
         )
     missing = [keyword for keyword in RESCALE_KEYWORDS if ds.get(keyword) in (None, "")]
     if missing:
-        raise GtvError(f"{source_of(ds)}: {' and '.join(missing)} missing; a CT image needs RescaleSlope and "
-                       "RescaleIntercept to give Hounsfield units (the stored values alone are ambiguous)")
+        raise GtvError(f"{source_of(ds)}: {' and '.join(missing)} missing; a {modality} image needs RescaleSlope and "
+                       f"RescaleIntercept to give {RESCALED_UNITS.get(modality, 'values')} (the stored values alone "
+                       "are ambiguous)")
     slope, intercept = (float(_numbers(ds, keyword, 1)[0]) for keyword in RESCALE_KEYWORDS)
     if slope <= 0:
-        raise GtvError(f"{source_of(ds)}: RescaleSlope {slope:g} would map every stored value to the same or reversed HU; "
-                       "expected a positive slope (1 on almost every CT)")
+        raise GtvError(f"{source_of(ds)}: RescaleSlope {slope:g} would map every stored value to the same or reversed "
+                       f"{RESCALED_UNITS.get(modality, 'values')}; expected a positive slope")
     return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
 
 

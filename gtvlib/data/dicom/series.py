@@ -15,7 +15,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from gtvlib.data.dicom.files import dicom_files, read_dataset, require
-from gtvlib.data.dicom.image import RESCALE_KEYWORDS, ct_to_hu, image_plane, orientation_problem
+from gtvlib.data.dicom.image import RESCALE_KEYWORDS, RESCALED_UNITS, image_plane, orientation_problem, rescaled_values
 from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
 
@@ -30,17 +30,18 @@ def _series_label(ds: Dataset) -> str:
     return f"series {ds.get('SeriesNumber', '?')} ({ds.get('SeriesDescription', 'no description')})"
 
 
-def read_ct_slices(folder: str | os.PathLike) -> list[Dataset]:
-    """Read and validate every CT slice of a folder; return them sorted along the slice normal
-    (see :func:`check_ct_slices`)."""
+def read_ct_slices(folder: str | os.PathLike, modality: str = "CT") -> list[Dataset]:
+    """Read and validate every slice of ``modality`` (CT, or PT for a PET series) of a folder; return them sorted
+    along the slice normal (see :func:`check_ct_slices`)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise GtvError(f"{folder}: no such folder (expected a folder of CT slices)")
-    return check_ct_slices([read_dataset(path) for path in dicom_files(folder)], folder)
+        raise GtvError(f"{folder}: no such folder (expected a folder of {modality} slices)")
+    return check_ct_slices([read_dataset(path) for path in dicom_files(folder)], folder, modality)
 
 
-def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike) -> list[Dataset]:
-    """Validate the CT slices of one series (read from ``folder``); return them sorted along the slice normal.
+def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike, modality: str = "CT") -> list[Dataset]:
+    """Validate the slices of one series (read from ``folder``) of ``modality`` (CT; PT: a PET series, by the same
+    rules); return them sorted along the slice normal.
 
     Refused, each with a :class:`GtvError` naming the file or folder and the value: a DICOM file that cannot
     be read completely (never silently dropped), more than one series, any orientation but head-first supine
@@ -48,9 +49,9 @@ def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike) -> list[Da
     tilt written into the positions), geometry that differs between slices, and RescaleSlope or
     RescaleIntercept missing on some or all slices.
     """
-    slices = [ds for ds in slices if ds.get("Modality") == "CT"]
+    slices = [ds for ds in slices if ds.get("Modality") == modality]
     if not slices:
-        raise GtvError(f"{folder}: no CT images found (expected .dcm files with Modality CT)")
+        raise GtvError(f"{folder}: no {modality} images found (expected .dcm files with Modality {modality})")
     for keyword in ("SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID"):
         for ds in slices:
             require(ds, keyword)  # Type 1: without it nothing can be matched to this slice
@@ -59,13 +60,14 @@ def check_ct_slices(slices: list[Dataset], folder: str | os.PathLike) -> list[Da
         raise GtvError(f"{folder}: the slices lie in {len(frames)} frames of reference; expected one per series")
     series = {str(ds.SeriesInstanceUID): ds for ds in slices}
     if len(series) > 1:
-        raise GtvError(f"{folder}: {len(series)} CT series mixed in one folder "
+        raise GtvError(f"{folder}: {len(series)} {modality} series mixed in one folder "
                        f"({', '.join(sorted(_series_label(ds) for ds in series.values()))}); expected one series per folder")
     for keyword in RESCALE_KEYWORDS:
         without = [ds for ds in slices if ds.get(keyword) in (None, "")]
         if without:
             raise GtvError(f"{without[0].filename}: {keyword} missing on {len(without)} of {len(slices)} slices; "
-                           "expected it on every CT slice (without it the stored values are not Hounsfield units)")
+                           f"expected it on every {modality} slice (without it the stored values are not "
+                           f"{RESCALED_UNITS.get(modality, 'values')})")
     planes = [image_plane(ds) for ds in slices]
     first = planes[0]
     problem = orientation_problem(first)
@@ -123,15 +125,16 @@ def load_ct_series(folder: str | os.PathLike) -> Volume:
 
 
 def volume_from_slices(slices: list[Dataset], folder: str | os.PathLike) -> Volume:
-    """A :class:`Volume` of validated CT slices sorted along the normal (:func:`check_ct_slices`), read from ``folder``."""
+    """A :class:`Volume` of validated slices sorted along the normal (:func:`check_ct_slices`), read from ``folder``:
+    HU for a CT series; SUVbw for a PET series (:mod:`gtvlib.data.dicom.pet`), with ``metadata["units"]``."""
     planes = [image_plane(ds) for ds in slices]
     positions = np.array([float(p.position_mm @ planes[0].slice_normal) for p in planes])
     dz = slice_spacing_mm(positions, str(folder))
-    hu = np.stack([ct_to_hu(ds) for ds in slices]).astype(np.float32)
-    dy, dx = planes[0].pixel_spacing_mm
     first = slices[0]
+    modality = str(first.get("Modality", ""))
+    values = np.stack([rescaled_values(ds, modality) for ds in slices]).astype(np.float32)
     metadata = {
-        "modality": "CT",
+        "modality": modality,
         "series_instance_uid": str(first.SeriesInstanceUID),
         "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "")),
         "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in slices],
@@ -139,6 +142,15 @@ def volume_from_slices(slices: list[Dataset], folder: str | os.PathLike) -> Volu
         "manufacturer": str(first.get("Manufacturer", "")),
         "slice_thickness_mm": planes[0].slice_thickness_mm,
         "source": str(folder),
+        "units": "HU",
     }
-    return Volume(hu=hu, spacing_mm=(dz, dy, dx), origin_xyz_mm=tuple(planes[0].position_mm.tolist()),
+    if modality == "PT":
+        from gtvlib.data.dicom.pet import suv_factor
+
+        factor, acquisition = suv_factor(slices)
+        values *= np.float32(factor)
+        metadata.update(units="SUVbw", suv_per_bq_ml=factor, weight_kg=acquisition.weight_kg, dose_mbq=acquisition.dose_bq / 1e6,
+                        uptake_min=acquisition.uptake_s / 60.0, half_life_s=acquisition.half_life_s)
+    dy, dx = planes[0].pixel_spacing_mm
+    return Volume(hu=values, spacing_mm=(dz, dy, dx), origin_xyz_mm=tuple(planes[0].position_mm.tolist()),
                   slice_positions_mm=positions, masks={}, metadata=metadata)

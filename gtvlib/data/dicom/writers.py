@@ -120,6 +120,81 @@ def ct_datasets(hu: np.ndarray, spacing_mm, origin_xyz_mm, patient: dict, series
     return datasets
 
 
+PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+F18_FDG = {"nuclide": ("77004003", "SCT", "^18^Fluorine"), "agent": ("35321007", "SCT", "Fluorodeoxyglucose F^18^")}
+
+
+def pt_datasets(activity_bq_ml: np.ndarray, spacing_mm, origin_xyz_mm, patient: dict, series_uid: str, acquisition,
+                series_description: str = "synthetic FDG PET", series_number: int = 200) -> list[Dataset]:
+    """One PET Image Storage dataset per slice of ``activity_bq_ml`` (z, y, x; z ascending = superior), decay-corrected
+    to the series' start, in Units BQML: stored as int16 with a slope per slice (the slice's maximum at 32,000), the
+    headers SUVbw needs from ``acquisition`` (a :class:`~gtvlib.data.dicom.pet.PetAcquisition`): PatientWeight,
+    RadionuclideTotalDose, RadionuclideHalfLife, RadiopharmaceuticalStartDateTime, SeriesDate/SeriesTime;
+    DecayCorrection START, CorrectedImage ATTN and DECY. Head-first supine axial, in the frame of reference of
+    ``patient`` (the CT's)."""
+    from pydicom.valuerep import DSfloat
+
+    activity = np.asarray(activity_bq_ml, np.float64)
+    if activity.ndim != 3 or not np.all(np.isfinite(activity)) or activity.min() < 0:
+        raise GtvError(f"activity of shape {activity.shape} (minimum {np.nanmin(activity):g}); expected finite, "
+                       "non-negative Bq/ml (z, y, x)")
+    dz, dy, dx = (float(v) for v in spacing_mm)
+    start, injection = acquisition.scan_start, acquisition.injection
+    decay_factor = 2.0 ** (acquisition.uptake_s / acquisition.half_life_s)  # the decay the values were corrected for
+    isotope = Dataset()
+    isotope.RadiopharmaceuticalRoute = "Intravenous route"
+    isotope.Radiopharmaceutical = "Fludeoxyglucose F^18^"
+    isotope.RadiopharmaceuticalStartTime = injection.strftime("%H%M%S")
+    isotope.RadiopharmaceuticalStartDateTime = injection.strftime("%Y%m%d%H%M%S")
+    isotope.RadionuclideTotalDose = f"{acquisition.dose_bq:.6g}"
+    isotope.RadionuclideHalfLife = f"{acquisition.half_life_s:.6g}"
+    isotope.RadionuclidePositronFraction = "0.967"
+    for keyword, (value, scheme, meaning) in (("RadionuclideCodeSequence", F18_FDG["nuclide"]),
+                                              ("RadiopharmaceuticalCodeSequence", F18_FDG["agent"])):
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, scheme, meaning
+        setattr(isotope, keyword, Sequence([code]))
+    datasets, nz = [], activity.shape[0]
+    for k in range(nz):
+        sop_uid = deterministic_uid(series_uid, "slice", str(k))
+        ds = patient_dataset(patient)
+        ds.file_meta = file_meta(PET_IMAGE_STORAGE, sop_uid)
+        ds.SOPClassUID, ds.SOPInstanceUID = PET_IMAGE_STORAGE, sop_uid
+        ds.Modality = "PT"
+        ds.PatientWeight = f"{acquisition.weight_kg:.4g}"
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = series_uid, series_number, series_description
+        ds.SeriesDate, ds.SeriesTime = start.strftime("%Y%m%d"), start.strftime("%H%M%S")
+        ds.AcquisitionDate, ds.AcquisitionTime = ds.SeriesDate, ds.SeriesTime
+        ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
+        ds.Units, ds.CountsSource, ds.SeriesType = "BQML", "EMISSION", ["STATIC", "IMAGE"]
+        ds.DecayCorrection, ds.CorrectedImage = "START", ["ATTN", "DECY", "SCAT", "DTIM", "RAN", "NORM"]
+        ds.NumberOfSlices, ds.CollimatorType = nz, "NONE"
+        ds.RadiopharmaceuticalInformationSequence = Sequence([copy.deepcopy(isotope)])
+        ds.PatientOrientationCodeSequence, ds.PatientGantryRelationshipCodeSequence = Sequence([]), Sequence([])
+        ds.InstanceNumber = nz - k
+        ds.ImageIndex = nz - k
+        ds.ImageType = ["ORIGINAL", "PRIMARY"]
+        ds.BodyPartExamined = "CHEST"  # an unpaired body part: Laterality (2C) is then absent, as it must be
+        ds.FrameReferenceTime = "0"
+        ds.ActualFrameDuration = 180000  # ms: 3 minutes per bed position
+        ds.DecayFactor = f"{decay_factor:.6g}"
+        z = float(origin_xyz_mm[2]) + k * dz
+        ds.ImagePositionPatient = [f"{float(origin_xyz_mm[0]):.4f}", f"{float(origin_xyz_mm[1]):.4f}", f"{z:.4f}"]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [f"{dy:.6g}", f"{dx:.6g}"]
+        ds.SliceThickness = f"{dz:.6g}"
+        ds.SliceLocation = f"{z:.4f}"
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = int(activity.shape[1]), int(activity.shape[2])
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        peak = float(activity[k].max())
+        slope = DSfloat(f"{max(peak, 1e-3) / 32000.0:.8g}")
+        ds.RescaleIntercept, ds.RescaleSlope = "0", slope
+        ds.PixelData = np.clip(np.rint(activity[k] / float(slope)), 0, 32767).astype(np.int16).tobytes()
+        datasets.append(ds)
+    return datasets
+
+
 def write_datasets(datasets: list[Dataset], folder: Path, name_of=lambda ds: f"{str(ds.SOPInstanceUID)[-12:]}.dcm") -> list[Path]:
     """Save datasets as DICOM files (Part 10, with preamble and file meta) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
