@@ -1,5 +1,5 @@
 """What gtvlib writes passes ``dciodvfy`` (Debian's dicom3tools), an independent DICOM verifier: every series
-type of the synthetic cohort (CT, 4D-CT phases, MIP and AVG, RTSTRUCT, SEG) with 0 errors."""
+type of the synthetic cohort (CT, 4D-CT phases, MIP and AVG, RTSTRUCT, SEG, PET) with 0 errors."""
 
 from collections import defaultdict
 from pathlib import Path
@@ -27,14 +27,14 @@ def one_file_per_series(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     return synthetic.generate_cohort(tmp_path_factory.mktemp("conformance") / "c", "quick", seed=3, patients=1,
-                                     four_d_patients=1, workers=1)
+                                     four_d_patients=1, pet_patients=1, workers=1)
 
 
 @needs_dciodvfy
 def test_every_series_type_of_the_synthetic_cohort_has_no_dciodvfy_error(cohort):
     files = one_file_per_series(cohort)
     kinds = {name.split(" in ")[0] for name in files}
-    assert kinds == {"CT", "RTSTRUCT", "SEG"} and len(files) >= 3 + 10 + 2  # planning CT, 10 phases, MIP and AVG
+    assert kinds == {"CT", "RTSTRUCT", "SEG", "PT"} and len(files) >= 3 + 10 + 2 + 1  # planning CT, 10 phases, MIP, AVG, PET
     found = {name: verify_dicom(path).errors for name, path in files.items()}
     assert {name: errors for name, errors in found.items() if errors} == {}
 

@@ -105,3 +105,30 @@ def test_one_acquisition_per_series(pet_folder, tmp_path):
 def test_a_written_pet_image_has_no_dciodvfy_error(pet_folder):
     verification = verify_dicom(sorted(pet_folder.glob("*.dcm"))[0])
     assert verification.errors == [] and verification.warnings == []
+
+
+def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(tmp_path):
+    """The PET of a synthetic patient lies in its CT's frame of reference and study, and the IGTV (union of the PET's
+    phase GTVs, on the CT grid) is the 4D-CT's ITV: one breathing motion for both."""
+    import json
+
+    from gtvlib.data.dicom.patient import load_patient
+    from gtvlib.data.synthetic import generate_cohort
+    from gtvlib.data.synthetic.truth import load_masks
+    from gtvlib.metrics import dice
+
+    folder = generate_cohort(tmp_path / "c", "quick", seed=6, patients=1, pet_patients=1, four_d_patients=1, workers=1)
+    ct = load_patient(folder / "SYNTH-001")
+    pet = load_pet_series(folder / "pet" / "SYNTH-001" / "PT")
+    assert pet.metadata["frame_of_reference_uid"] == ct.metadata["frame_of_reference_uid"]
+    first = pydicom.dcmread(sorted((folder / "pet" / "SYNTH-001" / "PT").glob("*.dcm"))[0], stop_before_pixels=True)
+    assert first.StudyInstanceUID == pydicom.dcmread(sorted((folder / "SYNTH-001" / "CT").glob("*.dcm"))[0]).StudyInstanceUID
+    igtv = load_masks(folder / "pet" / "SYNTH-001" / "ground_truth_ct.npz")["IGTV"]
+    itv = load_masks(folder / "4d" / "SYNTH-001" / "ground_truth.npz")["ITV"]
+    assert dice(igtv, itv) > 0.98
+    facts = json.loads((folder / "pet" / "SYNTH-001" / "pet.json").read_text())
+    four_d_motion = json.loads((folder / "4d" / "SYNTH-001" / "motion.json").read_text())
+    assert facts["motion"]["tumour_si_mm"] == pytest.approx(four_d_motion["tumour_si_mm"])
+    assert pet.metadata["weight_kg"] == pytest.approx(facts["acquisition"]["weight_kg"], rel=1e-3)
+    pet_igtv = load_masks(folder / "pet" / "SYNTH-001" / "ground_truth_pet.npz")["IGTV"]
+    assert pet_igtv.shape == pet.shape and pet.hu[pet_igtv].max() > facts["uptake_suv"]["liver"]  # the tumour is hot

@@ -127,10 +127,11 @@ def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
     from dataclasses import asdict
 
     from gtvlib.checksums import settings_key
-    from gtvlib.data.synthetic.cohort import GENERATOR_VERSION, cohort_key, settings_dict
+    from gtvlib.data.synthetic.cohort import ACQUISITION_DEFAULTS, GENERATOR_VERSION, cohort_key, settings_dict
 
     quick = synthetic.preset("quick")
-    old_fields = {k: v for k, v in asdict(quick).items() if k not in ("noise_scale", "kernel_sigma_mm")}
+    old_fields = {k: v for k, v in asdict(quick).items() if k not in ACQUISITION_DEFAULTS}
+    assert set(ACQUISITION_DEFAULTS) == {"noise_scale", "kernel_sigma_mm", "pet_patients"}
     assert settings_dict(quick) == old_fields
     assert cohort_key(quick, 0) == settings_key({"preset": old_fields, "seed": 0, "version": GENERATOR_VERSION}, length=12)
     noisy = synthetic.preset("quick", noise_scale=2.0)

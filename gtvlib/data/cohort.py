@@ -95,7 +95,7 @@ def open_cohort(dataset: str = "synthetic", preset: str = "quick", seed: int = 0
     info = json.loads((folder / "cohort.json").read_text())
     ids = sorted(p.name for p in folder.glob("SYNTH-*") if p.is_dir())
     written = info["settings"]
-    acquisition = "".join(f", {name} {written[name]}" for name in ("noise_scale", "kernel_sigma_mm", "four_d_patients")
+    acquisition = "".join(f", {name} {written[name]}" for name in ("noise_scale", "kernel_sigma_mm", "four_d_patients", "pet_patients")
                           if written.get(name))
     source = (f"synthetic cohort (gtvlib generator v{info['generator_version']}, preset {preset!r}, seed {seed}): "
               f"{len(ids)} patients, {written['matrix']}² px of {written['pixel_mm']} mm, {written['slice_mm']} mm slices"

@@ -60,11 +60,12 @@ class Preset:
     four_d_patients: int = 0  # the first N patients also get a 10-phase 4D-CT with MIP, AVG and ITV
     noise_scale: float = 1.0  # acquisition: × each patient's noise SD (an "external" scanner or a lower dose)
     kernel_sigma_mm: float = 0.0  # acquisition: in-plane Gaussian SD (mm) of a softer reconstruction kernel
+    pet_patients: int = 0  # the first N patients also get an FDG-PET (PT series, IGTV truth), see synthetic.pet
 
 
 # Acquisition fields enter a cohort's key and cohort.json only where they differ from these defaults, so the cohorts
 # made before the fields existed keep their keys and bytes.
-ACQUISITION_DEFAULTS = {"noise_scale": 1.0, "kernel_sigma_mm": 0.0}
+ACQUISITION_DEFAULTS = {"noise_scale": 1.0, "kernel_sigma_mm": 0.0, "pet_patients": 0}
 
 
 def settings_dict(settings: "Preset") -> dict:
@@ -102,6 +103,8 @@ def preset(name: str, **overrides) -> Preset:
          "a probability between 0 and 1"),
         ("noise_scale", _positive(settings.noise_scale), "a positive factor (1 = the preset's noise)"),
         ("kernel_sigma_mm", _positive(settings.kernel_sigma_mm, allow_zero=True), "a number of mm ≥ 0 (0 = no extra smoothing)"),
+        ("pet_patients", isinstance(settings.pet_patients, int) and 0 <= settings.pet_patients <= settings.patients,
+         f"an integer from 0 to the number of patients ({settings.patients})"),
         ("four_d_patients", isinstance(settings.four_d_patients, int) and 0 <= settings.four_d_patients <= settings.patients,
          f"an integer from 0 to the number of patients ({settings.patients})"),
     ]
@@ -162,6 +165,14 @@ def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict
     if index < settings.four_d_patients:
         params["motion"] = write_4d(out / "4d" / patient_id, index, seed, settings, anatomy_params, tumour_params,
                                     node, grid, patient, uid_root)
+    if index < settings.pet_patients:
+        from datetime import datetime
+
+        from gtvlib.data.synthetic.pet import write_pet
+
+        params["pet"] = write_pet(out / "pet" / patient_id, index, seed, anatomy_params, tumour_params, node, grid, patient,
+                                  uid_root, datetime.strptime(STUDY_DATE + "100000", "%Y%m%d%H%M%S"),
+                                  supersample_z=settings.supersample_z)["acquisition"]
     (folder / "parameters.json").write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
     params["clinical"] = clinical_row(patient_id, rng, tumour_params, node, OUTCOME_EFFECTS)
     return params

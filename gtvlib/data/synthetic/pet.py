@@ -169,3 +169,44 @@ def render_pet(anatomy_params: dict, ct_grid: Grid, uptake: dict, tumour: dict |
     return {"grid": grid, "suv": pet_noise(rng, blurred, grid.spacing_mm, uptake["liver"], settings),
             "suv_static": psf_blur(exhale, grid.spacing_mm, settings.psf_fwhm_mm), "igtv": np.logical_or.reduce(gtvs),
             "phase_gtvs": gtvs}
+
+
+def write_pet(out, index: int, seed: int, anatomy_params: dict, tumour_params: dict, node: dict | None, ct_grid: Grid,
+              patient: dict, uid_root: str, scan_start: datetime, settings: PetSettings = PetSettings(),
+              supersample_z: int = 3) -> dict:
+    """Render and write one patient's FDG-PET under ``out`` (``PT/`` in the CT's study and frame of reference,
+    ``ground_truth_pet.npz`` with the IGTV and the phase GTVs on the PET grid, ``ground_truth_ct.npz`` with the IGTV
+    on the CT grid, ``pet.json`` with the uptake, the acquisition and the motion). The motion is the one the
+    patient's 4D-CT has (same seed), so the PET's smearing and the 4D-CT's ITV describe one breathing."""
+    import json
+    from pathlib import Path
+
+    from gtvlib.data.dicom.writers import deterministic_uid, pt_datasets, write_datasets
+    from gtvlib.data.synthetic.motion import sample_motion
+    from gtvlib.data.synthetic.truth import save_masks
+    from gtvlib.data.volume import volume_cm3
+
+    out = Path(out)
+    motion = sample_motion(np.random.default_rng(np.random.SeedSequence([seed, index, 4])), tumour_params["lobe"],
+                           tumour_params["side"])
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index, 5]))
+    uptake = sample_uptake(rng)
+    acquisition = acquisition_of(uptake, scan_start)
+    rendered = render_pet(anatomy_params, ct_grid, uptake, tumour_params, node, motion, rng, settings, supersample_z)
+    grid = rendered["grid"]
+    activity = rendered["suv"].astype(np.float64) / acquisition.suv_per_bq_ml  # Bq/ml, decay-corrected to the start
+    write_datasets(pt_datasets(activity, grid.spacing_mm, grid.origin_xyz_mm, patient,
+                               deterministic_uid(uid_root, "pt"), acquisition), out / "PT")
+    save_masks(out / "ground_truth_pet.npz", {"IGTV": rendered["igtv"],
+                                              **{f"GTV-1_phase_{10 * k:02d}": g for k, g in enumerate(rendered["phase_gtvs"])}})
+    ct_renderer = Renderer(ct_grid, supersample_z)
+    forbidden = forbidden_organs(build_anatomy(anatomy_params))
+    ct_igtv = np.logical_or.reduce([ct_renderer.mask(tumour_shapes(moved(tumour_params, tumour_displacement(motion, k / PHASES)))["gtv"]
+                                                     - forbidden) for k in range(PHASES)])
+    save_masks(out / "ground_truth_ct.npz", {"IGTV": ct_igtv})
+    facts = {"uptake_suv": uptake, "motion": motion, "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+             "acquisition": {"weight_kg": acquisition.weight_kg, "dose_bq": acquisition.dose_bq,
+                             "injection": acquisition.injection.isoformat(), "scan_start": acquisition.scan_start.isoformat()},
+             "igtv_cm3_pet_grid": volume_cm3(rendered["igtv"], grid.spacing_mm), "igtv_cm3_ct_grid": volume_cm3(ct_igtv, ct_grid.spacing_mm)}
+    (out / "pet.json").write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
+    return facts
