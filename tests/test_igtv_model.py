@@ -70,3 +70,24 @@ def test_a_gtv_model_transfers_into_the_igtv_model(tmp_path):
     ct_only = IGTVNet(modalities=1, slices=3, widths=(8, 16, 32))
     with pytest.raises(GtvError, match=r"encoder.0.0.weight: file \(8, 2, 3, 3\), model \(8, 1, 3, 3\)"):
         load_checkpoint(ct_only, tmp_path / "gtv.pt")
+
+
+def test_the_mamba_variant_reads_the_slices_as_a_sequence_and_learns():
+    torch.manual_seed(0)
+    module = SliceInteraction(channels=8, slices=5, mixer="mamba")
+    features = torch.randn(2, 5, 8, 16, 16)
+    assert torch.equal(module(features), features[:, 2])  # the same closed gate
+    a_c, _, _ = module.attention(features)
+    assert a_c.shape == (2, 8, 1, 1) and ((a_c > 0) & (a_c < 1)).all()
+    network = IGTVNet(modalities=2, slices=3, widths=(8, 16), mixer="mamba")
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1)
+    x, target = torch.rand(2, 2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    for _ in range(2):  # the first step opens the gates, the second reaches the Mamba block through them
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(network(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    mamba_grads = [p.grad for n, p in network.named_parameters() if "channel_attention" in n]
+    assert mamba_grads and any(g is not None and g.abs().sum() > 0 for g in mamba_grads)
+    with pytest.raises(GtvError, match="mixer='lstm'; expected one of"):
+        SliceInteraction(8, 3, mixer="lstm")

@@ -35,14 +35,24 @@ class SliceInteraction(nn.Module):
     channel's S pooled responses), ``a_s`` (B, C, H, W) = σ(a depthwise k × k convolution over each channel's S
     slices), ``context`` = a depthwise 1 × 1 mixing of each channel's S slices, and γ a learnt gate that starts at 0.
     With γ = 0 the module passes the middle slice through unchanged; with neutral attention (a_c = a_s = 1) it adds
-    the plain slice mixture."""
+    the plain slice mixture. ``mixer="mamba"``: the channel branch reads the slices as a sequence with a Mamba block
+    (``mambapy``, pure PyTorch) instead of the depthwise convolution, a_c from the middle slice's output token."""
 
-    def __init__(self, channels: int, slices: int, kernel: int = 7):
+    MIXERS = ("conv", "mamba")
+
+    def __init__(self, channels: int, slices: int, kernel: int = 7, mixer: str = "conv"):
         super().__init__()
         if slices < 1 or slices % 2 == 0:
             raise GtvError(f"slices={slices}; expected an odd number ≥ 1 (the segmented slice in the middle)")
-        self.channels, self.slices = channels, slices
-        self.channel_attention = nn.Conv1d(channels, channels, kernel_size=slices, groups=channels)
+        if mixer not in self.MIXERS:
+            raise GtvError(f"mixer={mixer!r}; expected one of {list(self.MIXERS)}")
+        self.channels, self.slices, self.mixer = channels, slices, mixer
+        if mixer == "mamba":
+            from mambapy.mamba import Mamba, MambaConfig
+
+            self.channel_attention = Mamba(MambaConfig(d_model=channels, n_layers=1))
+        else:
+            self.channel_attention = nn.Conv1d(channels, channels, kernel_size=slices, groups=channels)
         self.spatial_attention = nn.Conv2d(channels * slices, channels, kernel, padding=kernel // 2, groups=channels)
         self.context = nn.Conv2d(channels * slices, channels, 1, groups=channels)
         self.gate = nn.Parameter(torch.zeros(1))
@@ -54,7 +64,11 @@ class SliceInteraction(nn.Module):
             raise GtvError(f"slice features of shape {tuple(features.shape)}; expected (B, {self.slices}, "
                            f"{self.channels}, H, W)")
         by_channel = features.transpose(1, 2)  # B, C, S, H, W: each channel's slices together
-        a_c = torch.sigmoid(self.channel_attention(by_channel.mean(dim=(3, 4))))[..., None]  # B, C, 1, 1
+        pooled = by_channel.mean(dim=(3, 4))  # B, C, S
+        if self.mixer == "mamba":
+            a_c = torch.sigmoid(self.channel_attention(pooled.transpose(1, 2))[:, s // 2])[..., None, None]  # B, C, 1, 1
+        else:
+            a_c = torch.sigmoid(self.channel_attention(pooled))[..., None]  # B, C, 1, 1
         grouped = by_channel.reshape(b, c * s, h, w)
         return a_c, torch.sigmoid(self.spatial_attention(grouped)), self.context(grouped)
 
@@ -67,14 +81,15 @@ class IGTVNet(nn.Module):
     """2.5-D U-shaped network on (B, M, S, H, W) → logits (B, 1, H, W); H and W multiples of 2^(levels − 1)."""
 
     def __init__(self, modalities: int = 2, slices: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 slice_interaction: bool = True):
+                 slice_interaction: bool = True, mixer: str = "conv"):
         super().__init__()
         self.modalities, self.slices, self.widths = modalities, slices, tuple(widths)
         self.slice_interaction = slice_interaction
         first = modalities if slice_interaction else modalities * slices
         channels = [first, *self.widths]
         self.encoder = nn.ModuleList(_block(a, b) for a, b in zip(channels[:-1], channels[1:]))
-        self.interaction = nn.ModuleList(SliceInteraction(width, slices) for width in self.widths) if slice_interaction else None
+        self.interaction = (nn.ModuleList(SliceInteraction(width, slices, mixer=mixer) for width in self.widths)
+                            if slice_interaction else None)
         self.up = nn.ModuleList(nn.ConvTranspose2d(deep, shallow, 2, stride=2) for deep, shallow in
                                 zip(self.widths[:0:-1], self.widths[-2::-1]))
         self.decoder = nn.ModuleList(_block(2 * shallow, shallow) for shallow in self.widths[-2::-1])
