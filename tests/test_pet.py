@@ -132,3 +132,31 @@ def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(
     assert pet.metadata["weight_kg"] == pytest.approx(facts["acquisition"]["weight_kg"], rel=1e-3)
     pet_igtv = load_masks(folder / "pet" / "SYNTH-001" / "ground_truth_pet.npz")["IGTV"]
     assert pet_igtv.shape == pet.shape and pet.hu[pet_igtv].max() > facts["uptake_suv"]["liver"]  # the tumour is hot
+    from scipy import ndimage
+
+    from gtvlib.data.volume import resample_onto
+
+    on_ct = resample_onto(pet.hu, pet.spacing_mm, pet.origin_xyz_mm, ct.shape, ct.spacing_mm, ct.origin_xyz_mm)
+    around = ndimage.binary_dilation(igtv, iterations=6) & ~ndimage.binary_dilation(igtv, iterations=3)
+    assert on_ct[igtv].mean() > 1.5 * on_ct[around].mean()  # the PET's hot tumour lies on the CT's IGTV
+
+
+def test_a_pet_resampled_onto_its_ct_grid_keeps_positions_and_linear_values():
+    from gtvlib.data.volume import resample_onto
+
+    shape, spacing, origin = (10, 20, 20), (4.0, 4.0, 4.0), (-40.0, -40.0, -20.0)  # origin (x, y, z) of voxel 0
+    z, y, x = np.indices(shape)
+    ramp = (origin[2] + 4.0 * z) + 2.0 * (origin[1] + 4.0 * y) - (origin[0] + 4.0 * x)  # linear in patient mm
+    target_shape, target_spacing, target_origin = (12, 30, 30), (2.5, 2.0, 2.0), (-30.0, -30.0, -14.0)  # inside it
+    out = resample_onto(ramp, spacing, origin, target_shape, target_spacing, target_origin)
+    tz, ty, tx = np.indices(target_shape)
+    expected = (target_origin[2] + 2.5 * tz) + 2.0 * (target_origin[1] + 2.0 * ty) - (target_origin[0] + 2.0 * tx)
+    assert np.allclose(out, expected, atol=1e-3)  # trilinear reproduces a linear field at every target centre
+    hot = np.zeros(shape)
+    hot[5, 10, 10] = 1.0  # at (x, y, z) = (0, 0, 0) mm
+    nearest = resample_onto(hot, spacing, origin, (5, 5, 5), (1.0, 1.0, 1.0), (-2.0, -2.0, -2.0), order=0)
+    assert nearest[2, 2, 2] == 1.0  # the same patient point
+    far = resample_onto(hot, spacing, origin, (1, 1, 1), (1.0, 1.0, 1.0), (500.0, 0.0, 0.0), outside=-1.0)
+    assert far[0, 0, 0] == -1.0
+    with pytest.raises(GtvError, match="order=3; expected 0"):
+        resample_onto(hot, spacing, origin, (1, 1, 1), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), order=3)

@@ -56,3 +56,31 @@ class Volume:
     def mask_volume_cm3(self, name: str) -> float:
         """Volume of one structure in cm³ (voxel count × voxel volume)."""
         return volume_cm3(self.masks[name], self.spacing_mm)
+
+
+def resample_onto(values: np.ndarray, spacing_mm, origin_xyz_mm, target_shape, target_spacing_mm, target_origin_xyz_mm,
+                  order: int = 1, outside: float = 0.0) -> np.ndarray:
+    """``values`` (z, y, x) of one axial grid (``spacing_mm`` (dz, dy, dx), ``origin_xyz_mm`` (x, y, z) of voxel 0's
+    centre) sampled at the voxel centres of another grid in the same frame of reference and orientation (e.g. a
+    PET on its CT's grid): spline ``order`` 1 (trilinear) or 0 (nearest, for labels); ``outside`` where the target
+    lies beyond the source's outer voxel centres by more than half a voxel. float32 of ``target_shape``."""
+    from scipy import ndimage
+
+    from gtvlib.errors import GtvError
+
+    if order not in (0, 1):
+        raise GtvError(f"order={order}; expected 0 (nearest) or 1 (trilinear)")
+    if len(target_shape) != 3 or np.asarray(values).ndim != 3:
+        raise GtvError(f"values of shape {np.shape(values)} onto {tuple(target_shape)}; expected two (z, y, x) grids")
+    spacing, target_spacing = np.asarray(spacing_mm, float), np.asarray(target_spacing_mm, float)
+    origin_zyx = np.asarray(origin_xyz_mm, float)[::-1]
+    target_origin_zyx = np.asarray(target_origin_xyz_mm, float)[::-1]
+    axes = [(target_origin_zyx[k] + np.arange(target_shape[k]) * target_spacing[k] - origin_zyx[k]) / spacing[k]
+            for k in range(3)]  # target voxel centres in source voxel indices
+    coordinates = np.meshgrid(*axes, indexing="ij")
+    out = ndimage.map_coordinates(np.asarray(values, np.float32), coordinates, order=order, mode="nearest")
+    beyond = np.zeros(tuple(target_shape), bool)
+    for k, index in enumerate(coordinates):
+        beyond |= (index < -0.5) | (index > np.shape(values)[k] - 0.5)
+    out[beyond] = outside
+    return out.astype(np.float32)
