@@ -160,3 +160,28 @@ def test_a_pet_resampled_onto_its_ct_grid_keeps_positions_and_linear_values():
     assert far[0, 0, 0] == -1.0
     with pytest.raises(GtvError, match="order=3; expected 0"):
         resample_onto(hot, spacing, origin, (1, 1, 1), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), order=3)
+
+
+def test_petct_cases_and_their_25d_stacks(tmp_path):
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+    from gtvlib.data.petct import load_petct, stack_25d
+    from gtvlib.data.synthetic import generate_cohort
+
+    folder = generate_cohort(tmp_path / "c", "quick", seed=8, patients=2, pet_patients=1, workers=1)
+    cohort = Cohort("synthetic", "two patients", folder, ["SYNTH-001", "SYNTH-002"],
+                    lambda pid, s: load_patient(folder / pid, structures=s))
+    case = load_petct(cohort, "SYNTH-001")
+    assert case.suv.shape == case.ct_hu.shape == case.igtv.shape == case.gtv.shape
+    assert (case.gtv & case.igtv).sum() >= 0.8 * case.gtv.sum() and case.igtv.sum() > case.gtv.sum()  # it moves around it
+    z = int(np.nonzero(case.igtv.any(axis=(1, 2)))[0].mean())
+    stack = stack_25d(case, z, slices=3)
+    assert stack.shape == (2, 3, *case.ct_hu.shape[1:])
+    np.testing.assert_allclose(stack[0, 1], case.suv[z] / 10.0, rtol=1e-6)  # PET first, divided by the SUV scale
+    assert 0.0 <= stack[1].min() and stack[1].max() <= 1.0  # CT windowed
+    edge = stack_25d(case, 0, slices=5, modalities=("CT",))
+    assert edge.shape == (1, 5, *case.ct_hu.shape[1:]) and np.array_equal(edge[0, 0], edge[0, 2])  # the end repeated
+    with pytest.raises(GtvError, match=r"modalities \['MR'\]; expected a non-empty subset"):
+        stack_25d(case, z, modalities=("MR",))
+    with pytest.raises(GtvError, match="no PT series; expected a cohort generated with pet_patients"):
+        load_petct(cohort, "SYNTH-002")
