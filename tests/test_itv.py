@@ -144,6 +144,7 @@ def test_motion_itvs_of_a_4d_ct(four_d_cohort):
     assert row["true_cm3"] > max(r["reference_cm3"] for r in result["phases"])  # motion enlarges the target
     covered = lambda mask: (mask & masks["true"]).sum() / masks["true"].sum()
     assert covered(masks["MIP"]) > 0.95 and covered(masks["physician"]) > 0.97  # both draw around the envelope
+    assert row["MIP_sensitivity"] == pytest.approx(covered(masks["MIP"]), abs=1e-9)
     assert row["physician_cm3"] > row["true_cm3"] and row["machine_cm3"] > row["true_cm3"]  # a threshold takes more
     motion = json.loads((four_d_cohort.folder / "4d" / "SYNTH-001" / "motion.json").read_text())
     assert row["amplitude_mm"] == pytest.approx(np.linalg.norm([motion[k] for k in ("tumour_si_mm", "tumour_ap_mm", "tumour_lr_mm")]))

@@ -109,7 +109,8 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     for name, mask in masks.items():
         row[f"{name}_cm3"] = volume_cm3(mask, spacing)
         if name != "true":
-            row[f"{name}_dice"] = score(mask, true_itv, spacing).dice
+            agreement = score(mask, true_itv, spacing)
+            row[f"{name}_dice"], row[f"{name}_sensitivity"] = agreement.dice, agreement.sensitivity  # share of the truth covered
     row["machine_not_physician_cm3"] = volume_cm3(masks["machine"] & ~masks["physician"], spacing)
     return {"phases": phase_rows, "itv": row, "masks": masks, "volumes": volumes, "machine_phases": machine,
             "true_phases": truth}
