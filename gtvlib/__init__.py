@@ -11,7 +11,8 @@ cohort                ``data/cohort.py`` (a manifest dataset or the synthetic fa
 slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cache, ``prepare``)
 model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
 train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``,
-                      ``train3d.py`` (3-D networks on patches, validated on whole volumes)
+                      ``train3d.py`` (3-D networks on patches, validated on whole volumes), ``train25d.py``
+                      (2.5-D PET/CT networks on a slice and its neighbours)
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
 evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``,
                       ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)

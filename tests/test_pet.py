@@ -8,7 +8,8 @@ import pydicom
 import pytest
 
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
-from gtvlib.data.dicom.pet import F18_HALF_LIFE_S, PetAcquisition, load_pet_series, pet_acquisition
+from gtvlib.data.dicom.pet import F18_HALF_LIFE_S, PetAcquisition, pet_acquisition
+from gtvlib.data.dicom.series import load_pet_series
 from gtvlib.data.dicom.writers import deterministic_uid, pt_datasets, write_datasets
 from gtvlib.errors import GtvError
 

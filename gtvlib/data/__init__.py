@@ -6,7 +6,7 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``dicom/``          reading (CT series, RTSTRUCT, SEG, NIfTI, a patient folder), writing, privacy
 ``synthetic/``      the synthetic cohort: anatomy, tumours, rendering, motion, 4D-CT, clinical table
 ``slices/``         splits, GTV-MFIT and body boxes, balance sampling, the slice cache, ``prepare``
-``volume``          :class:`~gtvlib.data.volume.Volume`, the one type every loader returns; cm³
+``volume``          :class:`~gtvlib.data.volume.Volume`, the one type every loader returns; cm³; resampling
 ``windows``         CT display windows (HU)
 ``manifest``        ``data_manifest.yaml``: datasets and weights, where they go, verification
 ``weights``         pretrained weights of the manifest: where they go, present, trusted checksums
@@ -15,6 +15,7 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
 ``nnunet``          a cohort as an nnU-Net v2 raw dataset; nnU-Net's predictions scored per patient
 ``structseg``       a cohort in the StructSeg2019 Task 4 layout (NIfTI), the HCF paper's data
+``petct``           PET/CT cases (the PET on the CT grid, GTV, IGTV) and 2.5-D stacks of a slice with its neighbours
 ==================  =============================================================================
 
 Data flow one way: files (``dicom``, or ``synthetic`` writing them) → ``Volume`` → ``cohort`` → ``slices``.

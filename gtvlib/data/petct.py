@@ -37,7 +37,7 @@ class PetCtCase:
 def load_petct(cohort, patient_id: str) -> PetCtCase:
     """A synthetic cohort's patient with a PET (``pet/<patient>/``): the CT and its GTV through the cohort, the PET
     read (SUVbw from its headers) and resampled onto the CT grid; the two must share a frame of reference."""
-    from gtvlib.data.dicom.pet import load_pet_series
+    from gtvlib.data.dicom.series import load_pet_series
     from gtvlib.data.synthetic.truth import load_masks
     from gtvlib.data.volume import resample_onto
 

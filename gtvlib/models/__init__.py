@@ -7,6 +7,7 @@
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``hcf``             HCF (seed 001): SANet and its ablations; the ResNet18 slice classifier that gates it
 ``unet3d``          iSeg's 3-D U-Net (MONAI UNet in 3-D) and its sliding-window inference on whole volumes
+``igtv``            seed 004's 2.5-D PET/CT network and its slice interaction module (not yet in the registry)
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
 ``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file

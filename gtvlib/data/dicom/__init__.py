@@ -6,12 +6,13 @@
 ``image``       image-plane geometry (where a pixel lies, mm, LPS) and Hounsfield units
 ``privacy``     identifying attributes, headers shown with their values withheld, de-identification
 ``contours``    polygons ↔ masks on one plane: the rasterisation convention and its inverse
-``series``      a CT series folder → Volume (sorted along the normal, uniform spacing checked)
+``series``      a CT (or PET) series folder → Volume (sorted along the normal, uniform spacing checked)
+``pet``         SUVbw from a PET image's headers (units, decay correction, weight, dose, times), checked
 ``rtstruct``    what an RTSTRUCT holds; its ROIs rasterised onto a Volume under canonical names
 ``seg``         DICOM SEG segments as masks on a Volume's slices
 ``nifti``       NIfTI image/label pairs (MSD, StructSeg) reoriented to LPS
 ``patient``     one patient folder, any layout: CT + RTSTRUCT or SEG found by header → Volume
-``writers``     CT series, RTSTRUCT and SEG writers with deterministic UIDs
+``writers``     CT and PET series, RTSTRUCT and SEG writers with deterministic UIDs
 ``conformance`` ``dciodvfy`` (dicom3tools) on a written file: its errors and warnings
 ==============  =================================================================================
 

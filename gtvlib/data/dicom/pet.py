@@ -7,12 +7,12 @@ the injected dose ``D₀`` (Bq) decayed from the injection to the time the image
 (DecayCorrection START: the series' start, SeriesDate and SeriesTime). Every header the formula needs is checked;
 what is missing or inconsistent is a :class:`~gtvlib.errors.GtvError` that names the file, the attribute and the
 value. A PET series is read by the same series rules as a CT (:mod:`gtvlib.data.dicom.series`): one series and one
-frame of reference, head-first supine axial, uniform slices sorted along the normal.
+frame of reference, head-first supine axial, uniform slices sorted along the normal
+(:func:`gtvlib.data.dicom.series.load_pet_series`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -144,13 +144,3 @@ def suv_factor(slices: list[Dataset]) -> tuple[float, PetAcquisition]:
                            f"(SUV factor {other.suv_per_bq_ml:.6g} vs {first.suv_per_bq_ml:.6g}); expected one "
                            "acquisition per series")
     return first.suv_per_bq_ml, first
-
-
-def load_pet_series(folder: str | os.PathLike):
-    """A PET series folder as a :class:`~gtvlib.data.volume.Volume` whose values (the ``hu`` array) are SUVbw;
-    ``metadata`` holds ``units`` ("SUVbw"), the SUV factor and the de-identified acquisition facts (weight, dose,
-    uptake time, half-life)."""
-    from gtvlib.data.dicom.series import read_ct_slices, volume_from_slices
-
-    slices = read_ct_slices(folder, modality="PT")
-    return volume_from_slices(slices, folder)

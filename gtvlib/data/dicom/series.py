@@ -124,6 +124,13 @@ def load_ct_series(folder: str | os.PathLike) -> Volume:
     return volume_from_slices(read_ct_slices(folder), folder)
 
 
+def load_pet_series(folder: str | os.PathLike) -> Volume:
+    """A PET series folder, read by the CT's series rules, as a :class:`Volume` whose values (the ``hu`` array) are
+    SUVbw computed from its headers (:mod:`gtvlib.data.dicom.pet`); ``metadata`` holds ``units`` ("SUVbw"), the SUV
+    factor and the de-identified acquisition facts (weight, dose, uptake time, half-life)."""
+    return volume_from_slices(read_ct_slices(folder, modality="PT"), folder)
+
+
 def volume_from_slices(slices: list[Dataset], folder: str | os.PathLike) -> Volume:
     """A :class:`Volume` of validated slices sorted along the normal (:func:`check_ct_slices`), read from ``folder``:
     HU for a CT series; SUVbw for a PET series (:mod:`gtvlib.data.dicom.pet`), with ``metadata["units"]``."""

@@ -8,12 +8,13 @@
 ``truth``       ground-truth masks on disk; contours of shapes on the slice planes
 ``motion``      the Lujan breathing model of the 4D-CT
 ``fourd``       a patient's 10-phase 4D-CT, MIP, AVG, per-phase GTVs and ITV (write and read)
+``pet``         FDG-PET: SUV per tissue, emission averaged over the breathing (IGTV), PSF, noise
 ``clinical``    the clinical table with survival from known effects
 ``structures``  structures without a CT: one patient's ROIs as masks (the recurrence chapter's SCLC cohort)
 ``cohort``      presets, one patient, the whole cohort (deterministic, atomic), the cached entry point
 ==============  =================================================================================
 
-Dependencies run one way: shapes → anatomy, tumour → render → truth → fourd → cohort; render → structures.
+Dependencies run one way: shapes → anatomy, tumour → render → truth → fourd, pet → cohort; render → structures.
 """
 
 from gtvlib.data.synthetic.cohort import (
