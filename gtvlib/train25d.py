@@ -11,7 +11,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -155,14 +154,14 @@ def _check(config: PetCtConfig, data: PetCtSet) -> None:
 
 
 def train_petct(config: PetCtConfig, data: PetCtSet, run=None):
-    """Train the network of ``config`` on ``data``'s training patients; validate every epoch. Returns the run."""
-    import math
-
+    """Train the network of ``config`` on ``data``'s training patients (from ``init_from``'s weights when given);
+    validate every epoch on the validation patients' whole volumes. Returns the run (the loop:
+    :func:`gtvlib.train3d.train_epochs`)."""
     import torch
 
     from gtvlib.device import pick_device
-    from gtvlib.losses import dice_loss
     from gtvlib.models.checkpoints import load_checkpoint
+    from gtvlib.train3d import train_epochs
 
     _check(config, data)
     device = pick_device(config.device)
@@ -172,27 +171,5 @@ def train_petct(config: PetCtConfig, data: PetCtSet, run=None):
     if config.init_from:
         load_checkpoint(model, config.init_from)
     model = model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = max(config.epochs * config.steps_per_epoch, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
-    run.start(asdict(config), training_patients=list(data.training_ids), validation_patients=list(data.validation_ids),
-              source=data.source)
-    modules = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    first = run.resume(modules)
-    for epoch in range(first, config.epochs + 1):
-        started, losses = time.perf_counter(), []
-        rng = np.random.default_rng([config.seed, epoch])
-        model.train()
-        for _ in range(config.steps_per_epoch):
-            inputs, labels = (torch.from_numpy(a).to(device) for a in sample_batch(data, config, rng))
-            logits = model(inputs)
-            loss = dice_loss(logits, labels) + torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-        evaluation = evaluate_cases(model, data, data.validation_ids, config, device)
-        run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation, time.perf_counter() - started, modules)
-        run.prune_checkpoints(config.keep_checkpoints)
-    return run
+    return train_epochs(config, data, run, model, device, lambda rng: sample_batch(data, config, rng),
+                        lambda epoch: evaluate_cases(model, data, data.validation_ids, config, device))

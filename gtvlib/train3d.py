@@ -219,22 +219,18 @@ def _check(config: VolumeConfig, data: VolumeSet) -> None:
         raise GtvError(f"no GTV voxel in the training patients {data.training_ids}; expected labelled volumes")
 
 
-def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
-    """Train ``config.model`` on patches of ``data``'s training patients; validate each epoch on its validation
-    patients' whole volumes. Returns the :class:`~gtvlib.runs.RunRecord`."""
+def train_epochs(config, data, run, model, device, sample, evaluate):
+    """The loop the 3-D patch route and the 2.5-D PET/CT route (:mod:`gtvlib.train25d`) share: AdamW with cosine
+    decay over all steps, the run started (or resumed exactly), then per epoch ``config.steps_per_epoch`` steps of
+    Dice + cross entropy on ``sample(rng)`` → (inputs, labels) float32 arrays, ``evaluate(epoch)`` → a
+    :class:`VolumeEvaluation`, and a checkpoint. ``config`` holds epochs, steps_per_epoch, lr, weight_decay, seed and
+    keep_checkpoints; ``data`` its split and source. Returns ``run``."""
     import math
 
     import torch
 
-    from gtvlib.device import pick_device
     from gtvlib.losses import dice_loss
-    from gtvlib.models import build_model
 
-    _check(config, data)
-    device = pick_device(config.device)
-    run = run or run_for(config, data)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = max(config.epochs * config.steps_per_epoch, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
@@ -248,21 +244,39 @@ def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
         torch.manual_seed(config.seed * 1000 + epoch)
         model.train()
         for _ in range(config.steps_per_epoch):
-            images, labels = (torch.from_numpy(a).to(device) for a in sample_patches(data, config, rng))
-            logits = model(images)
+            inputs, labels = (torch.from_numpy(a).to(device) for a in sample(rng))
+            logits = model(inputs)
             loss = dice_loss(logits, labels) + torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-        if epoch % config.validate_every == 0 or epoch == config.epochs:
-            evaluation = evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
-        else:
-            evaluation = VolumeEvaluation({}, [], {"patient_dice": float("nan"), "patient_dice_median": float("nan")})
-        run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluation, time.perf_counter() - started, modules)
+        run.end_epoch(epoch, {"train_loss": float(np.mean(losses))}, evaluate(epoch), time.perf_counter() - started, modules)
         run.prune_checkpoints(config.keep_checkpoints)
     return run
+
+
+def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
+    """Train ``config.model`` on patches of ``data``'s training patients; validate on its validation patients' whole
+    volumes after every ``validate_every``-th epoch and the last. Returns the :class:`~gtvlib.runs.RunRecord`."""
+    import torch
+
+    from gtvlib.device import pick_device
+    from gtvlib.models import build_model
+
+    _check(config, data)
+    device = pick_device(config.device)
+    run = run or run_for(config, data)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model).to(device)
+
+    def validation(epoch: int) -> VolumeEvaluation:
+        if epoch % config.validate_every == 0 or epoch == config.epochs:
+            return evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
+        return VolumeEvaluation({}, [], {"patient_dice": float("nan"), "patient_dice_median": float("nan")})
+
+    return train_epochs(config, data, run, model, device, lambda rng: sample_patches(data, config, rng), validation)
 
 
 def load_volume_model(run_folder, epoch: int | None = None):

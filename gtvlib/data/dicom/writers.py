@@ -70,6 +70,18 @@ def file_meta(sop_class_uid: str, sop_instance_uid: str) -> FileMetaDataset:
     return meta
 
 
+def set_axial_plane(ds: Dataset, origin_xyz_mm, spacing_mm, k: int) -> None:
+    """Image Plane attributes of slice ``k`` of a head-first supine axial stack whose voxel 0 lies at ``origin_xyz_mm``
+    (x, y, z) and whose voxels are ``spacing_mm`` (dz, dy, dx): position, orientation, spacing, thickness, location."""
+    dz, dy, dx = (float(v) for v in spacing_mm)
+    z = float(origin_xyz_mm[2]) + k * dz
+    ds.ImagePositionPatient = [f"{float(origin_xyz_mm[0]):.4f}", f"{float(origin_xyz_mm[1]):.4f}", f"{z:.4f}"]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [f"{dy:.6g}", f"{dx:.6g}"]
+    ds.SliceThickness = f"{dz:.6g}"
+    ds.SliceLocation = f"{z:.4f}"
+
+
 def ct_datasets(hu: np.ndarray, spacing_mm, origin_xyz_mm, patient: dict, series_uid: str,
                 series_description: str = "synthetic chest CT", series_number: int = 1) -> list[Dataset]:
     """One CT Image Storage dataset per slice of ``hu`` (z, y, x; z ascending = superior).
@@ -78,7 +90,6 @@ def ct_datasets(hu: np.ndarray, spacing_mm, origin_xyz_mm, patient: dict, series
     Instance numbers run from the most superior slice down, as many scanners number them, so that
     nothing but ImagePositionPatient gives the slice order.
     """
-    dz, dy, dx = (float(v) for v in spacing_mm)
     stored = np.clip(np.rint(hu + 1024.0), -32768, 32767).astype(np.int16)
     datasets = []
     nz = hu.shape[0]
@@ -100,12 +111,7 @@ def ct_datasets(hu: np.ndarray, spacing_mm, origin_xyz_mm, patient: dict, series
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.AcquisitionNumber = 1  # Type 2 in the CT Image module
         ds.BodyPartExamined = "CHEST"  # an unpaired body part: Laterality (2C) is then absent, as it must be
-        z = float(origin_xyz_mm[2]) + k * dz
-        ds.ImagePositionPatient = [f"{float(origin_xyz_mm[0]):.4f}", f"{float(origin_xyz_mm[1]):.4f}", f"{z:.4f}"]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [f"{dy:.6g}", f"{dx:.6g}"]
-        ds.SliceThickness = f"{dz:.6g}"
-        ds.SliceLocation = f"{z:.4f}"
+        set_axial_plane(ds, origin_xyz_mm, spacing_mm, k)
         ds.KVP = "120"
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
@@ -138,7 +144,6 @@ def pt_datasets(activity_bq_ml: np.ndarray, spacing_mm, origin_xyz_mm, patient: 
     if activity.ndim != 3 or not np.all(np.isfinite(activity)) or activity.min() < 0:
         raise GtvError(f"activity of shape {activity.shape} (minimum {np.nanmin(activity):g}); expected finite, "
                        "non-negative Bq/ml (z, y, x)")
-    dz, dy, dx = (float(v) for v in spacing_mm)
     start, injection = acquisition.scan_start, acquisition.injection
     decay_factor = 2.0 ** (acquisition.uptake_s / acquisition.half_life_s)  # the decay the values were corrected for
     isotope = Dataset()
@@ -178,12 +183,7 @@ def pt_datasets(activity_bq_ml: np.ndarray, spacing_mm, origin_xyz_mm, patient: 
         ds.FrameReferenceTime = "0"
         ds.ActualFrameDuration = 180000  # ms: 3 minutes per bed position
         ds.DecayFactor = f"{decay_factor:.6g}"
-        z = float(origin_xyz_mm[2]) + k * dz
-        ds.ImagePositionPatient = [f"{float(origin_xyz_mm[0]):.4f}", f"{float(origin_xyz_mm[1]):.4f}", f"{z:.4f}"]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [f"{dy:.6g}", f"{dx:.6g}"]
-        ds.SliceThickness = f"{dz:.6g}"
-        ds.SliceLocation = f"{z:.4f}"
+        set_axial_plane(ds, origin_xyz_mm, spacing_mm, k)
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.Rows, ds.Columns = int(activity.shape[1]), int(activity.shape[2])
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
