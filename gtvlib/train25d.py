@@ -11,7 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -55,7 +55,6 @@ class PetCtSet:
     training_ids: list[str]
     validation_ids: list[str]
     source: str = ""
-    extra: dict = field(default_factory=dict)
 
     def subset(self, training_ids: list[str], validation_ids: list[str]) -> "PetCtSet":
         unknown = sorted((set(training_ids) | set(validation_ids)) - set(self.cases))
@@ -126,21 +125,12 @@ def predict_case(model, case, config: PetCtConfig, device=None, batch: int = 16)
 
 def evaluate_cases(model, data: PetCtSet, patient_ids, config: PetCtConfig, device=None):
     """Whole-volume predictions of ``patient_ids`` scored in 3-D: a :class:`~gtvlib.train3d.VolumeEvaluation`."""
-    from gtvlib.data.volume import volume_cm3
-    from gtvlib.metrics import score
-    from gtvlib.train3d import VolumeEvaluation
+    from gtvlib.train3d import patient_scores
 
-    masks, rows = {}, []
-    for pid in patient_ids:
-        case = data.cases[pid]
-        masks[pid] = predict_case(model, case, config, device)
-        reference = target_of(case, config)
-        result = score(masks[pid], reference, case.spacing_mm)
-        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
-                     "flag": result.flag, "predicted_cm3": volume_cm3(masks[pid], case.spacing_mm),
-                     "reference_cm3": volume_cm3(reference, case.spacing_mm)})
-    dice = [r["dice"] for r in rows]
-    return VolumeEvaluation(masks, rows, {"patient_dice": float(np.mean(dice)) if dice else float("nan")})
+    cases = {pid: data.cases[pid] for pid in patient_ids}
+    return patient_scores({pid: predict_case(model, case, config, device) for pid, case in cases.items()},
+                          {pid: target_of(case, config) for pid, case in cases.items()},
+                          {pid: case.spacing_mm for pid, case in cases.items()})
 
 
 def _check(config: PetCtConfig, data: PetCtSet) -> None:

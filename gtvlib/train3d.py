@@ -175,26 +175,33 @@ class VolumeEvaluation:
     summary: dict
 
 
-def evaluate_volumes(model, data: VolumeSet, patient_ids: list[str], patch, overlap: float = 0.25,
-                     device=None) -> VolumeEvaluation:
-    """Predict ``patient_ids`` of ``data`` whole (sliding windows) and score each in 3-D with its spacing."""
+def patient_scores(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing_mm: dict) -> VolumeEvaluation:
+    """Each patient's mask (bool (z, y, x)) scored in 3-D against its label with its spacing: rows of patient, dice,
+    sensitivity, jaccard, hd95_mm, flag, predicted, reference and false-positive (predicted but not reference) cm³,
+    and the mean and median patient Dice."""
     from gtvlib.data.volume import volume_cm3
     from gtvlib.metrics import score
-    from gtvlib.models.unet3d import sliding_window_logits
 
-    masks, rows = {}, []
-    for pid in patient_ids:
-        masks[pid] = sliding_window_logits(model, data.images[pid], patch, overlap, device=device) > 0
-        result = score(masks[pid], data.labels[pid], data.spacing_mm[pid])
+    rows = []
+    for pid, mask in masks.items():
+        label, spacing = labels[pid], spacing_mm[pid]
+        result = score(mask, label, spacing)
         rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
-                     "hd95_mm": result.hd95_mm, "flag": result.flag,
-                     "predicted_cm3": volume_cm3(masks[pid], data.spacing_mm[pid]),
-                     "reference_cm3": volume_cm3(data.labels[pid], data.spacing_mm[pid]),
-                     "false_positive_cm3": volume_cm3(masks[pid] & ~data.labels[pid], data.spacing_mm[pid])})
+                     "hd95_mm": result.hd95_mm, "flag": result.flag, "predicted_cm3": volume_cm3(mask, spacing),
+                     "reference_cm3": volume_cm3(label, spacing), "false_positive_cm3": volume_cm3(mask & ~label, spacing)})
     dice = [r["dice"] for r in rows]
     summary = {"patient_dice": float(np.mean(dice)) if dice else float("nan"),
                "patient_dice_median": float(np.median(dice)) if dice else float("nan")}
-    return VolumeEvaluation(masks, rows, summary)
+    return VolumeEvaluation(dict(masks), rows, summary)
+
+
+def evaluate_volumes(model, data: VolumeSet, patient_ids: list[str], patch, overlap: float = 0.25,
+                     device=None) -> VolumeEvaluation:
+    """Predict ``patient_ids`` of ``data`` whole (sliding windows) and score each in 3-D with its spacing."""
+    from gtvlib.models.unet3d import sliding_window_logits
+
+    masks = {pid: sliding_window_logits(model, data.images[pid], patch, overlap, device=device) > 0 for pid in patient_ids}
+    return patient_scores(masks, data.labels, data.spacing_mm)
 
 
 def _check(config: VolumeConfig, data: VolumeSet) -> None:

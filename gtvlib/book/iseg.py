@@ -32,18 +32,12 @@ def out_of_fold(runs) -> pd.DataFrame:
 
 
 def scored(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing: dict[str, tuple], **columns) -> pd.DataFrame:
-    """Per patient: Dice, sensitivity, HD95 (mm), predicted, reference and false-positive volumes (cm³) of ``masks``
-    against ``labels``; ``columns``: constant columns to add (e.g. the cohort's name)."""
-    from gtvlib.data.volume import volume_cm3
-    from gtvlib.metrics import score
+    """Per patient: the scores of :func:`gtvlib.train3d.patient_scores` (Dice, sensitivity, HD95 in mm, predicted,
+    reference and false-positive volumes in cm³) of ``masks`` against ``labels`` as a table; ``columns``: constant
+    columns to add (e.g. the cohort's name)."""
+    from gtvlib.train3d import patient_scores
 
-    rows = []
-    for pid, mask in masks.items():
-        result = score(mask, labels[pid], spacing[pid])
-        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
-                     "predicted_cm3": volume_cm3(mask, spacing[pid]), "reference_cm3": volume_cm3(labels[pid], spacing[pid]),
-                     "false_positive_cm3": volume_cm3(mask & ~labels[pid], spacing[pid]), **columns})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(patient_scores(masks, labels, spacing).per_patient).assign(**columns)
 
 
 def median_iqr(values) -> str:

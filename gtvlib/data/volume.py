@@ -34,7 +34,8 @@ class Volume:
     ``hu``: float32 (z, y, x) in HU, slices ordered along the slice normal (inferior → superior for
     axial head-first supine). ``spacing_mm``: (dz, dy, dx). ``origin_xyz_mm``: patient coordinates
     (x, y, z, LPS) of the centre of voxel (0, 0, 0). ``slice_positions_mm``: each slice's position along
-    the normal (z). ``masks``: bool (z, y, x) per canonical ROI name. ``metadata``: de-identified facts
+    the normal (z). A PET series (``metadata["modality"]`` "PT") holds SUVbw in ``hu`` (``metadata["units"]``).
+    ``masks``: bool (z, y, x) per canonical ROI name. ``metadata``: de-identified facts
     (no names, IDs or dates of real patients).
     """
 

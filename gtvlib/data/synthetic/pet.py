@@ -51,12 +51,13 @@ class PetSettings:
 
 def sample_uptake(rng: np.random.Generator) -> dict:
     """One patient's SUVs per tissue (uniform in :data:`SUV_RANGES`), the tumour's heterogeneity (fraction), and the
-    acquisition's weight (kg), dose (3.7 MBq/kg ± 10 %) and uptake time (min)."""
+    acquisition's weight (kg), dose (3.7 MBq/kg ± 10 %) and uptake time (min), and the seed of the heterogeneity."""
     uptake = {name: float(rng.uniform(low, high)) for name, (low, high) in SUV_RANGES.items()}
     uptake["heterogeneity"] = float(rng.uniform(0.10, 0.25))
     uptake["weight_kg"] = float(rng.uniform(50.0, 100.0))
     uptake["dose_mbq_per_kg"] = float(rng.uniform(3.3, 4.1))
     uptake["uptake_min"] = float(rng.uniform(50.0, 75.0))
+    uptake["texture_seed"] = int(rng.integers(2 ** 31))  # one heterogeneity pattern for every breathing phase
     return uptake
 
 
@@ -105,8 +106,7 @@ def render_suv(anatomy_params: dict, grid: Grid, uptake: dict, tumour: dict | No
         if tumour["part_solid"]:
             paint(parts["whole"] - forbidden, u["ground_glass"])
         solid = parts["solid"] - forbidden
-        rng = np.random.default_rng(int(1e6 * abs(tumour["centre_mm"][0]) + 7))  # a texture fixed to the tumour
-        texture = ndimage.gaussian_filter(rng.standard_normal(grid.shape), 1.0)
+        texture = ndimage.gaussian_filter(np.random.default_rng(u["texture_seed"]).standard_normal(grid.shape), 1.0)
         texture *= u["heterogeneity"] / max(float(texture.std()), 1e-9)
         solid_mask = renderer.mask(solid)
         paint(solid, u["solid"])
