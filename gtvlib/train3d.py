@@ -55,7 +55,8 @@ class VolumeSet:
     """Windowed volumes (z, y, x) float32 in [0, 1] with their GTV labels (bool) and spacings (dz, dy, dx) mm, by
     patient, split into training and validation patients. ``source``: what the volumes are (part of a run's key);
     ``tissue``: by patient, the flat indices (int32) of the voxels above −500 HU outside the GTV, where ``"tissue"``
-    negatives are centred."""
+    negatives are centred; ``boxes``: by patient, the body's in-plane box (± ``BODY_MARGIN_VOXELS``) that confines
+    whole-volume inference."""
 
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
@@ -64,6 +65,7 @@ class VolumeSet:
     validation_ids: list[str]
     source: str = ""
     tissue: dict[str, np.ndarray] = field(default_factory=dict)
+    boxes: dict = field(default_factory=dict)
 
     def subset(self, training_ids: list[str], validation_ids: list[str]) -> "VolumeSet":
         """The same volumes with another split (a fold)."""
@@ -71,7 +73,7 @@ class VolumeSet:
         if unknown:
             raise GtvError(f"patients {unknown} are not in this volume set; expected some of {sorted(self.images)}")
         return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source,
-                         self.tissue)
+                         self.tissue, self.boxes)
 
 
 def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", structure: str = "GTV-1",
@@ -81,10 +83,12 @@ def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", struct
     ``spacing_mm`` (dz, dy, dx): resample every volume to it first (HU linearly, the label by its linearly
     interpolated fraction ≥ 0.5), as a network trained at one spacing needs for scans of another; None keeps each
     scan's own."""
+    from gtvlib.data.slices.boxes import body_box
     from gtvlib.data.windows import window_hu, window_preset
+    from gtvlib.models.unet3d import BODY_MARGIN_VOXELS
 
     chosen = window_preset(window)
-    images, labels, spacing, tissue = {}, {}, {}, {}
+    images, labels, spacing, tissue, boxes = {}, {}, {}, {}, {}
     for pid in patient_ids:
         volume = cohort.load(pid)
         if structure not in volume.masks:
@@ -97,10 +101,11 @@ def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", struct
         images[pid] = window_hu(hu, chosen.center, chosen.width)
         labels[pid] = label
         tissue[pid] = np.flatnonzero((hu > TISSUE_HU) & ~label).astype(np.int32)
+        boxes[pid] = body_box(hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
     training = [pid for pid in patient_ids if pid not in set(validation_ids)]
     resampled = "" if spacing_mm is None else f" | resampled to {tuple(float(s) for s in spacing_mm)} mm"
     return VolumeSet(images, labels, spacing, training, list(validation_ids),
-                     f"{cohort.source} | window {window}{resampled}", tissue)
+                     f"{cohort.source} | window {window}{resampled}", tissue, boxes)
 
 
 def resample(hu: np.ndarray, label: np.ndarray, spacing_mm, target_mm) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +202,12 @@ def patient_scores(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], 
 
 def evaluate_volumes(model, data: VolumeSet, patient_ids: list[str], patch, overlap: float = 0.25,
                      device=None) -> VolumeEvaluation:
-    """Predict ``patient_ids`` of ``data`` whole (sliding windows) and score each in 3-D with its spacing."""
+    """Predict ``patient_ids`` of ``data`` whole (sliding windows within each body box) and score each in 3-D with
+    its spacing."""
     from gtvlib.models.unet3d import sliding_window_logits
 
-    masks = {pid: sliding_window_logits(model, data.images[pid], patch, overlap, device=device) > 0 for pid in patient_ids}
+    masks = {pid: sliding_window_logits(model, data.images[pid], patch, overlap, device=device, box=data.boxes.get(pid)) > 0
+             for pid in patient_ids}
     return patient_scores(masks, data.labels, data.spacing_mm)
 
 
@@ -304,11 +311,17 @@ def load_volume_model(run_folder, epoch: int | None = None):
     return model.eval()
 
 
-def ensemble_mask(models, image: np.ndarray, patch, overlap: float = 0.25) -> np.ndarray:
+def ensemble_mask(models, image: np.ndarray, patch, overlap: float = 0.25, box=None) -> np.ndarray:
     """GTV mask (z, y, x) bool of ``image`` (windowed, [0, 1]): the mean of the ``models``' sliding-window logits > 0
-    (the folds' models as one predictor, as nnU-Net ensembles its folds)."""
+    (the folds' models as one predictor, as nnU-Net ensembles its folds), windows confined to the in-plane ``box``
+    where given (the body's; :func:`~gtvlib.models.unet3d.sliding_window_logits`)."""
     from gtvlib.models.unet3d import sliding_window_logits
 
     if not models:
         raise GtvError("no models to predict with; expected the trained models of the folds")
-    return np.mean([sliding_window_logits(m, image, patch, overlap) for m in models], axis=0) > 0
+    return np.mean([sliding_window_logits(m, image, patch, overlap, box=box) for m in models], axis=0) > 0
+
+
+def ensemble_masks(models, data: VolumeSet, patch, overlap: float = 0.25) -> dict[str, np.ndarray]:
+    """:func:`ensemble_mask` of every patient of ``data``, each within its body box: patient → bool (z, y, x)."""
+    return {pid: ensemble_mask(models, data.images[pid], patch, overlap, data.boxes.get(pid)) for pid in data.images}

@@ -6,6 +6,7 @@ import csv
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from gtvlib import train3d
 from gtvlib.errors import GtvError
@@ -47,6 +48,24 @@ def test_sliding_windows_equal_a_whole_volume_forward_where_both_fit():
             sliding_window_logits(model, image, **{"patch": (16, 32, 32), **bad})
     with pytest.raises(GtvError, match=r"image of shape \(32, 32\)"):
         sliding_window_logits(model, image[0], (16, 32, 32))
+
+
+def test_windows_confined_to_a_body_box_leave_the_air_outside_it():
+    from gtvlib.data.slices.boxes import Box
+    from gtvlib.models.unet3d import OUTSIDE_LOGIT
+
+    torch.manual_seed(0)
+    model = build_model("unet3d_small").eval()
+    image = np.random.default_rng(2).random((16, 40, 48)).astype(np.float32)
+    box = Box(row0=3, col0=5, row1=35, col1=45)  # rows 3–35, columns 5–45
+    confined = sliding_window_logits(model, image, (16, 32, 32), box=box)
+    inside = sliding_window_logits(model, image[:, 3:35, 5:45], (16, 32, 32))
+    assert confined.shape == image.shape and np.array_equal(confined[:, 3:35, 5:45], inside)
+    outside = np.ones(image.shape, bool)
+    outside[:, 3:35, 5:45] = False
+    assert np.all(confined[outside] == OUTSIDE_LOGIT)
+    with pytest.raises(GtvError, match=r"box rows 3–35, columns 5–60; expected a non-empty box inside the slices of 40 × 48"):
+        sliding_window_logits(model, image, (16, 32, 32), box=Box(3, 5, 35, 60))
 
 
 def test_patches_are_centred_on_the_gtv_as_often_as_asked(volumes):
@@ -148,6 +167,14 @@ def test_volume_sets_from_a_cohort_resample_and_list_tissue(small_cohort):
     hu = cohort.load("SYNTH-001").hu
     expected = np.flatnonzero((hu > train3d.TISSUE_HU) & ~native.labels["SYNTH-001"])
     assert np.array_equal(native.tissue["SYNTH-001"], expected)
+    box = native.boxes["SYNTH-001"]  # the body (the largest region above −500 HU) ± 4 voxels; the GTV within it
+    regions, _ = ndimage.label(hu > train3d.TISSUE_HU)
+    body = regions == np.bincount(regions.ravel())[1:].argmax() + 1
+    body_rows, body_columns = np.nonzero(body.any(axis=0))
+    assert (box.row0, box.col0) == (max(body_rows.min() - 4, 0), max(body_columns.min() - 4, 0))
+    assert (box.row1, box.col1) == (min(body_rows.max() + 5, hu.shape[1]), min(body_columns.max() + 5, hu.shape[2]))
+    gtv_rows, gtv_columns = np.nonzero(native.labels["SYNTH-001"].any(axis=0))
+    assert box.row0 <= gtv_rows.min() and gtv_rows.max() < box.row1 and box.col0 <= gtv_columns.min() and gtv_columns.max() < box.col1
     coarse = train3d.volume_set(cohort, ids, window="mediastinal", spacing_mm=(5.0, 7.0, 7.0))
     assert coarse.images["SYNTH-001"].shape == (hu.shape[0], 64, 64) and "resampled to (5.0, 7.0, 7.0) mm" in coarse.source
     fine_cm3, coarse_cm3 = (s.labels["SYNTH-001"].sum() * np.prod(s.spacing_mm["SYNTH-001"]) for s in (native, coarse))
