@@ -37,8 +37,8 @@ def fold_data(data, folds: int, seed: int = 0) -> list:
 
 @dataclass(frozen=True)
 class Job:
-    """One run to train: ``config`` (a :class:`~gtvlib.train.TrainConfig`, or a :class:`~gtvlib.train3d.VolumeConfig`)
-    on ``data`` (one fold: prepared slices, or a volume set), with the ``label`` and ``fold`` it is reported under."""
+    """One run to train: ``config`` (a :class:`~gtvlib.train.TrainConfig`, a :class:`~gtvlib.train3d.VolumeConfig` or a
+    :class:`~gtvlib.train25d.PetCtConfig`) on ``data`` (one fold: prepared slices, a volume set or a PET/CT set), with the ``label`` and ``fold`` it is reported under."""
 
     label: str
     fold: int
@@ -54,11 +54,16 @@ class Job:
 
 
 def _loop(config):
-    """(run_for, train) of a configuration: :mod:`gtvlib.train3d` for a 3-D one, :mod:`gtvlib.train` otherwise."""
+    """(run_for, train) of a configuration: :mod:`gtvlib.train3d` for a 3-D one, :mod:`gtvlib.train25d` for a 2.5-D
+    PET/CT one, :mod:`gtvlib.train` otherwise."""
     if getattr(config, "mode", "") == "volume":
         from gtvlib import train3d
 
         return train3d.run_for, train3d.train_volumes
+    if getattr(config, "mode", "") == "petct":
+        from gtvlib import train25d
+
+        return train25d.run_for, train25d.train_petct
     from gtvlib import train
 
     return train.run_for, train.train

@@ -1,9 +1,13 @@
 """Training the 2.5-D PET/CT network of seed 004 (METHODS.md §5, :class:`gtvlib.models.igtv.IGTVNet`) on PET/CT cases
 (:mod:`gtvlib.data.petct`): a slice and its neighbours per modality in, the middle slice's IGTV (or GTV) out.
 
-Batches draw a training patient, then a slice: a share ``foreground_fraction`` among the slices with the target,
-the others among the slices with body; Dice + cross entropy; AdamW with cosine decay; validation on every slice of
-the validation patients, scored in 3-D with the CT's spacing. ``init_from``: a checkpoint (e.g. a GTV model's run) to
+The network is a registered model of the ``igtv`` family (:mod:`gtvlib.models.igtv`: its modalities, slices and
+widths). Batches draw a training patient, then a slice: a share ``foreground_fraction`` among the slices with the
+target, the others among the slices with body; with ``patch_px`` a square crop of it, centred on a target pixel or a
+body pixel likewise (the quick profile trains on 64² crops: a step costs a quarter of a whole 128² slice); Dice +
+cross entropy; AdamW with cosine decay; validation on every slice of the validation patients within the body's box
+(the network is fully convolutional with batch statistics frozen, so a crop-trained model runs on any size),
+scored in 3-D with the CT's spacing. ``init_from``: a checkpoint (e.g. a GTV model's run) to
 start from, loaded with :func:`gtvlib.models.checkpoints.load_checkpoint`: the transfer-learning arm. Runs are
 :class:`~gtvlib.runs.RunRecord` folders; slice draws are seeded per epoch, so a resumed run equals an
 uninterrupted one.
@@ -22,17 +26,15 @@ TARGETS = ("igtv", "gtv")
 
 @dataclass
 class PetCtConfig:
-    """Everything that determines a 2.5-D PET/CT run (written to params.yaml); the architecture's fields are those of
-    :class:`~gtvlib.models.igtv.IGTVNet`."""
+    """Everything that determines a 2.5-D PET/CT run (written to params.yaml). ``model``: a registered ``igtv``-family
+    network (it fixes the modalities and slices read); ``target``: ``"igtv"`` or ``"gtv"``; ``patch_px``: side of the
+    square training crops in pixels (a multiple of 8; 0: whole slices); ``suv_scale``: SUV divided by it."""
 
     name: str = "igtv"
     mode: str = "petct"
     target: str = "igtv"
-    modalities: tuple[str, ...] = ("PET", "CT")
-    slices: int = 3
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    slice_interaction: bool = True
-    mixer: str = "conv"
+    model: str = "igtv_small"
+    patch_px: int = 0
     epochs: int = 10
     steps_per_epoch: int = 20
     batch_size: int = 8
@@ -63,12 +65,34 @@ class PetCtSet:
         return PetCtSet(self.cases, list(training_ids), list(validation_ids), self.source)
 
 
-def build_network(config: PetCtConfig):
-    """The :class:`~gtvlib.models.igtv.IGTVNet` of ``config``."""
-    from gtvlib.models.igtv import IGTVNet
+TASK = "2.5-D PET/CT segmentation"
 
-    return IGTVNet(modalities=len(config.modalities), slices=config.slices, widths=tuple(config.widths),
-                   slice_interaction=config.slice_interaction, mixer=config.mixer)
+
+def architecture(config: PetCtConfig) -> dict:
+    """The registered settings of ``config.model`` (modalities, slices, widths, slice interaction, mixer)."""
+    from gtvlib.models import model_spec
+
+    spec = model_spec(config.model)
+    if spec.task != TASK:
+        raise GtvError(f"model {config.model!r} is a {spec.task} model; expected a {TASK} network of the igtv family "
+                       "(e.g. igtv_small)")
+    return spec.settings
+
+
+def build_network(config: PetCtConfig):
+    """The :class:`~gtvlib.models.igtv.IGTVNet` of ``config.model`` (random initialisation)."""
+    from gtvlib.models import build_model
+
+    architecture(config)
+    return build_model(config.model)
+
+
+def stack_of(case, z: int, config: PetCtConfig, settings: dict | None = None) -> np.ndarray:
+    """The network's input (M, S, H, W) of slice ``z`` of ``case``: the model's modalities and slices."""
+    from gtvlib.data.petct import stack_25d
+
+    settings = settings or architecture(config)
+    return stack_25d(case, z, settings["slices"], tuple(settings["modalities"]), config.window, config.suv_scale)
 
 
 def target_of(case, config: PetCtConfig) -> np.ndarray:
@@ -82,23 +106,33 @@ def run_for(config: PetCtConfig, data: PetCtSet, root=None):
 
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
                 if k not in ("device", "keep_checkpoints")}
-    return RunRecord.named(config.name, {"config": settings, "source": data.source, "training": list(data.training_ids),
-                                         "validation": list(data.validation_ids)}, root)
+    return RunRecord.named(config.name, {"config": settings, "model": architecture(config), "source": data.source,
+                                         "training": list(data.training_ids), "validation": list(data.validation_ids)},
+                           root)
 
 
 def sample_batch(data: PetCtSet, config: PetCtConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (B, M, S, H, W) and middle-slice labels (B, 1, H, W) float32, with random left-right flips."""
-    from gtvlib.data.petct import stack_25d
+    """Inputs (B, M, S, H, W) and middle-slice labels (B, 1, H, W) float32 (H = W = ``patch_px`` when set), with
+    random left-right flips."""
+    from gtvlib.train3d import TISSUE_HU
 
+    settings = architecture(config)
     inputs, labels = [], []
     for _ in range(config.batch_size):
         case = data.cases[data.training_ids[int(rng.integers(len(data.training_ids)))]]
         target = target_of(case, config)
         with_target = np.nonzero(target.any(axis=(1, 2)))[0]
-        with_body = np.nonzero((case.ct_hu > -500).any(axis=(1, 2)))[0]
-        pool = with_target if rng.random() < config.foreground_fraction and len(with_target) else with_body
+        with_body = np.nonzero((case.ct_hu > TISSUE_HU).any(axis=(1, 2)))[0]
+        on_target = bool(rng.random() < config.foreground_fraction and len(with_target))
+        pool = with_target if on_target else with_body
         z = int(pool[int(rng.integers(len(pool)))])
-        stack, label = stack_25d(case, z, config.slices, config.modalities, config.window, config.suv_scale), target[z]
+        stack, label = stack_of(case, z, config, settings), target[z]
+        if config.patch_px:
+            candidates = np.argwhere(label if on_target else case.ct_hu[z] > TISSUE_HU)
+            centre = candidates[int(rng.integers(len(candidates)))]
+            start = np.clip(centre - config.patch_px // 2, 0, np.array(label.shape) - config.patch_px)
+            window = (slice(int(start[0]), int(start[0]) + config.patch_px), slice(int(start[1]), int(start[1]) + config.patch_px))
+            stack, label = stack[..., window[0], window[1]], label[window]
         if rng.random() < 0.5:
             stack, label = stack[..., ::-1], label[..., ::-1]
         inputs.append(np.ascontiguousarray(stack))
@@ -107,20 +141,29 @@ def sample_batch(data: PetCtSet, config: PetCtConfig, rng: np.random.Generator) 
 
 
 def predict_case(model, case, config: PetCtConfig, device=None, batch: int = 16) -> np.ndarray:
-    """The model's mask (z, y, x) bool of every slice of ``case``."""
+    """The model's mask (z, y, x) bool of every slice of ``case``, predicted within the body's in-plane box (the
+    largest region above −500 HU ± 4 pixels, zero-padded to the network's multiple); no GTV outside it."""
     import torch
 
-    from gtvlib.data.petct import stack_25d
+    from gtvlib.data.slices.boxes import body_box
+    from gtvlib.models.unet3d import BODY_MARGIN_VOXELS
+    from gtvlib.train3d import TISSUE_HU
 
+    settings = architecture(config)
+    step = 2 ** (len(settings["widths"]) - 1)
+    box = body_box(case.ct_hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
+    rows, columns = slice(box.row0, box.row1), slice(box.col0, box.col1)
+    pad = ((0, 0), (0, 0), (0, -box.height % step), (0, -box.width % step))
     device = device or next(model.parameters()).device
     model.eval()
-    out = []
+    mask = np.zeros(case.ct_hu.shape, bool)
     with torch.no_grad():
         for start in range(0, case.ct_hu.shape[0], batch):
             zs = range(start, min(start + batch, case.ct_hu.shape[0]))
-            x = np.stack([stack_25d(case, z, config.slices, config.modalities, config.window, config.suv_scale) for z in zs])
-            out.append(model(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy() > 0)
-    return np.concatenate(out)
+            x = np.stack([np.pad(stack_of(case, z, config, settings)[..., rows, columns], pad) for z in zs])
+            logits = model(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
+            mask[zs.start:zs.stop, rows, columns] = logits[:, :box.height, :box.width] > 0
+    return mask
 
 
 def evaluate_cases(model, data: PetCtSet, patient_ids, config: PetCtConfig, device=None):
@@ -141,6 +184,11 @@ def _check(config: PetCtConfig, data: PetCtSet) -> None:
     if not data.training_ids or not data.validation_ids:
         raise GtvError(f"{len(data.training_ids)} training and {len(data.validation_ids)} validation patients; expected "
                        "at least one of each")
+    step = 2 ** (len(architecture(config)["widths"]) - 1)
+    smallest = min(min(case.ct_hu.shape[1:]) for case in data.cases.values())
+    if config.patch_px and (config.patch_px % step or not 0 < config.patch_px <= smallest):
+        raise GtvError(f"patch_px={config.patch_px}; expected a multiple of {step} from {step} to the smallest slice side "
+                       f"({smallest} px), or 0 for whole slices")
 
 
 def train_petct(config: PetCtConfig, data: PetCtSet, run=None):

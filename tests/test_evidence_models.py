@@ -91,7 +91,7 @@ def test_baselines_are_monai_networks_with_one_output_channel(name):
 
 def test_registry_families_are_disjoint():
     families = {spec.family for spec in model_registry().values()}
-    assert families == {"sam_med2d", "baselines", "references", "hcf", "unet3d"}
+    assert families == {"sam_med2d", "baselines", "references", "hcf", "unet3d", "igtv"}
 
 
 def test_generator_loss_without_an_iou_head():

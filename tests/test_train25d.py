@@ -24,17 +24,23 @@ def petct(tmp_path_factory):
     return train25d.PetCtSet({pid: load_petct(cohort, pid) for pid in ids}, ids[:2], ids[2:], "three PET/CT patients")
 
 
-SMALL = dict(widths=(8, 16), epochs=2, steps_per_epoch=2, batch_size=2, device="cpu", keep_checkpoints=0)
+SMALL = dict(model="igtv_small", patch_px=32, epochs=2, steps_per_epoch=2, batch_size=2, device="cpu", keep_checkpoints=0)
 
 
 def test_batches_hold_slices_with_their_neighbours(petct):
-    config = train25d.PetCtConfig(batch_size=16, foreground_fraction=1.0, slices=5)
+    config = train25d.PetCtConfig(batch_size=16, foreground_fraction=1.0)
     inputs, labels = train25d.sample_batch(petct, config, np.random.default_rng(0))
     shape = petct.cases["SYNTH-001"].ct_hu.shape[1:]
-    assert inputs.shape == (16, 2, 5, *shape) and labels.shape == (16, 1, *shape)
+    assert inputs.shape == (16, 2, 3, *shape) and labels.shape == (16, 1, *shape)
     assert labels.reshape(16, -1).any(axis=1).all()  # foreground fraction 1: every middle slice holds IGTV
-    ct_only = train25d.PetCtConfig(batch_size=4, modalities=("CT",))
-    assert train25d.sample_batch(petct, ct_only, np.random.default_rng(0))[0].shape[1] == 1
+    crops = train25d.PetCtConfig(batch_size=16, foreground_fraction=1.0, patch_px=32, model="igtv_ct_small")
+    inputs, labels = train25d.sample_batch(petct, crops, np.random.default_rng(0))
+    assert inputs.shape == (16, 1, 3, 32, 32) and labels.shape == (16, 1, 32, 32)  # CT only, 32² crops
+    assert labels[:, 0, 16, 16].mean() > 0.5  # centred on an IGTV pixel unless clamped at the slice's edge
+    assert labels.reshape(16, -1).any(axis=1).all()
+    background = train25d.PetCtConfig(batch_size=16, foreground_fraction=0.0, patch_px=32)
+    inputs, labels = train25d.sample_batch(petct, background, np.random.default_rng(1))
+    assert (inputs[:, 1, 1].reshape(16, -1) > 0).mean(axis=1).min() > 0.05  # centred on body: every crop holds tissue
 
 
 def test_training_resumes_exactly_and_validates_in_3d(petct, tmp_path):
@@ -75,3 +81,49 @@ def test_a_gtv_run_starts_the_igtv_run(petct, tmp_path):
     assert not torch.equal(after_transfer.head.weight, after_scratch.head.weight)
     with pytest.raises(GtvError, match="target='itv'; expected one of"):
         train25d.train_petct(train25d.PetCtConfig(target="itv"), petct, run=object())
+    with pytest.raises(GtvError, match=r"patch_px=36; expected a multiple of 8 from 8 to the smallest slice side \(128 px\)"):
+        train25d.train_petct(train25d.PetCtConfig(patch_px=36), petct, run=object())
+    with pytest.raises(GtvError, match="model 'unet3d' is a volume segmentation model; expected a 2.5-D PET/CT"):
+        train25d.train_petct(train25d.PetCtConfig(model="unet3d"), petct, run=object())
+
+
+def test_a_crop_trained_network_predicts_whole_slices_within_the_body_box(petct):
+    import torch
+
+    from gtvlib.data.slices.boxes import body_box
+
+    config = train25d.PetCtConfig(model="igtv_plain_small")
+    torch.manual_seed(0)
+    model = train25d.build_network(config).eval()
+    with torch.no_grad():
+        model.head.bias.fill_(5.0)  # a network that marks every pixel it sees
+    case = petct.cases["SYNTH-003"]
+    mask = train25d.predict_case(model, case, config)
+    box = body_box(case.ct_hu, margin_px=4)
+    inside = np.zeros(case.ct_hu.shape, bool)
+    inside[:, box.row0:box.row1, box.col0:box.col1] = True
+    assert mask.shape == case.ct_hu.shape and box.height % 8 and mask[:, ~inside[0]].sum() == 0
+    torch.manual_seed(1)
+    random = train25d.build_network(config).eval()
+    z = int(np.nonzero(case.igtv.any(axis=(1, 2)))[0][0])
+    full = train25d.stack_of(case, z, config)[..., box.row0:box.row1, box.col0:box.col1]
+    height, width = -(-box.height // 8) * 8, -(-box.width // 8) * 8
+    padded = np.zeros((*full.shape[:2], height, width), np.float32)
+    padded[..., :box.height, :box.width] = full
+    with torch.no_grad():
+        direct = random(torch.from_numpy(padded)[None])[0, 0].numpy()[:box.height, :box.width] > 0
+    assert np.array_equal(train25d.predict_case(random, case, config)[z, box.row0:box.row1, box.col0:box.col1], direct)
+
+
+def test_cross_validation_trains_and_reuses_petct_folds(petct, tmp_path):
+    from gtvlib import crossval
+
+    ids = sorted(petct.cases)
+    folds = crossval.fold_data(train25d.PetCtSet(petct.cases, ids, [], "three PET/CT patients"), 3, seed=0)
+    assert sorted(pid for fold in folds for pid in fold.validation_ids) == ids
+    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1))
+    jobs = [crossval.Job("igtv_small", 0, config, folds[0])]
+    first = crossval.train_jobs(jobs, tmp_path, show_progress=False)
+    again = crossval.train_jobs(jobs, tmp_path, show_progress=False)
+    assert first.status.tolist() == ["trained"] and again.status.tolist() == ["reused"]
+    assert first.run[0] == again.run[0] and (tmp_path / first.run[0]).is_dir()

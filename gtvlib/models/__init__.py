@@ -7,7 +7,7 @@
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``hcf``             HCF (seed 001): SANet and its ablations; the ResNet18 slice classifier that gates it
 ``unet3d``          iSeg's 3-D U-Net (MONAI UNet in 3-D) and its sliding-window inference on whole volumes
-``igtv``            seed 004's 2.5-D PET/CT network and its slice interaction module (not yet in the registry)
+``igtv``            seed 004's 2.5-D PET/CT network, its slice interaction module and the ablations' variants
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
 ``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file
@@ -26,7 +26,7 @@ import importlib
 from gtvlib.errors import GtvError
 
 # One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
-FAMILIES = ("sam_med2d", "baselines", "references", "hcf", "unet3d")
+FAMILIES = ("sam_med2d", "baselines", "references", "hcf", "unet3d", "igtv")
 
 
 def model_registry() -> dict:
@@ -61,5 +61,6 @@ def describe_model(name: str, model) -> str:
     trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
     groups = [f"{sum(p.numel() for n, p in model.named_parameters() if marker in n):,} in {group}"
               for group, marker in spec.parameter_groups.items()]
-    return (f"{name}: {spec.description}, input {spec.input_size} px; {total:,} parameters, {trained:,} trained"
+    size = f"input {spec.input_size} px" if spec.input_size else "input of any size (sides multiples of 8)"
+    return (f"{name}: {spec.description}, {size}; {total:,} parameters, {trained:,} trained"
             + (f" ({', '.join(groups)})" if groups else ""))

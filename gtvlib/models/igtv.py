@@ -12,6 +12,16 @@ with: the S × M slices enter as channels of one 2-D encoder.
 The paper's network is a multimodal interactive perception network with Mamba blocks; its widths are not given,
 so ``widths`` is a stated choice. Transfer from a GTV model to the IGTV task loads the same architecture's weights
 with :func:`gtvlib.models.checkpoints.load_checkpoint`.
+
+The registry names the ablations' networks (3 slices; ``_small``: 8–64 channels for the quick profile, else 16–128):
+
+=================  ====================================================================
+``igtv``           PET/CT with the slice interaction module (depthwise-convolution branch)
+``igtv_mamba``     the same with a Mamba channel branch (``mambapy``)
+``igtv_plain``     PET/CT without it: the plain 2.5-D U-Net, slices as channels
+``igtv_ct``        CT only, with the module
+``igtv_pet``       PET only, with the module
+=================  ====================================================================
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import torch
 from torch import nn
 
 from gtvlib.errors import GtvError
+from gtvlib.models.spec import ModelSpec
 
 
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -120,3 +131,39 @@ class IGTVNet(nn.Module):
         for up, block, skip in zip(self.up, self.decoder, skips[-2::-1]):
             out = block(torch.cat([up(out), skip], dim=1))
         return self.head(out)
+
+
+def predict_logits(model, images, labels=None):
+    """Middle-slice logits (B, 1, H, W) of 2.5-D stacks (B, M, S, H, W); ``labels`` unused (no prompt)."""
+    return model(images)
+
+
+def training_outputs(model, images, boxes=None):
+    """(the logits as the one supervised head, no IoU prediction)."""
+    return [model(images)], None
+
+
+SLICES = 3  # the segmented slice and one neighbour on each side
+WIDTHS = {"": (16, 32, 64, 128), "_small": (8, 16, 32, 64)}  # the paper profile's widths; the quick profile's
+VARIANTS = {  # name stem → (modalities, slice interaction module, its channel branch, what it is)
+    "igtv": (("PET", "CT"), True, "conv", "PET/CT with the slice interaction module"),
+    "igtv_mamba": (("PET", "CT"), True, "mamba", "PET/CT with the slice interaction module, a Mamba channel branch"),
+    "igtv_plain": (("PET", "CT"), False, "conv", "PET/CT, plain 2.5-D U-Net (slices as channels, no slice interaction)"),
+    "igtv_ct": (("CT",), True, "conv", "CT only with the slice interaction module"),
+    "igtv_pet": (("PET",), True, "conv", "PET only with the slice interaction module"),
+}
+
+
+def _spec(name: str, modalities: tuple[str, ...], interaction: bool, mixer: str, description: str, widths) -> ModelSpec:
+    return ModelSpec(name=name, family="igtv", input_size=0, prompt="none", predict=predict_logits,
+                     build=lambda: IGTVNet(modalities=len(modalities), slices=SLICES, widths=widths,
+                                           slice_interaction=interaction, mixer=mixer),
+                     description=f"2.5-D IGTV network, {description}, {widths[0]}–{widths[-1]} channels",
+                     training_outputs=training_outputs, task="2.5-D PET/CT segmentation",
+                     settings={"architecture": "IGTVNet", "modalities": list(modalities), "slices": SLICES,
+                               "widths": list(widths), "slice_interaction": interaction, "mixer": mixer},
+                     parameter_groups={"slice interaction": "interaction."} if interaction else {})
+
+
+REGISTRY = {f"{stem}{suffix}": _spec(f"{stem}{suffix}", *variant, widths)
+            for suffix, widths in WIDTHS.items() for stem, variant in VARIANTS.items()}
