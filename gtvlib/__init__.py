@@ -25,7 +25,7 @@ statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, 
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``
 chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs, the
                       HCF chapter's trainings and ablation rows, the motion chapter's ITVs and false-positive
-                      analysis, provenance, Jupyter Book)
+                      analysis, the PET/CT chapter's edge measurements and ablation arms, provenance, Jupyter Book)
 recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
                       CV with RFE and a random forest, survival)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,

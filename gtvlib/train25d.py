@@ -28,7 +28,8 @@ TARGETS = ("igtv", "gtv")
 class PetCtConfig:
     """Everything that determines a 2.5-D PET/CT run (written to params.yaml). ``model``: a registered ``igtv``-family
     network (it fixes the modalities and slices read); ``target``: ``"igtv"`` or ``"gtv"``; ``patch_px``: side of the
-    square training crops in pixels (a multiple of 8; 0: whole slices); ``suv_scale``: SUV divided by it."""
+    square training crops in pixels (a multiple of 8; 0: whole slices); ``suv_scale``: SUV divided by it;
+    ``validate_every``: validate after every n-th epoch and after the last."""
 
     name: str = "igtv"
     mode: str = "petct"
@@ -44,6 +45,7 @@ class PetCtConfig:
     window: str = "mediastinal"
     suv_scale: float = 10.0
     init_from: str = ""
+    validate_every: int = 1
     seed: int = 0
     keep_checkpoints: int = 1
     device: str = "auto"
@@ -193,13 +195,13 @@ def _check(config: PetCtConfig, data: PetCtSet) -> None:
 
 def train_petct(config: PetCtConfig, data: PetCtSet, run=None):
     """Train the network of ``config`` on ``data``'s training patients (from ``init_from``'s weights when given);
-    validate every epoch on the validation patients' whole volumes. Returns the run (the loop:
-    :func:`gtvlib.train3d.train_epochs`)."""
+    validate on the validation patients' whole volumes after every ``validate_every``-th epoch and the last. Returns
+    the run (the loop: :func:`gtvlib.train3d.train_epochs`)."""
     import torch
 
     from gtvlib.device import pick_device
     from gtvlib.models.checkpoints import load_checkpoint
-    from gtvlib.train3d import train_epochs
+    from gtvlib.train3d import scheduled, train_epochs
 
     _check(config, data)
     device = pick_device(config.device)
@@ -209,5 +211,25 @@ def train_petct(config: PetCtConfig, data: PetCtSet, run=None):
     if config.init_from:
         load_checkpoint(model, config.init_from)
     model = model.to(device)
-    return train_epochs(config, data, run, model, device, lambda rng: sample_batch(data, config, rng),
-                        lambda epoch: evaluate_cases(model, data, data.validation_ids, config, device))
+    validation = scheduled(lambda: evaluate_cases(model, data, data.validation_ids, config, device), config.validate_every,
+                           config.epochs)
+    return train_epochs(config, data, run, model, device, lambda rng: sample_batch(data, config, rng), validation)
+
+
+def load_petct_model(run_folder, epoch: int | None = None):
+    """(network, config) of a 2.5-D PET/CT run (``train_petct``'s record): the registered network with its weights of
+    ``epoch`` (default: the last checkpoint), in evaluation mode on the CPU, and the run's :class:`PetCtConfig`."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from gtvlib.runs import RunRecord
+
+    run = RunRecord(Path(run_folder), writer=False)
+    saved = run.params().get("config") or {}
+    if saved.get("mode") != "petct":
+        raise GtvError(f"{run_folder}: not a 2.5-D PET/CT run (params.yaml has mode {saved.get('mode')!r}); expected a run "
+                       "written by gtvlib.train25d.train_petct")
+    config = PetCtConfig(**{f.name: saved[f.name] for f in fields(PetCtConfig) if f.name in saved})
+    model = build_network(config)
+    run.restore(model, epoch)
+    return model.eval(), config

@@ -285,12 +285,20 @@ def train_volumes(config: VolumeConfig, data: VolumeSet, run=None):
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
 
+    validation = scheduled(lambda: evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device),
+                           config.validate_every, config.epochs)
+    return train_epochs(config, data, run, model, device, lambda rng: sample_patches(data, config, rng), validation)
+
+
+def scheduled(evaluate, validate_every: int, epochs: int):
+    """``evaluate()`` (→ :class:`VolumeEvaluation`) after every ``validate_every``-th epoch and after the last, as a
+    function of the epoch; the other epochs record no scores (NaN)."""
     def validation(epoch: int) -> VolumeEvaluation:
-        if epoch % config.validate_every == 0 or epoch == config.epochs:
-            return evaluate_volumes(model, data, data.validation_ids, config.patch, config.overlap, device)
+        if epoch % validate_every == 0 or epoch == epochs:
+            return evaluate()
         return VolumeEvaluation({}, [], {"patient_dice": float("nan"), "patient_dice_median": float("nan")})
 
-    return train_epochs(config, data, run, model, device, lambda rng: sample_patches(data, config, rng), validation)
+    return validation
 
 
 def load_volume_model(run_folder, epoch: int | None = None):

@@ -100,17 +100,17 @@ def test_identifying_values_of_a_clinic_export_reach_no_chapter_cache_run_or_pag
     # 04 and 05 read the sweeps' synthetic runs, no user data; 06 needs LN-<station> structures, which this
     # export lacks (it would stop at its clear error), and its outcome cohort is simulated; 07 reads StructSeg's NIfTI
     # layout (or the synthetic cohort exported to it), never the clinic's DICOM; 08 trains and tests on synthetic
-    # cohorts only (its dataset parameter has no other choice)
-    for dropped in ("04_ablations", "05_statistics", "06_recurrence", "07_hcf_cascade", "08_motion_itv"):
+    # cohorts only (its dataset parameter has no other choice), and so does 09 (a synthetic PET/CT cohort)
+    for dropped in ("04_ablations", "05_statistics", "06_recurrence", "07_hcf_cascade", "08_motion_itv", "09_petct_igtv"):
         toc = toc.replace(f"      - file: notebooks/{dropped}\n", "")
     (project / "_toc.yml").write_text(toc)
     profiles = yaml.safe_load((ROOT / "profiles.yaml").read_text())
     for profile in profiles.values():  # the parameters of the chapters left out go with them
         profile["notebooks"] = {k: v for k, v in profile.get("notebooks", {}).items()
-                               if k not in ("06_recurrence", "07_hcf_cascade", "08_motion_itv")}
+                               if k not in ("06_recurrence", "07_hcf_cascade", "08_motion_itv", "09_petct_igtv")}
     (project / "profiles.yaml").write_text(yaml.safe_dump(profiles, sort_keys=False, allow_unicode=True))
     intro = (project / "book" / "intro.md").read_text()  # its links to the chapters left out become plain text
-    intro = re.sub(r"\[([^]]+)\]\(\.\./notebooks/0[4-8]_[a-z_]+\.ipynb\)", r"\1", intro)
+    intro = re.sub(r"\[([^]]+)\]\(\.\./notebooks/0[4-9]_[a-z_]+\.ipynb\)", r"\1", intro)
     (project / "book" / "intro.md").write_text(intro)
     env = {**os.environ, "GTVLIB_DATA": str(data), "GTVLIB_CACHE": str(cache), "GTVLIB_RUNS": str(runs), "GTVLIB_BATCH": "1"}
 

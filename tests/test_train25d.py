@@ -127,3 +127,32 @@ def test_cross_validation_trains_and_reuses_petct_folds(petct, tmp_path):
     again = crossval.train_jobs(jobs, tmp_path, show_progress=False)
     assert first.status.tolist() == ["trained"] and again.status.tolist() == ["reused"]
     assert first.run[0] == again.run[0] and (tmp_path / first.run[0]).is_dir()
+
+
+def test_a_run_loads_back_and_scores_as_an_ablation_arm(petct, tmp_path):
+    import torch
+
+    from gtvlib.book import igtv
+
+    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, keep_checkpoints=1))
+    run = train25d.train_petct(config, petct, train25d.run_for(config, petct, tmp_path))
+    model, loaded = train25d.load_petct_model(run.folder)
+    assert loaded == config
+    trained = train25d.build_network(config)
+    run.restore(trained)
+    case = petct.cases["SYNTH-003"]
+    assert np.array_equal(train25d.predict_case(model, case, loaded), train25d.predict_case(trained, case, config))
+    scores = igtv.arm_scores({"arm": run.folder})
+    assert scores.patient.tolist() == ["SYNTH-003"] and scores.dice[0] == pytest.approx(run.per_patient().dice[0])
+    clicked = igtv.clicked_scores(run.folder, {"SYNTH-003": case}, "arm at the click")
+    assert clicked.predicted_cm3[0] <= scores.predicted_cm3[0] + 1e-9  # one component of the same mask
+    transfer = igtv.transfer_config(config, run.folder, "_small")
+    assert transfer.init_from == str(run.checkpoint_path()) and transfer.target == "igtv"
+    references = igtv.reference_scores({"SYNTH-003": case})
+    assert references.arm.tolist() == ["40% of SUVmax from a click (no training)", "SUV ≥ 2.5 (no training)"]
+    assert references.dice[0] > 0.3  # the click-grown region finds the lesion of a real synthetic PET
+    with pytest.raises(GtvError, match="not a 2.5-D PET/CT run"):
+        (tmp_path / "fake").mkdir()
+        (tmp_path / "fake" / "params.yaml").write_text("config:\n  mode: volume\n")
+        train25d.load_petct_model(tmp_path / "fake")
+    assert torch.equal(model.head.weight, trained.head.weight)

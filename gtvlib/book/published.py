@@ -81,3 +81,8 @@ ISEG_DSC = {"internal (5-fold CV)": (0.73, 0.62, 0.80), "external 1 (n = 161)": 
             "external 2 (n = 102)": (0.71, 0.59, 0.79), "under motion (4D-CT)": (0.77, 0.68, 0.86)}
 ISEG_FP_HR_PER_VOXEL = 1.01  # local failure per false-positive voxel (machine but not physician), p = 0.03
 ISEG_FP_P = 0.03
+
+# IGTV on PET/CT (seed 004, METHODS.md §5): the abstract gives two Dice values on a private cohort (PET/CT subset of
+# LUCID), the proposed method and "the conventional baseline"; no spread, no patient count.
+IGTV_SOURCE = "IGTV PET/CT paper (seed 004), private IGTV cohort (LUCID PET/CT subset)"
+IGTV_DICE = {"transfer learning + SIM (proposed)": 0.609, "conventional baseline": 0.385}

@@ -10,7 +10,11 @@ of the slice's largest tumour component (:func:`gtvlib.prompts.box_from_mask`), 
   intensities (tumour is soft tissue in aerated lung; the threshold fails where the tumour touches the
   mediastinum or the chest wall, which is what a model must learn).
 
-They are registered like any model (:mod:`gtvlib.models`), so :func:`gtvlib.evaluate.evaluate` scores them
+Volume references (no prompt, or a click) for the 3-D and PET chapters: :func:`threshold_reference` (soft
+tissue), :func:`suv_region_reference` (40 % of SUVmax grown from the lesion's hottest voxel) and
+:func:`absolute_suv_reference` (SUV ≥ 2.5).
+
+The 2-D ones are registered like any model (:mod:`gtvlib.models`), so :func:`gtvlib.evaluate.evaluate` scores them
 on exactly the slices and with exactly the metrics of the trained models. ``input_size`` is 0: they work
 on any grid.
 """
@@ -122,3 +126,25 @@ REGISTRY = {
     "prompt_ellipse": _spec("ellipse", "the ellipse inscribed in the ground-truth box, no training"),
     "prompt_threshold": _spec("threshold", "Otsu's threshold inside the ground-truth box, no training"),
 }
+
+
+def suv_region_reference(suv: np.ndarray, seed_zyx, fraction: float = 0.4) -> np.ndarray:
+    """The PET reference that needs no training: the region of ``suv`` (z, y, x) at or above ``fraction`` of the
+    lesion's SUVmax, grown (26-connected) from ``seed_zyx``, the voxel a physician clicks (here the hottest voxel of
+    the lesion); 40 % of SUVmax is the common fixed-threshold PET contour. Bool (z, y, x)."""
+    from scipy import ndimage
+
+    if not 0 < fraction < 1:
+        raise GtvError(f"fraction={fraction}; expected a share of SUVmax between 0 and 1")
+    suv = np.asarray(suv, np.float32)
+    seed = tuple(int(i) for i in seed_zyx)
+    if len(seed) != suv.ndim or not all(0 <= i < n for i, n in zip(seed, suv.shape)):
+        raise GtvError(f"seed {seed}; expected a voxel index inside the volume of shape {suv.shape}")
+    regions, _ = ndimage.label(suv >= fraction * suv[seed], structure=np.ones((3, 3, 3), bool))
+    return regions == regions[seed]
+
+
+def absolute_suv_reference(suv: np.ndarray, threshold_suv: float = 2.5) -> np.ndarray:
+    """Every voxel at or above ``threshold_suv`` (SUV 2.5: the classic malignancy cut), with neither click nor
+    training: it also takes the heart, the liver and the other physiological uptake. Bool (z, y, x)."""
+    return np.asarray(suv) >= threshold_suv
