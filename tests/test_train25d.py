@@ -156,3 +156,19 @@ def test_a_run_loads_back_and_scores_as_an_ablation_arm(petct, tmp_path):
         (tmp_path / "fake" / "params.yaml").write_text("config:\n  mode: volume\n")
         train25d.load_petct_model(tmp_path / "fake")
     assert torch.equal(model.head.weight, trained.head.weight)
+
+
+def test_the_arms_train_in_two_rounds_the_transfer_arm_from_the_pretraining(petct, tmp_path):
+    import yaml
+
+    from gtvlib.book import igtv
+
+    base = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1, keep_checkpoints=1))
+    trained = igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1)
+    assert trained.label.tolist()[:3] == list(igtv.FIRST_STAGE) and trained.label.tolist()[-1] == igtv.TRANSFER
+    assert set(trained.label) == (set(igtv.ARMS) - {"PET/CT + SIM, Mamba branch"}) | {igtv.PRETRAINING}
+    assert set(trained.status) == {"trained"}
+    runs = dict(zip(trained.label, trained.run))
+    transfer = yaml.safe_load(open(f"{runs[igtv.TRANSFER]}/params.yaml"))["config"]
+    assert transfer["init_from"].startswith(runs[igtv.PRETRAINING]) and transfer["target"] == "igtv"
+    assert set(igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1).status) == {"reused"}

@@ -101,6 +101,26 @@ def transfer_config(base, pretraining_run, widths_suffix: str = "_small"):
     return replace(base, name="igtv", target="igtv", model=f"{ARMS[TRANSFER]}{widths_suffix}", init_from=str(checkpoint))
 
 
+FIRST_STAGE = (PRETRAINING, "CT + SIM", "PET/CT, no SIM (plain 2.5-D U-Net)")  # beside the pre-training
+
+
+def train_arms(base, data, widths_suffix: str = "_small", mamba: bool = True, root=None, workers: int = 1) -> pd.DataFrame:
+    """Train every arm (:func:`arm_configs`, then the transfer arm) on ``data`` (a
+    :class:`~gtvlib.train25d.PetCtSet`: training patients, test patients as validation) with
+    :func:`gtvlib.crossval.train_jobs` under ``root``, in two rounds so that no worker waits: the GTV pre-training
+    beside the two cheapest arms (:data:`FIRST_STAGE`), then the transfer arm from its checkpoint beside the others.
+    Returns the table of runs (label, fold, model, status, run, seconds), the transfer arm last."""
+    from gtvlib.crossval import Job, train_jobs
+
+    configs = arm_configs(base, widths_suffix, mamba)
+    first = train_jobs([Job(label, 0, configs[label], data) for label in FIRST_STAGE], root, workers=workers)
+    pretrained = first.set_index("label").run[PRETRAINING]
+    rest = {label: config for label, config in configs.items() if label not in FIRST_STAGE}
+    rest[TRANSFER] = transfer_config(base, pretrained, widths_suffix)
+    second = train_jobs([Job(label, 0, config, data) for label, config in rest.items()], root, workers=workers)
+    return pd.concat([first, second], ignore_index=True)
+
+
 def arm_scores(runs: dict) -> pd.DataFrame:
     """Per arm and test patient, the last validation's scores of each run (label → run folder): arm, patient, dice,
     hd95_mm, predicted_cm3, reference_cm3, false_positive_cm3."""
