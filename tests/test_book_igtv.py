@@ -94,3 +94,8 @@ def test_fusion_pixels_blend_the_pet_over_the_ct_window():
     figure = petct_viz.fusion_slider_figure(case, slices)
     assert len(figure.frames) == 3 and [s["label"] for s in figure.layout.sliders[0].steps] == ["10", "15", "20"]
     assert len(petct_viz.fusion_panels(case, slices).axes) == 4  # three slices and the SUV colour bar
+    explicit = petct_viz.fusion_rgb(hu, suv, (40.0, 400.0), suv_max=8.0)  # the mediastinal window as (centre, width)
+    assert np.array_equal(explicit, rgb)
+    viewer = petct_viz.fusion_viewer(case)
+    slider = viewer.children[0].children[0]
+    assert (slider.value, slider.max) == (15, 29)  # opens on the IGTV's middle slice

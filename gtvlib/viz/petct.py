@@ -16,11 +16,11 @@ from gtvlib.errors import GtvError
 OUTLINES = {"gtv": (0, 220, 0), "igtv": (80, 170, 255)}  # planning GTV green, IGTV blue
 
 
-def fusion_rgb(hu: np.ndarray, suv: np.ndarray, window: str = "mediastinal", suv_max: float = 8.0, colormap: str = "hot",
+def fusion_rgb(hu: np.ndarray, suv: np.ndarray, window="mediastinal", suv_max: float = 8.0, colormap: str = "hot",
                outlines: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """RGB uint8 (y, x, 3) of one axial slice: the CT (``hu`` (y, x)) in ``window``, the PET (``suv`` (y, x)) in
-    ``colormap`` from 0 to ``suv_max`` with opacity SUV / ``suv_max`` (capped at 1), and the outline of each mask
-    of ``outlines`` (named as :data:`OUTLINES`)."""
+    """RGB uint8 (y, x, 3) of one axial slice: the CT (``hu`` (y, x)) in ``window`` (a preset's name, or (centre,
+    width) in HU), the PET (``suv`` (y, x)) in ``colormap`` from 0 to ``suv_max`` with opacity SUV / ``suv_max``
+    (capped at 1), and the outline of each mask of ``outlines`` (named as :data:`OUTLINES`)."""
     import matplotlib
     from scipy import ndimage
 
@@ -29,8 +29,8 @@ def fusion_rgb(hu: np.ndarray, suv: np.ndarray, window: str = "mediastinal", suv
         raise GtvError(f"CT slice {hu.shape} and PET slice {suv.shape}; expected two (y, x) slices on one grid")
     if suv_max <= 0:
         raise GtvError(f"suv_max={suv_max}; expected a positive SUV for the top of the colour scale")
-    chosen = WINDOW_PRESETS_HU[window]
-    grey = window_hu(hu, chosen.center, chosen.width)[..., None].repeat(3, axis=-1)
+    centre, width = (WINDOW_PRESETS_HU[window].center, WINDOW_PRESETS_HU[window].width) if isinstance(window, str) else window
+    grey = window_hu(hu, centre, width)[..., None].repeat(3, axis=-1)
     level = np.clip(suv / suv_max, 0, 1)
     colour = matplotlib.colormaps[colormap](level)[..., :3]
     rgb = ((1 - level[..., None]) * grey + level[..., None] * colour) * 255
@@ -122,3 +122,46 @@ def arm_figure(scores, metric: str = "dice", label: str = "IGTV Dice per test pa
     axis.set_xlim(0, 1 if metric == "dice" else None)
     figure.tight_layout()
     return figure
+
+
+def fusion_viewer(case, window: str = "mediastinal", suv_max: float = 8.0):
+    """An ipywidgets fusion viewer of a :class:`~gtvlib.data.petct.PetCtCase`: axial slice, CT window (preset, centre,
+    width in HU) and the top of the SUV scale. Live in JupyterLab; in the rendered book it is frozen at its
+    initial state, so the chapter pairs it with :func:`fusion_panels` and :func:`fusion_slider_figure`."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    held = np.nonzero(case.igtv.any(axis=(1, 2)))[0]
+    first = int(held[len(held) // 2]) if len(held) else case.ct_hu.shape[0] // 2
+    chosen = WINDOW_PRESETS_HU[window]
+    slice_index = widgets.IntSlider(value=first, min=0, max=case.ct_hu.shape[0] - 1, description="slice", continuous_update=False)
+    presets = widgets.Dropdown(options=list(WINDOW_PRESETS_HU), value=window, description="CT preset")
+    centre = widgets.IntSlider(value=int(chosen.center), min=-1200, max=1500, step=10, description="centre (HU)", continuous_update=False)
+    width = widgets.IntSlider(value=int(chosen.width), min=10, max=4000, step=10, description="width (HU)", continuous_update=False)
+    top = widgets.FloatSlider(value=suv_max, min=1.0, max=30.0, step=0.5, description="SUV max", continuous_update=False)
+    image = widgets.Output()
+    _, dy, dx = (float(v) for v in case.spacing_mm)
+
+    def on_preset(change) -> None:
+        centre.value, width.value = int(WINDOW_PRESETS_HU[change["new"]].center), int(WINDOW_PRESETS_HU[change["new"]].width)
+
+    def draw(*_) -> None:
+        z = slice_index.value
+        rgb = fusion_rgb(case.ct_hu[z], case.suv[z], (centre.value, width.value), top.value,
+                         outlines={"gtv": case.gtv[z], "igtv": case.igtv[z]})
+        with image:
+            image.clear_output(wait=True)
+            figure, axis = plt.subplots(figsize=(5, 5))
+            axis.imshow(rgb, extent=[0, rgb.shape[1] * dx, rgb.shape[0] * dy, 0])
+            axis.set_title(f"slice {z}: CT C {centre.value} / W {width.value} HU, PET 0–{top.value:g} SUV")
+            axis.set_xlabel("right → left (mm)")
+            axis.set_ylabel("anterior → posterior (mm)")
+            display(figure)
+            plt.close(figure)
+
+    presets.observe(on_preset, names="value")
+    for control in (slice_index, centre, width, top):
+        control.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([slice_index, top]), widgets.HBox([presets, centre, width]), image])
