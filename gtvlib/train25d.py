@@ -147,13 +147,11 @@ def predict_case(model, case, config: PetCtConfig, device=None, batch: int = 16)
     largest region above −500 HU ± 4 pixels, zero-padded to the network's multiple); no GTV outside it."""
     import torch
 
-    from gtvlib.data.slices.boxes import body_box
-    from gtvlib.models.unet3d import BODY_MARGIN_VOXELS
-    from gtvlib.train3d import TISSUE_HU
+    from gtvlib.train3d import inference_box
 
     settings = architecture(config)
     step = 2 ** (len(settings["widths"]) - 1)
-    box = body_box(case.ct_hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
+    box = inference_box(case.ct_hu)
     rows, columns = slice(box.row0, box.row1), slice(box.col0, box.col1)
     pad = ((0, 0), (0, 0), (0, -box.height % step), (0, -box.width % step))
     device = device or next(model.parameters()).device

@@ -19,6 +19,15 @@ from gtvlib.errors import GtvError
 
 TISSUE_HU = -500.0  # above: soft tissue, vessels and bone (the candidates for "tissue" negatives); below: air and lung
 NEGATIVES = ("tissue", "anywhere")
+BODY_MARGIN_VOXELS = 4  # margin of the body box that confines whole-volume inference, in voxels each side
+
+
+def inference_box(hu: np.ndarray):
+    """The in-plane box (:class:`~gtvlib.data.slices.boxes.Box`) of a volume's (z, y, x) HU within which its GTV is
+    predicted: the body (the largest region above ``TISSUE_HU``; not the couch) ± ``BODY_MARGIN_VOXELS``."""
+    from gtvlib.data.slices.boxes import body_box
+
+    return body_box(hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
 
 
 @dataclass
@@ -83,9 +92,7 @@ def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", struct
     ``spacing_mm`` (dz, dy, dx): resample every volume to it first (HU linearly, the label by its linearly
     interpolated fraction ≥ 0.5), as a network trained at one spacing needs for scans of another; None keeps each
     scan's own."""
-    from gtvlib.data.slices.boxes import body_box
     from gtvlib.data.windows import window_hu, window_preset
-    from gtvlib.models.unet3d import BODY_MARGIN_VOXELS
 
     chosen = window_preset(window)
     images, labels, spacing, tissue, boxes = {}, {}, {}, {}, {}
@@ -101,7 +108,7 @@ def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", struct
         images[pid] = window_hu(hu, chosen.center, chosen.width)
         labels[pid] = label
         tissue[pid] = np.flatnonzero((hu > TISSUE_HU) & ~label).astype(np.int32)
-        boxes[pid] = body_box(hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
+        boxes[pid] = inference_box(hu)
     training = [pid for pid in patient_ids if pid not in set(validation_ids)]
     resampled = "" if spacing_mm is None else f" | resampled to {tuple(float(s) for s in spacing_mm)} mm"
     return VolumeSet(images, labels, spacing, training, list(validation_ids),

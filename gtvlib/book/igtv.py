@@ -152,11 +152,18 @@ def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:
     :func:`arm_scores` under the label ``arm``: what the network adds to the click that the 40 % SUVmax region
     is given."""
     from gtvlib.train25d import load_petct_model, predict_case
-    from gtvlib.train3d import patient_scores
 
     model, config = load_petct_model(run_folder)
-    masks = {pid: clicked_component(predict_case(model, case, config), click_of(case)) for pid, case in cases.items()}
-    scores = patient_scores(masks, {p: c.igtv for p, c in cases.items()}, {p: c.spacing_mm for p, c in cases.items()})
+    return masks_scored(arm, {pid: clicked_component(predict_case(model, case, config), click_of(case))
+                              for pid, case in cases.items()}, cases)
+
+
+def masks_scored(arm: str, masks: dict, cases: dict) -> pd.DataFrame:
+    """Masks (patient → bool (z, y, x) on the CT grid) scored in 3-D against each case's IGTV
+    (:func:`gtvlib.train3d.patient_scores`), rows as :func:`arm_scores` under the label ``arm``."""
+    from gtvlib.train3d import patient_scores
+
+    scores = patient_scores(masks, {pid: cases[pid].igtv for pid in masks}, {pid: cases[pid].spacing_mm for pid in masks})
     return pd.DataFrame([dict(row, arm=arm) for row in scores.per_patient])[SCORE_COLUMNS]
 
 
@@ -164,20 +171,11 @@ def reference_scores(cases: dict, fraction: float = 0.4, threshold_suv: float = 
     """The references that need no training on each case's IGTV: the region of ``fraction`` of SUVmax grown from the
     lesion's hottest voxel (a click), and every voxel at or above ``threshold_suv``; rows as :func:`arm_scores`."""
     from gtvlib.models.references import absolute_suv_reference, suv_region_reference
-    from gtvlib.train3d import patient_scores
 
-    rows = []
-    for arm, rule in ((f"{fraction:.0%} of SUVmax from a click (no training)", "region"),
-                      (f"SUV ≥ {threshold_suv} (no training)", "absolute")):
-        masks = {}
-        for pid, case in cases.items():
-            if rule == "region":
-                masks[pid] = suv_region_reference(case.suv, click_of(case), fraction)
-            else:
-                masks[pid] = absolute_suv_reference(case.suv, threshold_suv)
-        scores = patient_scores(masks, {p: c.igtv for p, c in cases.items()}, {p: c.spacing_mm for p, c in cases.items()})
-        rows += [dict(row, arm=arm) for row in scores.per_patient]
-    return pd.DataFrame(rows)[SCORE_COLUMNS]
+    rules = {f"{fraction:.0%} of SUVmax from a click (no training)": lambda c: suv_region_reference(c.suv, click_of(c), fraction),
+             f"SUV ≥ {threshold_suv} (no training)": lambda c: absolute_suv_reference(c.suv, threshold_suv)}
+    return pd.concat([masks_scored(arm, {pid: rule(case) for pid, case in cases.items()}, cases)
+                      for arm, rule in rules.items()], ignore_index=True)
 
 
 def ablation_summary(scores: pd.DataFrame) -> pd.DataFrame:

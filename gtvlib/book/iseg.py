@@ -70,14 +70,12 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     end-exhale GTV (phase 50 %) within ``mip_reach_mm`` of it (more than the largest motion), and a simulated
     physician's ITV drawn around the true ITV with ``habit``.
     Returns {"phases": per-phase rows, "itv": the patient's row, "masks": the ITV masks, "volumes": the 4D-CT}."""
-    from gtvlib.data.slices.boxes import body_box
     from gtvlib.data.synthetic.fourd import load_4d
     from gtvlib.data.volume import volume_cm3
     from gtvlib.data.windows import window_hu, window_preset
     from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, physician_itv
     from gtvlib.metrics import score
-    from gtvlib.models.unet3d import BODY_MARGIN_VOXELS
-    from gtvlib.train3d import TISSUE_HU, ensemble_mask
+    from gtvlib.train3d import ensemble_mask, inference_box
 
     folder = Path(cohort.folder) / "4d" / patient_id
     volumes = load_4d(folder)
@@ -88,8 +86,8 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     machine, truth, phase_rows = [], [], []
     for name in PHASE_NAMES:
         volume = volumes[name]
-        box = body_box(volume.hu, margin_px=BODY_MARGIN_VOXELS, threshold_hu=TISSUE_HU)
-        predicted = ensemble_mask(models, window_hu(volume.hu, chosen.center, chosen.width), patch, overlap, box)
+        predicted = ensemble_mask(models, window_hu(volume.hu, chosen.center, chosen.width), patch, overlap,
+                                  inference_box(volume.hu))
         reference = np.asarray(volume.masks["GTV-1"], bool)
         machine.append(predicted)
         truth.append(reference)

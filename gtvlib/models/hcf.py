@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gtvlib.errors import GtvError
-from gtvlib.models.spec import ModelSpec
+from gtvlib.models.spec import ModelSpec, one_head_outputs
 
 PAPER_INPUT = 512  # the paper's model grid (body crop resized to 512²)
 
@@ -196,14 +196,10 @@ def predict_foreground(model, images: torch.Tensor, labels: torch.Tensor | None 
     return logits[:, 1:2] - logits[:, 0:1]
 
 
-def training_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[torch.Tensor], None]:
-    """(the 2-class logits (B, 2, S, S) as the one supervised head, no IoU prediction); ``boxes`` unused."""
-    return [model(images)], None
-
-
 def _spec(name: str, description: str, size: int, **options) -> ModelSpec:
     return ModelSpec(name=name, family="hcf", build=lambda: SANet(**options), input_size=size, prompt="none",
-                     predict=predict_foreground, description=description, training_outputs=training_outputs,
+                     predict=predict_foreground, description=description,
+                     training_outputs=one_head_outputs,  # the 2-class logits (B, 2, S, S)
                      settings={"architecture": "SANet", **options})
 
 
@@ -211,11 +207,6 @@ def predict_slice(model, images: torch.Tensor, labels: torch.Tensor | None = Non
     """The classifier's foreground log-odds per slice (B,) = logit(GTV) − logit(GTV-free); ``labels`` unused."""
     logits = model(images)
     return logits[:, 1] - logits[:, 0]
-
-
-def classifier_outputs(model, images: torch.Tensor, boxes=None) -> tuple[list[torch.Tensor], None]:
-    """(the 2-class slice logits (B, 2), no IoU prediction); ``boxes`` unused."""
-    return [model(images)], None
 
 
 QUICK_WIDTH = 16  # the quick profile's encoder width (ResNet18: 64); the decoder keeps width × 2 channels (SANet: 128)
@@ -229,7 +220,7 @@ QUICK_SUFFIX = f"_w{QUICK_WIDTH}"
 
 def _classifier_spec(name: str, width: int, size: int) -> ModelSpec:
     return ModelSpec(name=name, family="hcf", build=lambda: build_slice_classifier(width), input_size=size,
-                     prompt="none", predict=predict_slice, training_outputs=classifier_outputs,
+                     prompt="none", predict=predict_slice, training_outputs=one_head_outputs,  # slice logits (B, 2)
                      description="HCF slice classifier: ResNet18" + (f" (width {width})" if width != 64 else "")
                      + ", 1-channel 7×7 stem, dropout 0.2, 2 classes",
                      settings={"architecture": "ResNet18 slice classifier", **({"width": width} if width != 64 else {})},

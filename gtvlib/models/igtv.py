@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from gtvlib.errors import GtvError
-from gtvlib.models.spec import ModelSpec
+from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
 
 
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -133,16 +133,6 @@ class IGTVNet(nn.Module):
         return self.head(out)
 
 
-def predict_logits(model, images, labels=None):
-    """Middle-slice logits (B, 1, H, W) of 2.5-D stacks (B, M, S, H, W); ``labels`` unused (no prompt)."""
-    return model(images)
-
-
-def training_outputs(model, images, boxes=None):
-    """(the logits as the one supervised head, no IoU prediction)."""
-    return [model(images)], None
-
-
 SLICES = 3  # the segmented slice and one neighbour on each side
 WIDTHS = {"": (16, 32, 64, 128), "_small": (8, 16, 32, 64)}  # the paper profile's widths; the quick profile's
 VARIANTS = {  # name stem → (modalities, slice interaction module, its channel branch, what it is)
@@ -155,11 +145,11 @@ VARIANTS = {  # name stem → (modalities, slice interaction module, its channel
 
 
 def _spec(name: str, modalities: tuple[str, ...], interaction: bool, mixer: str, description: str, widths) -> ModelSpec:
-    return ModelSpec(name=name, family="igtv", input_size=0, prompt="none", predict=predict_logits,
+    return ModelSpec(name=name, family="igtv", input_size=0, prompt="none", predict=direct_logits,
                      build=lambda: IGTVNet(modalities=len(modalities), slices=SLICES, widths=widths,
                                            slice_interaction=interaction, mixer=mixer),
                      description=f"2.5-D IGTV network, {description}, {widths[0]}–{widths[-1]} channels",
-                     training_outputs=training_outputs, task="2.5-D PET/CT segmentation",
+                     training_outputs=one_head_outputs, task="2.5-D PET/CT segmentation",
                      settings={"architecture": "IGTVNet", "modalities": list(modalities), "slices": SLICES,
                                "widths": list(widths), "slice_interaction": interaction, "mixer": mixer},
                      parameter_groups={"slice interaction": "interaction."} if interaction else {})

@@ -44,3 +44,15 @@ class ModelSpec:
     training_outputs: Callable | None = None
     settings: dict = field(default_factory=dict)
     task: str = "segmentation"  # or "slice classification" (HCF's gate): predict gives one logit per slice
+
+
+def direct_logits(model, images, labels=None):
+    """``predict`` of a network whose output is the logits itself (e.g. (B, 1, Z, Y, X) of a 3-D U-Net, (B, 1, H, W)
+    of a 2.5-D stack's middle slice); ``labels`` unused (no prompt)."""
+    return model(images)
+
+
+def one_head_outputs(model, images, boxes=None):
+    """``training_outputs`` of a network with one supervised head and no IoU prediction: ([its output], None);
+    ``boxes`` unused."""
+    return [model(images)], None

@@ -17,12 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from gtvlib.errors import GtvError
-from gtvlib.models.spec import ModelSpec
+from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
 
 MULTIPLE = 8  # 2³: three stride-2 levels
 PATCH = 32  # the quick profile's patch edge along y and x (voxels); z: PATCH // 2
 OUTSIDE_LOGIT = -20.0  # logit outside the body box (sigmoid ≈ 2e-9: certainly not GTV)
-BODY_MARGIN_VOXELS = 4  # margin of the body box of a volume's sliding windows, in voxels each side
 
 
 def _unet(channels: tuple[int, ...], residual_units: int):
@@ -34,19 +33,9 @@ def _unet(channels: tuple[int, ...], residual_units: int):
     return network.to(memory_format=torch.channels_last_3d)  # channels-last 3-D convolutions: faster in oneDNN and cuDNN
 
 
-def predict_logits(model, images, labels=None):
-    """GTV logits (B, 1, Z, Y, X) of volumes or patches (B, 1, Z, Y, X) in [0, 1]; ``labels`` unused."""
-    return model(images)
-
-
-def training_outputs(model, images, boxes=None):
-    """(the logits as the one supervised head, no IoU prediction)."""
-    return [model(images)], None
-
-
 def _spec(name: str, description: str, channels: tuple[int, ...], residual_units: int) -> ModelSpec:
     return ModelSpec(name=name, family="unet3d", build=lambda: _unet(channels, residual_units), input_size=0,
-                     prompt="none", predict=predict_logits, description=description, training_outputs=training_outputs,
+                     prompt="none", predict=direct_logits, description=description, training_outputs=one_head_outputs,
                      settings={"architecture": "MONAI UNet 3-D", "channels": list(channels), "residual_units": residual_units},
                      task="volume segmentation")
 
@@ -91,5 +80,5 @@ def sliding_window_logits(model, image: np.ndarray, patch: tuple[int, int, int],
     model.eval()
     with torch.no_grad():
         logits = sliding_window_inference(torch.from_numpy(padded)[None, None].to(device), tuple(int(p) for p in patch),
-                                          batch_size, lambda x: predict_logits(model, x), overlap=overlap, mode="gaussian")
+                                          batch_size, model, overlap=overlap, mode="gaussian")
     return logits[0, 0].float().cpu().numpy()[tuple(slice(0, s) for s in image.shape)]
