@@ -10,11 +10,15 @@ cohort                ``data/cohort.py`` (a manifest dataset or the synthetic fa
                       ``data/statistics.py`` (tables over a cohort), ``data/manifest.py``
 slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cache, ``prepare``)
 model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
-train                 ``train.py`` (one loop per mode, chosen from ``LOOPS``), ``losses.py``,
-                      ``train3d.py`` (3-D networks on patches, validated on whole volumes), ``train25d.py``
-                      (2.5-D PET/CT networks on a slice and its neighbours)
+train                 ``training/`` (one ``fit`` loop: ``FitConfig``, routes for slices, patches and PET/CT
+                      stacks, objectives supervised, adversarial and slice classification; the command line),
+                      ``losses.py``; the chapters' recipes over it: ``train.py`` (2-D), ``train3d.py`` (3-D
+                      networks on patches), ``train25d.py`` (2.5-D PET/CT networks)
+volumes               ``data/volumes.py`` (whole volumes, resampling, the body box, patches),
+                      ``data/petct.py`` (PET/CT cases and their 2.5-D stacks)
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
-evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D), ``metrics.py``,
+evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D; whole volumes and PET/CT
+                      stacks scored per patient), ``metrics.py``,
                       ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)
 cross-validate        ``crossval.py`` (patient-level folds, many runs at once, fold predictions, the
                       cascade, voting, mean ± SD over folds)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gtvlib.data.slices.prepare import PreparedSlices
 from gtvlib.data.slices.splits import kfold_splits
 from gtvlib.errors import GtvError
 
@@ -28,72 +27,68 @@ def fold_data(data, folds: int, seed: int = 0) -> list:
     """The k folds of ``data``'s training patients (seeded, by patient), each on the same slices (prepared slices)
     or volumes (a :class:`~gtvlib.train3d.VolumeSet`): fold k trains on the other parts and validates on part k.
     ``data``'s validation patients (the test set) are in no fold."""
-    splits = kfold_splits(data.training_ids, folds, seed)
-    if hasattr(data, "subset"):
-        return [data.subset(training, validation) for training, validation in splits]
-    return [PreparedSlices(training, validation, data.cache, data.crop, data.union, data.size, data.full)
-            for training, validation in splits]
+    return [data.subset(training, validation) for training, validation in kfold_splits(data.training_ids, folds, seed)]
 
 
 @dataclass(frozen=True)
 class Job:
-    """One run to train: ``config`` (a :class:`~gtvlib.train.TrainConfig`, a :class:`~gtvlib.train3d.VolumeConfig` or a
-    :class:`~gtvlib.train25d.PetCtConfig`) on ``data`` (one fold: prepared slices, a volume set or a PET/CT set), with the ``label`` and ``fold`` it is reported under."""
+    """One run to train: ``config`` (a recipe: :class:`~gtvlib.train.TrainConfig`, :class:`~gtvlib.train3d.VolumeConfig`
+    or :class:`~gtvlib.train25d.PetCtConfig`) on ``data`` (one fold: prepared slices, a volume set or a PET/CT set),
+    with the ``label`` and ``fold`` it is reported under."""
 
     label: str
     fold: int
     config: object
     data: object
 
+    def parts(self) -> tuple:
+        """(FitConfig, route, objective) of the job: its recipe's ``plan``."""
+        return plan_of(self.config)(self.config, self.data)
+
     def cost(self) -> int:
-        """Training items × epochs (slices for a 2-D run, patches for a 3-D one): the order in which a pool takes the
-        jobs (longest first)."""
-        if hasattr(self.config, "steps_per_epoch"):
-            return self.config.steps_per_epoch * self.config.batch_size * self.config.epochs
-        return len(self.data.pairs("training", self.config.balance, self.config.seed)) * self.config.epochs
+        """Training items × epochs (slices for a 2-D run, patch or stack draws otherwise): the order in which a pool
+        takes the jobs (longest first)."""
+        config, route, _ = self.parts()
+        return route.items(config) * config.epochs
 
 
-def _loop(config):
-    """(run_for, train) of a configuration: :mod:`gtvlib.train3d` for a 3-D one, :mod:`gtvlib.train25d` for a 2.5-D
-    PET/CT one, :mod:`gtvlib.train` otherwise."""
-    if getattr(config, "mode", "") == "volume":
-        from gtvlib import train3d
+def plan_of(config):
+    """The ``plan`` of a recipe's type: configuration → (FitConfig, route, objective)."""
+    from gtvlib import train, train3d, train25d
 
-        return train3d.run_for, train3d.train_volumes
-    if getattr(config, "mode", "") == "petct":
-        from gtvlib import train25d
-
-        return train25d.run_for, train25d.train_petct
-    from gtvlib import train
-
-    return train.run_for, train.train
+    plans = {train.TrainConfig: train.plan, train3d.VolumeConfig: train3d.plan, train25d.PetCtConfig: train25d.plan}
+    if type(config) not in plans:
+        raise GtvError(f"a job's configuration is a {type(config).__name__}; expected one of "
+                       f"{sorted(t.__name__ for t in plans)}")
+    return plans[type(config)]
 
 
-def complete(run, config) -> bool:
-    """Whether ``run`` has nothing left to train: its ``epochs.csv`` reaches ``config.epochs`` or early stopping
-    ended it."""
-    from gtvlib.train import stopped_early
+def complete(run, config, objective) -> bool:
+    """Whether ``run`` has nothing left to train: its ``epochs.csv`` reaches ``config.epochs`` (a
+    :class:`~gtvlib.training.FitConfig`) or early stopping on the ``objective``'s score ended it."""
+    from gtvlib.training import stopped_early
 
     path = run.folder / "epochs.csv"
     if not path.is_file() or (epochs := run.epochs()).empty:
         return False
-    metric = "val_slice_f1" if config.mode == "classifier" else "val_patient_dice"
-    return int(epochs.epoch.max()) >= config.epochs or stopped_early(run, getattr(config, "patience", 0), metric)
+    return int(epochs.epoch.max()) >= config.epochs or stopped_early(run, config.patience, objective.monitor)
 
 
 def train_job(job: Job, root: str, threads: int = 0) -> tuple[str, str, float]:
     """Train (resume, or reuse) one job under ``root``: (what was done, the run folder, seconds)."""
     import torch
 
-    run_for, train = _loop(job.config)
+    from gtvlib.training import fit, run_for
+
     if threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
-    run = run_for(job.config, job.data, root)
-    if complete(run, job.config):
+    config, route, objective = job.parts()
+    run = run_for(config, route, objective, root)
+    if complete(run, config, objective):
         return "reused", str(run.folder), 0.0
     status = "resumed" if run.checkpoints() else "trained"
-    train(job.config, job.data, run)
+    fit(config, route, objective, run)
     return status, str(run.folder), time.perf_counter() - started
 
 

@@ -221,3 +221,81 @@ def cascade_table(masks: dict[str, np.ndarray], cache: SliceCache, decisions: di
                          "fp_slices": int((predicted.reshape(len(predicted), -1).any(axis=1) & free).sum()),
                          "fp_cm3": volume_cm3(predicted & ~label, spacing)})
     return rows
+
+
+@dataclass
+class VolumeEvaluation:
+    """Whole-volume predictions of some patients: ``masks`` (patient → bool (z, y, x)), ``per_patient`` rows
+    (patient, dice, sensitivity, jaccard, hd95_mm, flag, predicted, reference and false-positive cm³) and a
+    ``summary`` (mean and median patient Dice)."""
+
+    masks: dict[str, np.ndarray]
+    per_patient: list[dict]
+    summary: dict
+
+
+def patient_scores(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing_mm: dict) -> VolumeEvaluation:
+    """Each patient's mask (bool (z, y, x)) scored in 3-D against its label with its spacing: rows of patient, dice,
+    sensitivity, jaccard, hd95_mm, flag, predicted, reference and false-positive (predicted but not reference) cm³,
+    and the mean and median patient Dice."""
+    from gtvlib.data.volume import volume_cm3
+
+    rows = []
+    for pid, mask in masks.items():
+        label, spacing = labels[pid], spacing_mm[pid]
+        result = score(mask, label, spacing)
+        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
+                     "hd95_mm": result.hd95_mm, "flag": result.flag, "predicted_cm3": volume_cm3(mask, spacing),
+                     "reference_cm3": volume_cm3(label, spacing), "false_positive_cm3": volume_cm3(mask & ~label, spacing)})
+    dice = [r["dice"] for r in rows]
+    summary = {"patient_dice": float(np.mean(dice)) if dice else float("nan"),
+               "patient_dice_median": float(np.median(dice)) if dice else float("nan")}
+    return VolumeEvaluation(dict(masks), rows, summary)
+
+
+def evaluate_volumes(model, data, patient_ids: list[str], patch, overlap: float = 0.25, device=None) -> VolumeEvaluation:
+    """Predict ``patient_ids`` of ``data`` (a :class:`~gtvlib.data.volumes.VolumeSet`) whole by sliding windows of
+    ``patch`` voxels within each body box, and score each in 3-D with its spacing."""
+    from gtvlib.models.unet3d import sliding_window_logits
+
+    masks = {pid: sliding_window_logits(model, data.images[pid], patch, overlap, device=device, box=data.boxes.get(pid)) > 0
+             for pid in patient_ids}
+    return patient_scores(masks, data.labels, data.spacing_mm)
+
+
+@torch.no_grad()
+def predict_stacks(model, case, settings: dict, window: str = "mediastinal", suv_scale: float = 10.0, device=None,
+                   batch: int = 16) -> np.ndarray:
+    """A 2.5-D network's mask (z, y, x) bool of every slice of a PET/CT ``case``, predicted within the body's in-plane
+    box (the largest region above −500 HU ± 4 pixels, zero-padded to the network's multiple); no GTV outside it.
+    ``settings``: the network's registered settings (modalities, slices, widths)."""
+    from gtvlib.data.petct import stack_25d
+    from gtvlib.data.volumes import inference_box
+
+    step = 2 ** (len(settings["widths"]) - 1)
+    box = inference_box(case.ct_hu)
+    rows, columns = slice(box.row0, box.row1), slice(box.col0, box.col1)
+    pad = ((0, 0), (0, 0), (0, -box.height % step), (0, -box.width % step))
+    device = device or next(model.parameters()).device
+    model.eval()
+    mask = np.zeros(case.ct_hu.shape, bool)
+    modalities = tuple(settings["modalities"])
+    for start in range(0, case.ct_hu.shape[0], batch):
+        zs = range(start, min(start + batch, case.ct_hu.shape[0]))
+        x = np.stack([np.pad(stack_25d(case, z, settings["slices"], modalities, window, suv_scale)[..., rows, columns], pad)
+                      for z in zs])
+        logits = model(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
+        mask[zs.start:zs.stop, rows, columns] = logits[:, :box.height, :box.width] > 0
+    return mask
+
+
+def evaluate_stacks(model, data, patient_ids, settings: dict, target: str = "igtv", window: str = "mediastinal",
+                    suv_scale: float = 10.0, device=None) -> VolumeEvaluation:
+    """Whole-volume predictions of ``patient_ids`` of a :class:`~gtvlib.data.petct.PetCtSet` scored in 3-D against
+    their ``target`` (IGTV or GTV) with the CT's spacing."""
+    from gtvlib.data.petct import target_of
+
+    cases = {pid: data.cases[pid] for pid in patient_ids}
+    return patient_scores({pid: predict_stacks(model, case, settings, window, suv_scale, device) for pid, case in cases.items()},
+                          {pid: target_of(case, target) for pid, case in cases.items()},
+                          {pid: case.spacing_mm for pid, case in cases.items()})

@@ -79,15 +79,15 @@ class RunRecord:
     def start(self, config: dict, **facts) -> None:
         """Write ``params.yaml``: ``config`` (kept for the checkpoints) and any other facts of the run.
 
-        A folder that already records a run of another training mode is refused: resuming it would mix two
-        methods in one record."""
+        A folder that already records a run of another ``method`` (route and objective) is refused: resuming it
+        would mix two methods in one record."""
         self.config = dict(config)
         previous = self.folder / "params.yaml"
-        if previous.is_file() and "mode" in self.config:
-            recorded = (yaml.safe_load(previous.read_text()) or {}).get("config", {}).get("mode")
-            if recorded is not None and recorded != self.config["mode"]:
-                raise GtvError(f"{self.folder}: this run was trained in mode {recorded!r}; continuing it in mode "
-                               f"{self.config['mode']!r} would mix two methods (use another run folder)")
+        if previous.is_file() and "method" in facts:
+            recorded = (yaml.safe_load(previous.read_text()) or {}).get("method")
+            if recorded is not None and recorded != facts["method"]:
+                raise GtvError(f"{self.folder}: this run was trained by {recorded!r}; continuing it by "
+                               f"{facts['method']!r} would mix two methods (use another run folder)")
         if self.writer:
             self.folder.mkdir(parents=True, exist_ok=True)
             for folder in (self.folder, self.folder / "checkpoints"):

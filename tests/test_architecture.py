@@ -92,7 +92,8 @@ def test_the_library_reads_one_way():
 
 
 @pytest.mark.parametrize("package", ["gtvlib", "gtvlib.data", "gtvlib.data.dicom", "gtvlib.data.synthetic",
-                                     "gtvlib.data.slices", "gtvlib.models", "gtvlib.recurrence"])
+                                     "gtvlib.data.slices", "gtvlib.models", "gtvlib.recurrence",
+                                     "gtvlib.training"])
 def test_each_package_docstring_maps_its_modules(package):
     folder = PACKAGE.parent.joinpath(*package.split("."))
     docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
@@ -113,6 +114,20 @@ def test_each_package_docstring_maps_its_modules(package):
 def test_one_home_for_each_shared_job(marker, home):
     found = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values() if marker in path.read_text()}
     assert found == home
+
+
+def test_one_epoch_loop_and_one_training_configuration():
+    """Every model family trains through gtvlib.training.fit: one epoch loop in the library, one class of loop
+    settings, and no loop of its own in a recipe."""
+    loops = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+             if re.search(r"for epoch in range\(", path.read_text())}
+    assert loops == {"gtvlib/training/loop.py"}
+    settings = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+                if re.search(r"^class FitConfig\b", path.read_text(), re.M)}
+    assert settings == {"gtvlib/training/config.py"}
+    steps = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+             if re.search(r"\.backward\(\)", path.read_text())}
+    assert steps == {"gtvlib/training/objectives.py"}
 
 
 @pytest.fixture
@@ -203,3 +218,11 @@ def test_the_documented_family_example_works(monkeypatch, small_cohort, tmp_path
     assert set(result.summary) == {"slice_dice", "slice_sensitivity", "slice_specificity", "slice_jaccard",
                                    "slice_hd95_mm", "slice_hd95_undefined", "patient_dice",
                                    "patient_dice_median"}
+    # the page's training example trains it through the one loop, recorded by route and objective
+    training = page[page.index("## Training any family"):page.index("## Adding a chapter")]
+    code = re.search(r"```python\n(.*?)```", training, re.S).group(1).replace('name="unet_small"', f'name="{tmp_path}/unet"')
+    namespace = {"data": data}
+    exec(compile(code, "book/library.md", "exec"), namespace)
+    epochs = namespace["run"].epochs()
+    assert epochs.epoch.tolist() == [1] and "val_slice_dice" in epochs.columns
+    assert (namespace["run"].folder / "params.yaml").read_text().count("method: slices/supervised") == 1

@@ -59,7 +59,7 @@ CLASSIFIER = TrainConfig(model="hcf_classifier_w16", mode="classifier", balance=
 
 
 def test_jobs_train_in_parallel_are_reused_and_predict(data, tmp_path):
-    fold = crossval.PreparedSlices(["SYNTH-001"], ["SYNTH-002"], data.cache, None, None, 64)
+    fold = data.subset(["SYNTH-001"], ["SYNTH-002"])
     jobs = [crossval.Job("sanet", 0, SEGMENTER, fold), crossval.Job("classifier", 0, CLASSIFIER, fold)]
     first = crossval.train_jobs(jobs, tmp_path, workers=2, show_progress=False)
     assert first.status.tolist() == ["trained", "trained"] and first.label.tolist() == ["sanet", "classifier"]
@@ -81,7 +81,7 @@ def test_a_cascade_mask_goes_back_onto_the_scan(data, tmp_path, small_cohort):
     from gtvlib.models.trained import load_trained
     from gtvlib.segment import grid_mask_on_scan
 
-    fold = crossval.PreparedSlices(["SYNTH-001"], ["SYNTH-002"], data.cache, None, None, 64)
+    fold = data.subset(["SYNTH-001"], ["SYNTH-002"])
     table = crossval.train_jobs([crossval.Job("sanet", 0, SEGMENTER, fold)], tmp_path, show_progress=False)
     trained = load_trained(table.run[0])
     volume = load_patient(small_cohort / "SYNTH-003")

@@ -124,9 +124,10 @@ def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
 
 
 def test_ddp_two_gloo_processes(small_cohort, tmp_path):
-    config = {"run_dir": str(tmp_path / "ddp"), "cohort": str(small_cohort), "training_patients": TRAIN,
-              "validation_patients": VAL, "window": "hcf_paper", "crop": [16, 16, 112, 112],
-              "cache_dir": str(tmp_path / "cache"), "config": {"mode": "gan", "epochs": 2, "batch_size": 2, "device": "cpu"}}
+    config = {"run_dir": str(tmp_path / "ddp"), "config": {"model": "sam_med2d_tiny", "epochs": 2, "batch_size": 2, "device": "cpu"},
+              "route": {"kind": "slices"}, "objective": {"kind": "adversarial"},
+              "data": {"cohort": str(small_cohort), "training_patients": TRAIN, "validation_patients": VAL,
+                       "window": "hcf_paper", "crop": [16, 16, 112, 112], "cache_dir": str(tmp_path / "cache")}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
@@ -135,21 +136,29 @@ def test_ddp_two_gloo_processes(small_cohort, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [r["epoch"] for r in _rows(tmp_path / "ddp/epochs.csv")] == ["1", "2"]
     assert (tmp_path / "ddp/checkpoints/epoch_002.pt").is_file()
+    assert yaml.safe_load((tmp_path / "ddp/params.yaml").read_text())["method"] == "slices/adversarial"
 
 
 def test_train_command_refuses_unknown_or_missing_settings(tmp_path):
-    complete = {"run_dir": "r", "cohort": "c", "training_patients": ["A"], "validation_patients": ["B"]}
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump({**complete, "config": {"epoch": 2}}))
-    with pytest.raises(GtvError, match="run.yaml: config: .*'epoch'.*expected fields of TrainConfig"):
-        train.main(["--config", str(tmp_path / "run.yaml")])
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"config": {"epochs": 2}}))
-    with pytest.raises(GtvError, match=r"run\.yaml: \['run_dir', 'cohort', 'training_patients', 'validation_patients'\] missing"):
-        train.main(["--config", str(tmp_path / "run.yaml")])
+    data = {"cohort": "c", "training_patients": ["A"], "validation_patients": ["B"]}
+    complete = {"route": {"kind": "slices"}, "objective": {"kind": "adversarial"}, "data": data}
+    cases = [({**complete, "config": {"epoch": 2}}, r"run\.yaml: config: .*'epoch'.*expected fields of FitConfig"),
+             ({"config": {"epochs": 2}}, r"run\.yaml: \['route', 'objective', 'data'\] missing"),
+             ({**complete, "config": {}, "route": {"kind": "voxels"}}, r"route kind 'voxels'; expected one of \['patches', 'slices', 'stacks'\]"),
+             ({**complete, "config": {}, "route": {"kind": "slices", "patch": [8, 8, 8]}},
+              r"route 'slices': \['patch'\] are not its options"),
+             ({**complete, "config": {}, "objective": {"kind": "gan"}}, r"objective kind 'gan'; expected one of"),
+             ({**complete, "config": {}, "objective": {"kind": "adversarial", "generator": 5}}, r"objective 'adversarial': .*'generator'"),
+             ({**complete, "config": {}, "data": {"cohort": "c"}}, r"data: \['training_patients', 'validation_patients'\] missing")]
+    for content, expected in cases:
+        (tmp_path / "run.yaml").write_text(yaml.safe_dump(content))
+        with pytest.raises(GtvError, match=expected):
+            train.main(["--config", str(tmp_path / "run.yaml")])
 
 
 def test_resuming_another_mode_or_a_damaged_checkpoint_is_refused(data, tmp_path):
     run = train.train(train.TrainConfig(mode="supervised", epochs=1), data, RunRecord(tmp_path / "run"))
-    with pytest.raises(GtvError, match=r"this run was trained in mode 'supervised'; continuing it in mode 'gan'"):
+    with pytest.raises(GtvError, match=r"this run was trained by 'slices/supervised'; continuing it by 'slices/adversarial'"):
         train.train(train.TrainConfig(mode="gan", epochs=2), data, RunRecord(run.folder))
     checkpoint = run.checkpoint_path()
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])

@@ -12,13 +12,19 @@ from gtvlib.errors import GtvError
 
 
 @pytest.fixture(scope="module")
-def petct(tmp_path_factory):
+def petct_folder(tmp_path_factory):
+    from gtvlib.data.synthetic import generate_cohort
+
+    return generate_cohort(tmp_path_factory.mktemp("petct") / "c", "quick", seed=9, patients=3, pet_patients=3, workers=1)
+
+
+@pytest.fixture(scope="module")
+def petct(petct_folder):
     from gtvlib.data.cohort import Cohort
     from gtvlib.data.dicom.patient import load_patient
     from gtvlib.data.petct import load_petct
-    from gtvlib.data.synthetic import generate_cohort
 
-    folder = generate_cohort(tmp_path_factory.mktemp("petct") / "c", "quick", seed=9, patients=3, pet_patients=3, workers=1)
+    folder = petct_folder
     ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
     cohort = Cohort("synthetic", "three PET/CT patients", folder, ids, lambda pid, s: load_patient(folder / pid, structures=s))
     return train25d.PetCtSet({pid: load_petct(cohort, pid) for pid in ids}, ids[:2], ids[2:], "three PET/CT patients")
@@ -169,6 +175,31 @@ def test_the_arms_train_in_two_rounds_the_transfer_arm_from_the_pretraining(petc
     assert set(trained.label) == (set(igtv.ARMS) - {"PET/CT + SIM, Mamba branch"}) | {igtv.PRETRAINING}
     assert set(trained.status) == {"trained"}
     runs = dict(zip(trained.label, trained.run))
-    transfer = yaml.safe_load(open(f"{runs[igtv.TRANSFER]}/params.yaml"))["config"]
-    assert transfer["init_from"].startswith(runs[igtv.PRETRAINING]) and transfer["target"] == "igtv"
+    transfer = yaml.safe_load(open(f"{runs[igtv.TRANSFER]}/params.yaml"))
+    assert transfer["config"]["init_from"].startswith(runs[igtv.PRETRAINING]) and transfer["route"]["target"] == "igtv"
     assert set(igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1).status) == {"reused"}
+
+
+def test_the_command_trains_a_petct_network_and_its_record_loads_back(petct_folder, tmp_path, monkeypatch):
+    """``python -m gtvlib.train --config`` on the stack route: the PET/CT cases read from the cohort folder, the run
+    recorded by route and objective, loaded back with its route's settings."""
+    import yaml
+
+    from gtvlib.train import main
+
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
+    spec = {"run_dir": str(tmp_path / "cli"),
+            "config": {"model": "igtv_small", "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "optimizer": "adamw",
+                       "weight_decay": 1.0e-4, "lr": 1.0e-3, "schedule": "cosine", "device": "cpu"},
+            "route": {"kind": "stacks", "target": "igtv", "patch_px": 32},
+            "objective": {"kind": "supervised", "loss": "dice_bce"},
+            "data": {"cohort": str(petct_folder), "training_patients": ["SYNTH-001", "SYNTH-002"],
+                     "validation_patients": ["SYNTH-003"]}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["--config", str(tmp_path / "run.yaml")]) == 0
+    params = yaml.safe_load((tmp_path / "cli/params.yaml").read_text())
+    assert params["method"] == "stacks/supervised" and params["route"]["patch_px"] == 32
+    rows = list(csv.DictReader((tmp_path / "cli/per_patient.csv").open()))
+    assert [r["patient"] for r in rows] == ["SYNTH-003"] and 0 <= float(rows[0]["dice"]) <= 1
+    model, config = train25d.load_petct_model(tmp_path / "cli")
+    assert config.patch_px == 32 and config.target == "igtv" and config.model == "igtv_small" and not model.training

@@ -106,7 +106,7 @@ FIRST_STAGE = (PRETRAINING, "CT + SIM", "PET/CT, no SIM (plain 2.5-D U-Net)")  #
 
 def train_arms(base, data, widths_suffix: str = "_small", mamba: bool = True, root=None, workers: int = 1) -> pd.DataFrame:
     """Train every arm (:func:`arm_configs`, then the transfer arm) on ``data`` (a
-    :class:`~gtvlib.train25d.PetCtSet`: training patients, test patients as validation) with
+    :class:`~gtvlib.data.petct.PetCtSet`: training patients, test patients as validation) with
     :func:`gtvlib.crossval.train_jobs` under ``root``, in two rounds so that no worker waits: the GTV pre-training
     beside the two cheapest arms (:data:`FIRST_STAGE`), then the transfer arm from its checkpoint beside the others.
     Returns the table of runs (label, fold, model, status, run, seconds), the transfer arm last."""
@@ -160,8 +160,8 @@ def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:
 
 def masks_scored(arm: str, masks: dict, cases: dict) -> pd.DataFrame:
     """Masks (patient → bool (z, y, x) on the CT grid) scored in 3-D against each case's IGTV
-    (:func:`gtvlib.train3d.patient_scores`), rows as :func:`arm_scores` under the label ``arm``."""
-    from gtvlib.train3d import patient_scores
+    (:func:`gtvlib.evaluate.patient_scores`), rows as :func:`arm_scores` under the label ``arm``."""
+    from gtvlib.evaluate import patient_scores
 
     scores = patient_scores(masks, {pid: cases[pid].igtv for pid in masks}, {pid: cases[pid].spacing_mm for pid in masks})
     return pd.DataFrame([dict(row, arm=arm) for row in scores.per_patient])[SCORE_COLUMNS]

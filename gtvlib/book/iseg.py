@@ -32,10 +32,10 @@ def out_of_fold(runs) -> pd.DataFrame:
 
 
 def scored(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing: dict[str, tuple], **columns) -> pd.DataFrame:
-    """Per patient: the scores of :func:`gtvlib.train3d.patient_scores` (Dice, sensitivity, HD95 in mm, predicted,
+    """Per patient: the scores of :func:`gtvlib.evaluate.patient_scores` (Dice, sensitivity, HD95 in mm, predicted,
     reference and false-positive volumes in cm³) of ``masks`` against ``labels`` as a table; ``columns``: constant
     columns to add (e.g. the cohort's name)."""
-    from gtvlib.train3d import patient_scores
+    from gtvlib.evaluate import patient_scores
 
     return pd.DataFrame(patient_scores(masks, labels, spacing).per_patient).assign(**columns)
 
@@ -75,7 +75,8 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     from gtvlib.data.windows import window_hu, window_preset
     from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, physician_itv
     from gtvlib.metrics import score
-    from gtvlib.train3d import ensemble_mask, inference_box
+    from gtvlib.data.volumes import inference_box
+    from gtvlib.train3d import ensemble_mask
 
     folder = Path(cohort.folder) / "4d" / patient_id
     volumes = load_4d(folder)

@@ -15,7 +15,10 @@ Three jobs, three subpackages, and the shared parts beside them:
 ``statistics``      tables over a cohort: GTV statistics, RTSTRUCT vs SEG, rasterisation conventions
 ``nnunet``          a cohort as an nnU-Net v2 raw dataset; nnU-Net's predictions scored per patient
 ``structseg``       a cohort in the StructSeg2019 Task 4 layout (NIfTI), the HCF paper's data
-``petct``           PET/CT cases (the PET on the CT grid, GTV, IGTV) and 2.5-D stacks of a slice with its neighbours
+``petct``           PET/CT cases (the PET on the CT grid, GTV, IGTV), a PET/CT set split by patient, and 2.5-D
+                    stacks of a slice with its neighbours (drawn as training batches)
+``volumes``         whole volumes for 3-D networks: a volume set split by patient, resampling, the body box
+                    that confines inference, training patches
 ==================  =============================================================================
 
 Data flow one way: files (``dicom``, or ``synthetic`` writing them) → ``Volume`` → ``cohort`` → ``slices``.

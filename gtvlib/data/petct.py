@@ -77,3 +77,60 @@ def stack_25d(case: PetCtCase, z: int, slices: int = 3, modalities: tuple[str, .
     channels = {"PET": case.suv[chosen] / np.float32(suv_scale),
                 "CT": window_hu(case.ct_hu[chosen], chosen_window.center, chosen_window.width)}
     return np.stack([channels[m] for m in modalities]).astype(np.float32)
+
+
+TARGETS = ("igtv", "gtv")
+
+
+@dataclass
+class PetCtSet:
+    """PET/CT cases (patient → :class:`PetCtCase`) split into training and validation patients; ``source``: what they
+    are (part of a run's key)."""
+
+    cases: dict
+    training_ids: list[str]
+    validation_ids: list[str]
+    source: str = ""
+
+    def subset(self, training_ids: list[str], validation_ids: list[str]) -> "PetCtSet":
+        """The same cases with another split (a fold)."""
+        unknown = sorted((set(training_ids) | set(validation_ids)) - set(self.cases))
+        if unknown:
+            raise GtvError(f"patients {unknown} are not in this PET/CT set; expected some of {sorted(self.cases)}")
+        return PetCtSet(self.cases, list(training_ids), list(validation_ids), self.source)
+
+
+def target_of(case: PetCtCase, target: str) -> np.ndarray:
+    """The label volume a run learns: the IGTV or the planning GTV (:data:`TARGETS`)."""
+    return case.igtv if target == "igtv" else case.gtv
+
+
+def sample_stacks(data: PetCtSet, rng: np.random.Generator, batch_size: int, slices: int, modalities, target: str = "igtv",
+                  patch_px: int = 0, foreground_fraction: float = 0.5, window: str = "mediastinal",
+                  suv_scale: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (B, M, S, H, W) and middle-slice labels (B, 1, H, W) float32: a training patient drawn uniformly, then a
+    slice, a share ``foreground_fraction`` among the slices with the target and the others among the slices with
+    body; with ``patch_px`` a square crop centred on a target or body pixel likewise; random left-right flips."""
+    from gtvlib.data.volumes import TISSUE_HU
+
+    inputs, labels = [], []
+    for _ in range(batch_size):
+        case = data.cases[data.training_ids[int(rng.integers(len(data.training_ids)))]]
+        volume = target_of(case, target)
+        with_target = np.nonzero(volume.any(axis=(1, 2)))[0]
+        with_body = np.nonzero((case.ct_hu > TISSUE_HU).any(axis=(1, 2)))[0]
+        on_target = bool(rng.random() < foreground_fraction and len(with_target))
+        pool = with_target if on_target else with_body
+        z = int(pool[int(rng.integers(len(pool)))])
+        stack, label = stack_25d(case, z, slices, tuple(modalities), window, suv_scale), volume[z]
+        if patch_px:
+            candidates = np.argwhere(label if on_target else case.ct_hu[z] > TISSUE_HU)
+            centre = candidates[int(rng.integers(len(candidates)))]
+            start = np.clip(centre - patch_px // 2, 0, np.array(label.shape) - patch_px)
+            window_rc = (slice(int(start[0]), int(start[0]) + patch_px), slice(int(start[1]), int(start[1]) + patch_px))
+            stack, label = stack[..., window_rc[0], window_rc[1]], label[window_rc]
+        if rng.random() < 0.5:
+            stack, label = stack[..., ::-1], label[..., ::-1]
+        inputs.append(np.ascontiguousarray(stack))
+        labels.append(np.ascontiguousarray(label, dtype=np.float32)[None])
+    return np.stack(inputs), np.stack(labels)

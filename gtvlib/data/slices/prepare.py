@@ -36,6 +36,10 @@ class PreparedSlices:
     size: int | None = None
     full: SliceCache | None = field(default=None, repr=False)
 
+    def subset(self, training_ids: list[str], validation_ids: list[str]) -> "PreparedSlices":
+        """The same slices with another split (a fold)."""
+        return PreparedSlices(list(training_ids), list(validation_ids), self.cache, self.crop, self.union, self.size, self.full)
+
     @property
     def patient_ids(self) -> list[str]:
         return [*self.training_ids, *self.validation_ids]

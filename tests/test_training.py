@@ -1,0 +1,134 @@
+"""The one training core (gtvlib.training): every route with its objective through one fit, the command line for
+a 3-D U-Net, two processes on the patch route under torchrun, early stopping and validation cadence on any route."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from gtvlib.errors import GtvError
+from gtvlib.runs import RunRecord
+from gtvlib.training import FitConfig, PatchRoute, StackRoute, Supervised, fit, run_for, stopped_early
+
+IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
+
+
+def _rows(path):
+    return list(csv.DictReader(path.open()))
+
+
+@pytest.fixture(scope="module")
+def volumes(small_cohort):
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+    from gtvlib.data.volumes import volume_set
+
+    cohort = Cohort("synthetic", "three patients", small_cohort, IDS,
+                    lambda pid, s: load_patient(small_cohort / pid, structures=s))
+    return volume_set(cohort, IDS, window="mediastinal", validation_ids=["SYNTH-003"])
+
+
+PATCH = dict(model="unet3d_small", epochs=2, steps_per_epoch=2, batch_size=2, lr=1.0e-3, optimizer="adamw",
+             schedule="cosine", device="cpu")
+
+
+def _patch_yaml(folder, small_cohort, run_dir, **config):
+    spec = {"run_dir": str(run_dir), "config": {**PATCH, **config}, "route": {"kind": "patches", "patch": [16, 32, 32]},
+            "objective": {"kind": "supervised", "loss": "dice_bce"},
+            "data": {"cohort": str(small_cohort), "training_patients": IDS[:2], "validation_patients": IDS[2:],
+                     "window": "mediastinal"}}
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_the_command_trains_a_3d_unet_from_a_cohort_folder(small_cohort, volumes, tmp_path, monkeypatch):
+    """``python -m gtvlib.train --config`` on the patch route equals the same fit called from Python."""
+    from gtvlib.train import main
+    from gtvlib.train3d import load_volume_model
+
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
+    assert main(["--config", str(_patch_yaml(tmp_path, small_cohort, tmp_path / "cli"))]) == 0
+    params = yaml.safe_load((tmp_path / "cli/params.yaml").read_text())
+    assert params["method"] == "patches/supervised" and params["route"]["patch"] == [16, 32, 32]
+    assert [r["epoch"] for r in _rows(tmp_path / "cli/epochs.csv")] == ["1", "2"]
+    assert [r["patient"] for r in _rows(tmp_path / "cli/per_patient.csv")] == ["SYNTH-003"] * 2
+    direct = fit(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"), RunRecord(tmp_path / "py"))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert strip(_rows(tmp_path / "cli/epochs.csv")) == strip(_rows(direct.folder / "epochs.csv"))
+    model = load_volume_model(tmp_path / "cli")
+    assert sum(p.numel() for p in model.parameters()) > 0 and not model.training
+
+
+def test_two_processes_train_the_patch_route_under_torchrun(small_cohort, tmp_path):
+    """DDP on the 3-D route: each rank takes its share of every global batch; the ranks end with the same weights
+    (checked by the loop itself) and rank 0 writes the one record."""
+    config = _patch_yaml(tmp_path, small_cohort, tmp_path / "ddp")
+    env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+                           "-m", "gtvlib.train", "--config", str(config)], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = _rows(tmp_path / "ddp/epochs.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"] and np.isfinite(float(rows[-1]["train_loss"]))
+    assert 0 <= float(rows[-1]["val_patient_dice"]) <= 1
+
+
+def test_early_stopping_and_validation_cadence_on_the_patch_route(volumes, tmp_path):
+    """A rate too small to change a float32 weight leaves the validation Dice unchanged: with patience 1 the run
+    stops after the second validated epoch; epochs between validations record NaN and do not stop it."""
+    still = dict(PATCH, lr=1.0e-12, epochs=6, validate_every=2, patience=1)
+    run = fit(FitConfig(**still), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"), RunRecord(tmp_path / "still"))
+    epochs = run.epochs()
+    assert epochs.epoch.tolist() == [1, 2, 3, 4] and epochs.val_patient_dice.notna().tolist() == [False, True, False, True]
+    assert stopped_early(run, 2, "val_patient_dice") and not stopped_early(run, 3, "val_patient_dice")
+
+
+def test_stopped_early_passes_over_epochs_without_validation(tmp_path):
+    run = RunRecord(tmp_path / "r")
+    run.folder.mkdir()
+    (run.folder / "epochs.csv").write_text("epoch,val_patient_dice\n1,\n2,0.5\n3,\n4,\n")
+    assert not stopped_early(run, 2)  # nothing validated in the last two epochs: nothing to decide
+    (run.folder / "epochs.csv").write_text("epoch,val_patient_dice\n1,\n2,0.5\n3,\n4,0.4\n")
+    assert stopped_early(run, 2) and not stopped_early(run, 0)
+
+
+def test_route_and_objective_options_are_checked_before_anything_is_written(volumes, tmp_path):
+    from gtvlib.training import Adversarial, SliceClassification
+
+    cases = [(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Adversarial(), "the adversarial objective judges 2-D masks"),
+             (FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), SliceClassification(), "trains a slice classifier"),
+             (FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Supervised("hinge"), r"loss='hinge'; expected one of"),
+             (FitConfig(**dict(PATCH, steps_per_epoch=0)), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
+              "steps_per_epoch=0 with the patches route"),
+             (FitConfig(**dict(PATCH, schedule="linear")), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
+              "schedule='linear'; expected one of"),
+             (FitConfig(**PATCH), StackRoute(volumes), Supervised("dice_bce"), "expected a 2.5-D PET/CT segmentation network"),
+             (FitConfig(**dict(PATCH, init_from=str(tmp_path))), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
+              "a folder without params.yaml")]
+    for config, route, objective, message in cases:
+        with pytest.raises(GtvError, match=message):
+            fit(config, route, objective, RunRecord(tmp_path / "never"))
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_run_folder_starts_another_run_and_the_key_names_route_and_objective(volumes, tmp_path):
+    import torch
+
+    first = fit(FitConfig(**dict(PATCH, epochs=1)), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
+                RunRecord(tmp_path / "first"))
+    from gtvlib.training.loop import build_for_training
+    from gtvlib.models import model_spec
+
+    started = build_for_training(FitConfig(**dict(PATCH, init_from=str(first.folder))), model_spec("unet3d_small"))
+    saved = torch.load(first.checkpoint_path(), weights_only=True)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in started.state_dict().items())
+    base = run_for(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"), tmp_path).folder
+    assert run_for(FitConfig(**dict(PATCH, device="auto", keep_checkpoints=3)), PatchRoute(volumes, (16, 32, 32)),
+                   Supervised("dice_bce"), tmp_path).folder == base  # where it computes is not part of the key
+    assert run_for(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32), negatives="anywhere"), Supervised("dice_bce"),
+                   tmp_path).folder != base
+    assert run_for(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Supervised("dice"), tmp_path).folder != base
