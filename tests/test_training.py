@@ -132,3 +132,18 @@ def test_a_run_folder_starts_another_run_and_the_key_names_route_and_objective(v
     assert run_for(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32), negatives="anywhere"), Supervised("dice_bce"),
                    tmp_path).folder != base
     assert run_for(FitConfig(**PATCH), PatchRoute(volumes, (16, 32, 32)), Supervised("dice"), tmp_path).folder != base
+
+
+def test_the_documented_run_file_is_a_valid_configuration(root):
+    """book/how_to_run.md's run.yaml names a FitConfig, a route with its options and an objective the command reads."""
+    import re
+
+    from gtvlib.training.command import _parts
+    from gtvlib.training.objectives import Adversarial
+    from gtvlib.training.routes import SliceRoute
+
+    page = (root / "book" / "how_to_run.md").read_text()
+    text = re.search(r"```yaml\n(run_dir: runs/gtv_samgan_paper.*?)```", page, re.S).group(1)
+    config, route_class, options, objective = _parts(yaml.safe_load(text), root / "book" / "how_to_run.md")
+    assert config.model == "sam_med2d_vit_b" and config.init_from == "sam_med2d_b" and config.epochs == 100
+    assert route_class is SliceRoute and options == {"box_jitter_px": 5} and isinstance(objective, Adversarial)
