@@ -130,19 +130,11 @@ def evaluate_cases(model, data: PetCtSet, patient_ids, config: PetCtConfig, devi
 
 def load_petct_model(run_folder, epoch: int | None = None):
     """(network, config) of a 2.5-D PET/CT run (the stack route's record): the registered network with its weights of
-    ``epoch`` (default: the last checkpoint), in evaluation mode on the CPU, and the run's :class:`PetCtConfig`."""
-    from pathlib import Path
-
+    ``epoch`` (default: the last checkpoint), in evaluation mode on the CPU
+    (:func:`gtvlib.models.trained.load_trained`), and the run's :class:`PetCtConfig`."""
+    from gtvlib.models.trained import load_run
     from gtvlib.runs import RunRecord
 
-    run = RunRecord(Path(run_folder), writer=False)
-    params = run.params()
-    route = params.get("route") or {}
-    if route.get("kind") != "stacks":
-        raise GtvError(f"{run_folder}: not a 2.5-D PET/CT run (params.yaml records route {route.get('kind')!r}); expected "
-                       "a run of the stack route (gtvlib.train25d.train_petct)")
-    saved = {**(params.get("config") or {}), **route}
-    config = PetCtConfig(**{f.name: saved[f.name] for f in fields(PetCtConfig) if f.name in saved})
-    model = build_network(config)
-    run.restore(model, epoch)
-    return model.eval(), config
+    trained = load_run(run_folder, epoch, "stacks", "a 2.5-D PET/CT run")
+    saved = {**(RunRecord(run_folder, writer=False).params().get("config") or {}), **trained.route}
+    return trained.model, PetCtConfig(**{f.name: saved[f.name] for f in fields(PetCtConfig) if f.name in saved})

@@ -77,22 +77,11 @@ def sample_patches(data: VolumeSet, config: VolumeConfig, rng: np.random.Generat
 
 
 def load_volume_model(run_folder, epoch: int | None = None):
-    """The 3-D network of a run (the patch route's record) with its weights of ``epoch`` (default: the last
-    checkpoint), in evaluation mode on the CPU."""
-    from pathlib import Path
+    """The 3-D network of a run of the patch route with its weights of ``epoch`` (default: the last checkpoint), in
+    evaluation mode on the CPU (:func:`gtvlib.models.trained.load_trained`)."""
+    from gtvlib.models.trained import load_run
 
-    from gtvlib.models import build_model
-    from gtvlib.runs import RunRecord
-
-    run = RunRecord(Path(run_folder), writer=False)
-    params = run.params()
-    route = (params.get("route") or {}).get("kind")
-    if route != "patches" or "model" not in (params.get("config") or {}):
-        raise GtvError(f"{run_folder}: not a 3-D training run (params.yaml records route {route!r}); expected a run of "
-                       "the patch route (gtvlib.train3d.train_volumes)")
-    model = build_model(params["config"]["model"])
-    run.restore(model, epoch)
-    return model.eval()
+    return load_run(run_folder, epoch, "patches", "a 3-D training run").model
 
 
 def ensemble_mask(models, image: np.ndarray, patch, overlap: float = 0.25, box=None) -> np.ndarray:

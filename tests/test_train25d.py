@@ -203,3 +203,44 @@ def test_the_command_trains_a_petct_network_and_its_record_loads_back(petct_fold
     assert [r["patient"] for r in rows] == ["SYNTH-003"] and 0 <= float(rows[0]["dice"]) <= 1
     model, config = train25d.load_petct_model(tmp_path / "cli")
     assert config.patch_px == 32 and config.target == "igtv" and config.model == "igtv_small" and not model.training
+
+
+def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path):
+    """``python -m gtvlib.segment --pet``: the PET series put on the CT's grid, every slice predicted within the body's
+    box; the IGTV-auto SEG holds exactly what the network predicts on the chapter's case, and dciodvfy accepts the
+    exports; without the PET the network is refused."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
+    from gtvlib.data.dicom.seg import load_seg_masks
+    from gtvlib.data.dicom.series import load_ct_series
+    from gtvlib.runs import RunRecord
+    from gtvlib.segment import segment_study
+    from gtvlib.segment.export import IGTV_ROI_NAME, output_files
+
+    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1))
+    run = train25d.train_petct(config, petct, RunRecord(tmp_path / "run"))
+    state = torch.load(run.checkpoint_path(), weights_only=True)
+    state["model"]["head.bias"] += 5.0  # a network that marks what it sees within the body's box: an export needs a mask
+    torch.save(state, run.checkpoint_path())
+    out, files = tmp_path / "out", output_files(IGTV_ROI_NAME)
+    done = subprocess.run([sys.executable, "-m", "gtvlib.segment", str(petct_folder / "SYNTH-003"), "--out", str(out),
+                           "--model", str(run.folder), "--pet", str(petct_folder / "pet" / "SYNTH-003" / "PT")],
+                          capture_output=True, text=True, env={**os.environ, "GTVLIB_BATCH": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "PET: " in done.stdout and sorted(p.name for p in out.iterdir()) == sorted(files.values())
+    model, loaded = train25d.load_petct_model(run.folder)
+    expected = train25d.predict_case(model, petct.cases["SYNTH-003"], loaded)
+    exported = load_seg_masks(out / files["seg"], load_ct_series(petct_folder / "SYNTH-003" / "CT"))[IGTV_ROI_NAME]
+    assert expected.any() and np.array_equal(exported, expected)
+    assert json.loads((out / files["summary"]).read_text())["roi"] == IGTV_ROI_NAME
+    if find_dciodvfy():
+        assert [verify_dicom(out / files[k]).errors for k in ("rtstruct", "seg")] == [[], []]
+    with pytest.raises(GtvError, match="reads PET and CT; give the PET series"):
+        segment_study(petct_folder / "SYNTH-003", tmp_path / "x", run.folder, verbose=False)
+    assert not (tmp_path / "x").exists()

@@ -2,6 +2,7 @@
 a 3-D U-Net, two processes on the patch route under torchrun, early stopping and validation cadence on any route."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,86 @@ def test_the_documented_run_file_is_a_valid_configuration(root):
     config, route_class, options, objective = _parts(yaml.safe_load(text), root / "book" / "how_to_run.md")
     assert config.model == "sam_med2d_vit_b" and config.init_from == "sam_med2d_b" and config.epochs == 100
     assert route_class is SliceRoute and options == {"box_jitter_px": 5} and isinstance(objective, Adversarial)
+
+
+def _marking(run_folder, bias_key: str, value: float = 5.0) -> None:
+    """Raise a run's last checkpoint's final bias so that the network marks what it sees: an export needs a mask."""
+    import torch
+
+    run = RunRecord(run_folder)
+    path = run.checkpoint_path()
+    state = torch.load(path, weights_only=True)
+    state["model"][bias_key] += value
+    torch.save(state, path)
+
+
+def test_segment_exports_a_3d_run_as_rtstruct_and_seg(small_cohort, volumes, tmp_path):
+    """``python -m gtvlib.segment`` from a 3-D U-Net's run: the scan windowed as in training, sliding windows within
+    the body's box; the exported SEG and RTSTRUCT hold exactly the inferer's mask, and dciodvfy accepts them."""
+    from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
+    from gtvlib.data.dicom.seg import load_seg_masks
+    from gtvlib.data.dicom.series import load_ct_series
+    from gtvlib.data.volumes import inference_box
+    from gtvlib.data.windows import window_hu, window_preset
+    from gtvlib.models.unet3d import sliding_window_logits
+    from gtvlib.segment import segment_study
+    from gtvlib.segment.export import OUTPUT_FILES, ROI_NAME
+    from gtvlib.train3d import VolumeConfig, load_volume_model, train_volumes
+
+    run = train_volumes(VolumeConfig(epochs=1, steps_per_epoch=1, patch=(16, 32, 32), device="cpu"), volumes,
+                        RunRecord(tmp_path / "run"))
+    _marking(run.folder, "model.2.1.conv.unit0.conv.bias")
+    done = subprocess.run([sys.executable, "-m", "gtvlib.segment", str(small_cohort / "SYNTH-003"), "--out",
+                           str(tmp_path / "out"), "--model", str(run.folder)], capture_output=True, text=True,
+                          env={**os.environ, "GTVLIB_BATCH": "1"})
+    assert done.returncode == 0, done.stderr
+    ct = load_ct_series(small_cohort / "SYNTH-003" / "CT")
+    window = window_preset("mediastinal")
+    expected = sliding_window_logits(load_volume_model(run.folder), window_hu(ct.hu, window.center, window.width),
+                                     (16, 32, 32), 0.25, box=inference_box(ct.hu)) > 0
+    exported = load_seg_masks(tmp_path / "out" / OUTPUT_FILES["seg"], ct)[ROI_NAME]
+    assert expected.any() and np.array_equal(exported, expected)
+    summary = json.loads((tmp_path / "out" / OUTPUT_FILES["summary"]).read_text())
+    assert summary["model"] == "unet3d_small" and summary["prompt"].startswith("none")
+    if find_dciodvfy():
+        assert [verify_dicom(tmp_path / "out" / OUTPUT_FILES[k]).errors for k in ("rtstruct", "seg")] == [[], []]
+    with pytest.raises(GtvError, match="reads no PET; --pet applies"):
+        segment_study(small_cohort / "SYNTH-003", tmp_path / "x", run.folder, pet=small_cohort, verbose=False)
+
+
+def test_a_3d_run_at_another_spacing_predicts_on_the_scan_grid(small_cohort, tmp_path):
+    """A run trained on volumes resampled to 2 × the in-plane spacing predicts on the resampled scan and maps its
+    logits back onto the scan's own grid."""
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+    from gtvlib.data.dicom.series import load_ct_series
+    from gtvlib.data.volumes import volume_set
+    from gtvlib.inference.inferers import PatchInferer
+    from gtvlib.models.trained import load_trained
+    from gtvlib.train3d import VolumeConfig, train_volumes
+
+    cohort = Cohort("synthetic", "three patients", small_cohort, IDS, lambda pid, s: load_patient(small_cohort / pid, structures=s))
+    native = load_ct_series(small_cohort / "SYNTH-003" / "CT")
+    coarse_mm = (float(native.spacing_mm[0]), 2 * float(native.spacing_mm[1]), 2 * float(native.spacing_mm[2]))
+    coarse = volume_set(cohort, IDS, window="mediastinal", validation_ids=["SYNTH-003"], spacing_mm=coarse_mm)
+    run = train_volumes(VolumeConfig(epochs=1, steps_per_epoch=1, patch=(16, 32, 32), device="cpu"), coarse,
+                        RunRecord(tmp_path / "coarse"))
+    _marking(run.folder, "model.2.1.conv.unit0.conv.bias", 50.0)
+    trained = load_trained(run.folder)
+    assert trained.volume_spec["spacing_mm"] == list(coarse_mm) and trained.volume_spec["window"] == "mediastinal"
+    mask = PatchInferer(trained)(native)
+    assert mask.shape == native.shape
+    # a network marking everything it sees marks the body's box on the coarse grid: on the scan, the same region
+    inside = np.argwhere(mask.any(axis=0))
+    rows, columns = coarse.boxes["SYNTH-003"].row0 * 2, coarse.boxes["SYNTH-003"].col0 * 2
+    assert abs(int(inside[:, 0].min()) - rows) <= 2 and abs(int(inside[:, 1].min()) - columns) <= 2
+
+
+def test_resampling_there_and_back_keeps_a_linear_field():
+    from gtvlib.data.volumes import resample_to_shape
+
+    z, y, x = np.indices((6, 20, 24)).astype(np.float32)
+    field = 3 * y + 2 * x + z
+    coarse = resample_to_shape(field, (1.0, 1.0, 1.0), (1.0, 2.0, 2.0), (6, 10, 12))
+    back = resample_to_shape(coarse, (1.0, 2.0, 2.0), (1.0, 1.0, 1.0), field.shape)
+    assert np.allclose(back[:, 2:-2, 2:-2], field[:, 2:-2, 2:-2], atol=1e-4)

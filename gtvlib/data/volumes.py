@@ -32,7 +32,8 @@ class VolumeSet:
     patient, split into training and validation patients. ``source``: what the volumes are (part of a run's key);
     ``tissue``: by patient, the flat indices (int32) of the voxels above −500 HU outside the GTV, where ``"tissue"``
     negatives are centred; ``boxes``: by patient, the body's in-plane box (± ``BODY_MARGIN_VOXELS``) that confines
-    whole-volume inference."""
+    whole-volume inference; ``window``: the CT window the images were cut with and ``resampled_mm``: the spacing they
+    were resampled to (None: each scan's own), both recorded with a run so that a new scan is prepared alike."""
 
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
@@ -42,6 +43,8 @@ class VolumeSet:
     source: str = ""
     tissue: dict[str, np.ndarray] = field(default_factory=dict)
     boxes: dict = field(default_factory=dict)
+    window: str = ""
+    resampled_mm: tuple[float, float, float] | None = None
 
     def subset(self, training_ids: list[str], validation_ids: list[str]) -> "VolumeSet":
         """The same volumes with another split (a fold)."""
@@ -49,7 +52,7 @@ class VolumeSet:
         if unknown:
             raise GtvError(f"patients {unknown} are not in this volume set; expected some of {sorted(self.images)}")
         return VolumeSet(self.images, self.labels, self.spacing_mm, list(training_ids), list(validation_ids), self.source,
-                         self.tissue, self.boxes)
+                         self.tissue, self.boxes, self.window, self.resampled_mm)
 
 
 def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", structure: str = "GTV-1",
@@ -79,7 +82,8 @@ def volume_set(cohort, patient_ids: list[str], window: str = "hcf_paper", struct
     training = [pid for pid in patient_ids if pid not in set(validation_ids)]
     resampled = "" if spacing_mm is None else f" | resampled to {tuple(float(s) for s in spacing_mm)} mm"
     return VolumeSet(images, labels, spacing, training, list(validation_ids),
-                     f"{cohort.source} | window {window}{resampled}", tissue, boxes)
+                     f"{cohort.source} | window {window}{resampled}", tissue, boxes, window,
+                     None if spacing_mm is None else tuple(float(s) for s in spacing_mm))
 
 
 def resample(hu: np.ndarray, label: np.ndarray, spacing_mm, target_mm) -> tuple[np.ndarray, np.ndarray]:
@@ -87,16 +91,24 @@ def resample(hu: np.ndarray, label: np.ndarray, spacing_mm, target_mm) -> tuple[
     view (the outer voxel edges aligned, so target voxel i is centred at source index (i + ½)·t/s − ½): HU
     trilinearly (float32), the label as its trilinear fraction ≥ 0.5 (no ties at a factor-2 change, so the volume
     is kept)."""
-    from scipy import ndimage
-
     if len(target_mm) != 3 or not all(np.isfinite(t) and t > 0 for t in target_mm):
         raise GtvError(f"spacing_mm={tuple(target_mm)}; expected three positive voxel sides (dz, dy, dx) in mm")
     shape = [max(1, int(round(n * s / t))) for n, s, t in zip(hu.shape, spacing_mm, target_mm)]
+    out_hu = resample_to_shape(np.asarray(hu, np.float32), spacing_mm, target_mm, shape)
+    out_label = resample_to_shape(np.asarray(label, np.float32), spacing_mm, target_mm, shape) >= 0.5
+    return out_hu.astype(np.float32), out_label
+
+
+def resample_to_shape(values: np.ndarray, spacing_mm, target_mm, shape, order: int = 1) -> np.ndarray:
+    """``values`` (z, y, x) on a grid of ``spacing_mm`` sampled on a grid of ``target_mm`` and ``shape`` that starts at
+    the same outer voxel edge (target voxel i is centred at source index (i + ½)·t/s − ½): spline ``order`` 1
+    (trilinear), edges repeated beyond the source. With the two spacings swapped it maps a resampled volume back
+    onto its source grid."""
+    from scipy import ndimage
+
     step = [t / s for s, t in zip(spacing_mm, target_mm)]  # source voxels per target voxel
     coordinates = np.meshgrid(*[(np.arange(n) + 0.5) * f - 0.5 for n, f in zip(shape, step)], indexing="ij")
-    out_hu = ndimage.map_coordinates(np.asarray(hu, np.float32), coordinates, order=1, mode="nearest")
-    out_label = ndimage.map_coordinates(np.asarray(label, np.float32), coordinates, order=1, mode="nearest") >= 0.5
-    return out_hu.astype(np.float32), out_label
+    return ndimage.map_coordinates(np.asarray(values, np.float32), coordinates, order=order, mode="nearest")
 
 
 def sample_patches(data: VolumeSet, rng: np.random.Generator, batch_size: int, patch, foreground_fraction: float,

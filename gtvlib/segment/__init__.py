@@ -6,8 +6,11 @@
    series and non-DICOM files may lie beside it). One CT series is picked, or the one named by ``series``;
    several CT series without a choice, none, a gap or mixed geometry are a :class:`GtvError`.
 2. **Model** (:func:`gtvlib.models.trained.load_trained`): a run folder written by training (its last
-   checkpoint), a checkpoint in a run, or a weights file with its architecture named. The run's model grid is
-   laid on the scan at the training pixel size (:mod:`gtvlib.segment.grid`).
+   checkpoint), a checkpoint in a run, or a weights file with its architecture named, of any family. A 2-D run's
+   model grid is laid on the scan at the training pixel size (:mod:`gtvlib.segment.grid`); a 3-D run or a PET/CT
+   run predicts through the inferer of its route (:mod:`gtvlib.inference.inferers`), a PET/CT network reading the
+   PET series given as ``pet`` (SUVbw from its headers, put on the CT's grid); an IGTV network's ROI is
+   ``IGTV-auto``.
 3. **Prompt**: a prompt-free model segments every slice alone. SAM-Med2D (GTV-SAMGAN) needs a box on each
    slice it segments: from the user (``box=`` or ``click=`` in patient mm, :mod:`gtvlib.segment.prompts`) or
    from a prompt-free model's mask (``boxes_from``: the box of its largest component on each slice, the
@@ -24,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gtvlib import __version__
 from gtvlib.data.dicom.files import read_dataset
@@ -32,12 +34,12 @@ from gtvlib.data.dicom.patient import FoundSeries, scan_series
 from gtvlib.data.dicom.series import check_ct_slices, volume_from_slices
 from gtvlib.data.volume import volume_cm3
 from gtvlib.errors import GtvError
-from gtvlib.progress import progress
-from gtvlib.segment.export import ROI_NAME, write_outputs
-from gtvlib.segment.grid import ModelGrid, model_grid
+from gtvlib.segment.export import IGTV_ROI_NAME, ROI_NAME, write_outputs
+from gtvlib.inference.inferers import grid_mask_on_scan, predict_on_scan, predict_volume, seen_by as _seen_by
 from gtvlib.segment.prompts import UserPrompt, parse_prompt, prompt_labels
 
-__all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_on_scan", "predict_volume", "parse_prompt"]
+__all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_on_scan", "predict_volume", "parse_prompt",
+           "grid_mask_on_scan"]
 
 
 @dataclass
@@ -67,67 +69,10 @@ def pick_ct_series(folder: str | os.PathLike, series_number: str | None = None) 
     return cts[0]
 
 
-@torch.no_grad()
-def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch_size: int = 16,
-                   description: str = "segmenting", show_progress: bool = True) -> np.ndarray:
-    """Logits (z, S, S) of ``images`` (z, S, S) in [0, 1] on the model grid. A box-prompted model predicts only
-    the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
-    from gtvlib.segment.grid import OUTSIDE_LOGIT
-
-    if trained.spec.task != "segmentation":
-        raise GtvError(f"{trained.name} is a {trained.spec.task} model (one decision per slice); expected a segmentation "
-                       "model to draw the GTV")
-    device = next(trained.model.parameters()).device
-    if trained.prompt_free:
-        todo = np.arange(images.shape[0])
-    else:
-        if labels is None:
-            raise GtvError(f"{trained.name} needs a box prompt on every slice it segments; give --prompt box=… or "
-                           "click=… (mm), or --boxes-from a prompt-free run")
-        todo = np.nonzero(labels.reshape(labels.shape[0], -1).any(axis=1))[0]
-    logits = np.full(images.shape, OUTSIDE_LOGIT, dtype=np.float32)
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    for batch in progress(batches, description, unit="batch", enabled=show_progress):
-        image_t = torch.from_numpy(np.asarray(images[batch], np.float32))[:, None].to(device)
-        label_t = torch.zeros_like(image_t) if labels is None else torch.from_numpy(labels[batch].astype(np.float32))[:, None].to(device)
-        logits[batch] = trained.spec.predict(trained.model, image_t, label_t)[:, 0].float().cpu().numpy()
-    return logits
-
-
-def predict_on_scan(trained, volume, prompt_mask: np.ndarray | None = None, show_progress: bool = False) -> np.ndarray:
-    """A trained model's GTV on ``volume``'s own grid: bool (z, y, x).
-
-    A box-prompted model (SAM-Med2D) takes the box of ``prompt_mask`` (bool (z, y, x) on the scan, e.g. the
-    reference GTV: the GTV-SAMGAN protocol) on each slice that holds it; a prompt-free model needs none.
-    """
-    grid, images = _seen_by(trained, volume)
-    labels = None if prompt_mask is None else grid.mask_on_grid(prompt_mask)
-    if not trained.prompt_free and (labels is None or not labels.any()):
-        raise GtvError(f"{trained.name} needs a box prompt: give a non-empty prompt_mask on the scan")
-    return grid.to_scan(predict_volume(trained, images, labels, show_progress=show_progress), volume.shape)
-
-
-def grid_mask_on_scan(trained, volume, mask: np.ndarray) -> np.ndarray:
-    """A mask on ``trained``'s model grid (z, S, S) bool — e.g. a cascade's, voted over fold models — on
-    ``volume``'s own grid: bool (z, y, x), resampled as the model's logits are (±1 → bilinear → > 0)."""
-    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
-    mask = np.asarray(mask, bool)
-    if mask.shape != (volume.shape[0], grid.size, grid.size):
-        raise GtvError(f"mask of shape {mask.shape}; expected {(volume.shape[0], grid.size, grid.size)}: the slices of "
-                       f"the scan on {trained.name}'s {grid.size}-px grid")
-    return grid.to_scan(np.where(mask, 1.0, -1.0).astype(np.float32), volume.shape)
-
-
-def _seen_by(trained, volume) -> tuple[ModelGrid, np.ndarray]:
-    """A trained model's grid on ``volume`` and the scan on it, windowed as in training: (grid, (z, S, S) in [0, 1])."""
-    grid = model_grid(volume, trained.slice_spec, trained.source_geometry)
-    return grid, grid.images(volume, trained.slice_spec["window_center_hu"], trained.slice_spec["window_width_hu"])
-
-
 def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model: str | os.PathLike, *,
                   prompts: list[str | UserPrompt] = (), boxes_from: str | os.PathLike | None = None,
                   series: str | None = None, architecture: str | None = None, allow_unsafe_pickle: bool = False,
-                  verbose: bool = True) -> Segmentation:
+                  pet: str | os.PathLike | None = None, verbose: bool = True) -> Segmentation:
     """Segment the GTV of the CT series below ``input_folder`` and write RTSTRUCT, SEG, QA picture and summary
     into ``out`` (see the module's description). Returns the :class:`Segmentation`."""
     from gtvlib.models.trained import load_trained
@@ -144,6 +89,48 @@ def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model
                        "model (SAM-Med2D) only")
     if parsed and boxes_from:
         raise GtvError("give either --prompt or --boxes-from, not both (which box would a slice take?)")
+    kind = trained.route.get("kind", "slices")
+    if kind == "slices":
+        if pet is not None:
+            raise GtvError(f"{model}: {trained.name} reads CT slices only; --pet applies to a PET/CT network")
+        mask, pixel_mm, prompt_source = _slice_mask(trained, volume, parsed, boxes_from, allow_unsafe_pickle)
+    else:
+        from gtvlib.inference.inferers import inferer_for
+
+        inferer = inferer_for(trained)
+        if pet is not None and not inferer.reads_pet:
+            raise GtvError(f"{model}: {trained.name} reads no PET; --pet applies to a network that reads PET")
+        pet_volume = None
+        if pet is not None:
+            from gtvlib.data.dicom.series import load_pet_series
+
+            pet_volume = load_pet_series(pet)
+            say(f"PET: {pet_volume.shape[0]} slices, SUVbw from its headers")
+        mask = inferer(volume, pet_volume)
+        target = trained.volume_spec.get("spacing_mm") or volume.spacing_mm
+        pixel_mm, prompt_source = tuple(float(v) for v in target[1:]), "none (prompt-free model)"
+    roi_name = IGTV_ROI_NAME if kind == "stacks" and trained.route.get("target") == "igtv" else ROI_NAME
+    slices_with_tumour = int(mask.reshape(mask.shape[0], -1).any(axis=1).sum())
+    summary = {
+        "input_series": chosen.label(), "slices": int(volume.shape[0]),
+        "scan_spacing_mm": [round(float(v), 4) for v in volume.spacing_mm],
+        "model": trained.name, "model_version": trained.version, "prompt": prompt_source,
+        "model_pixel_mm": [round(v, 4) for v in pixel_mm],
+        "volume_cm3": round(volume_cm3(mask, volume.spacing_mm), 3), "slices_with_tumour": slices_with_tumour,
+        "roi": roi_name, "gtvlib_version": __version__,
+    }
+    files = write_outputs(out, slices, volume, mask, trained.name, trained.version, summary, roi_name)
+    say(f"{roi_name}: {summary['volume_cm3']:.2f} cm³ on {slices_with_tumour} slices; wrote "
+        + ", ".join(str(p) for p in files.values()))
+    return Segmentation(mask, files, summary)
+
+
+
+def _slice_mask(trained, volume, parsed, boxes_from, allow_unsafe_pickle) -> tuple[np.ndarray, tuple, str]:
+    """A 2-D run's mask on the scan, with its prompts (a box-prompted model) or none: (mask, model pixel mm, what
+    prompted it)."""
+    from gtvlib.models.trained import load_trained
+
     grid, images = _seen_by(trained, volume)
     labels, prompt_source = None, "none (prompt-free model)"
     if parsed:
@@ -159,19 +146,4 @@ def segment_study(input_folder: str | os.PathLike, out: str | os.PathLike, model
         prompt_source = f"boxes of {detector.name} ({detector.version}) per slice"
     if not trained.prompt_free and labels is not None and not labels.any():
         raise GtvError("no slice received a box prompt (the detector found nothing): nothing to segment")
-    logits = predict_volume(trained, images, labels)
-    mask = grid.to_scan(logits, volume.shape)
-    slices_with_tumour = int(mask.reshape(mask.shape[0], -1).any(axis=1).sum())
-    summary = {
-        "input_series": chosen.label(), "slices": int(volume.shape[0]),
-        "scan_spacing_mm": [round(float(v), 4) for v in volume.spacing_mm],
-        "model": trained.name, "model_version": trained.version, "prompt": prompt_source,
-        "model_pixel_mm": [round(v, 4) for v in grid.pixel_mm],
-        "volume_cm3": round(volume_cm3(mask, volume.spacing_mm), 3), "slices_with_tumour": slices_with_tumour,
-        "roi": ROI_NAME, "gtvlib_version": __version__,
-    }
-    files = write_outputs(out, slices, volume, mask, trained.name, trained.version, summary)
-    say(f"{ROI_NAME}: {summary['volume_cm3']:.2f} cm³ on {slices_with_tumour} slices; wrote "
-        + ", ".join(str(p) for p in files.values()))
-    return Segmentation(mask, files, summary)
-
+    return grid.to_scan(predict_volume(trained, images, labels), volume.shape), grid.pixel_mm, prompt_source

@@ -28,6 +28,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", action="append", default=[], metavar="box=X0,Y0,Z0,X1,Y1,Z1|click=X,Y,Z,D",
                    help="box corners, or a point and the tumour's diameter, in mm (repeatable)")
     p.add_argument("--boxes-from", metavar="RUN", help="a prompt-free run whose mask gives each slice its box")
+    p.add_argument("--pet", metavar="FOLDER", help="the PET series of this CT (a PET/CT network's run): SUVbw from its "
+                   "headers, put on the CT's grid; the two must share a frame of reference")
     p.add_argument("--series", metavar="NUMBER", help="the SeriesNumber of the CT series, where INPUT holds several")
     p.add_argument("--architecture", help="registry name of the model in a bare weights file (e.g. sam_med2d_vit_b)")
     p.add_argument("--allow-unsafe-pickle", action="store_true",
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         segment_study(args.input, args.out, args.model, prompts=args.prompt, boxes_from=args.boxes_from,
-                      series=args.series, architecture=args.architecture, allow_unsafe_pickle=args.allow_unsafe_pickle)
+                      series=args.series, architecture=args.architecture, allow_unsafe_pickle=args.allow_unsafe_pickle,
+                      pet=args.pet)
     except GtvError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,10 +26,19 @@ from gtvlib.data.volume import Volume
 from gtvlib.errors import GtvError
 
 ROI_NAME = "GTV-auto"
-OUTPUT_FILES = {"rtstruct": "RTSTRUCT_GTV-auto.dcm", "seg": "SEG_GTV-auto.dcm", "qa": "qa.png", "summary": "summary.json"}
+IGTV_ROI_NAME = "IGTV-auto"  # a PET/CT network trained on the IGTV (seed 004)
 
 
-def structure_datasets(ct_slices: list[Dataset], mask: np.ndarray, model_name: str, model_version: str) -> tuple[Dataset, Dataset]:
+def output_files(roi_name: str = ROI_NAME) -> dict[str, str]:
+    """The files an export writes, by kind, named after its ROI."""
+    return {"rtstruct": f"RTSTRUCT_{roi_name}.dcm", "seg": f"SEG_{roi_name}.dcm", "qa": "qa.png", "summary": "summary.json"}
+
+
+OUTPUT_FILES = output_files()
+
+
+def structure_datasets(ct_slices: list[Dataset], mask: np.ndarray, model_name: str, model_version: str,
+                       roi_name: str = ROI_NAME) -> tuple[Dataset, Dataset]:
     """(RTSTRUCT, SEG) of ``mask`` (z, rows, columns) bool over ``ct_slices`` (sorted along z): ROI / segment
     ``GTV-auto``, generated AUTOMATIC by ``model_name`` (``model_version``), new UIDs, today's date."""
     if not mask.any():
@@ -37,14 +46,14 @@ def structure_datasets(ct_slices: list[Dataset], mask: np.ndarray, model_name: s
     now = dt.datetime.now()
     description = f"{model_name} {model_version}"[:64]  # ROI Generation Description is LO (64 characters)
     planes = {k: contours_from_mask(mask[k]) for k in range(mask.shape[0]) if mask[k].any()}
-    roi = {"name": ROI_NAME, "number": 1, "type": "GTV", "colour": (255, 0, 0), "planes": planes,
+    roi = {"name": roi_name, "number": 1, "type": "GTV", "colour": (255, 0, 0), "planes": planes,
            "algorithm": "AUTOMATIC", "description": description}
-    rtstruct = rtstruct_dataset(ct_slices, [roi], label=ROI_NAME, series_uid=generate_uid(), sop_uid=generate_uid(),
+    rtstruct = rtstruct_dataset(ct_slices, [roi], label=roi_name, series_uid=generate_uid(), sop_uid=generate_uid(),
                                 manufacturer="gtvlib", created=(now.strftime("%Y%m%d"), now.strftime("%H%M%S")),
-                                series_description=f"{ROI_NAME} (gtvlib {__version__})")
-    seg = seg_dataset(ct_slices, {ROI_NAME: mask}, generate_uid(), generate_uid(), content_date=None,
+                                series_description=f"{roi_name} (gtvlib {__version__})")
+    seg = seg_dataset(ct_slices, {roi_name: mask}, generate_uid(), generate_uid(), content_date=None,
                       algorithm=(model_name, model_version[:64]), manufacturer="gtvlib",
-                      series_description=f"{ROI_NAME} (gtvlib {__version__})")
+                      series_description=f"{roi_name} (gtvlib {__version__})")
     return rtstruct, seg
 
 
@@ -74,25 +83,25 @@ def qa_figure(volume: Volume, mask: np.ndarray, title: str, path: Path, panels: 
 
 
 def write_outputs(out: str | Path, ct_slices: list[Dataset], volume: Volume, mask: np.ndarray, model_name: str,
-                  model_version: str, summary: dict) -> dict[str, Path]:
+                  model_version: str, summary: dict, roi_name: str = ROI_NAME) -> dict[str, Path]:
     """Write RTSTRUCT, SEG, QA picture and summary into ``out`` (created); return {kind: path}.
 
     Everything is written into a temporary folder beside ``out`` and moved in only when all is written, so an
     error leaves ``out`` as it was. Files of an earlier export under the same names are replaced.
     """
-    out = Path(out)
-    rtstruct, seg = structure_datasets(ct_slices, mask, model_name, model_version)
+    out, files = Path(out), output_files(roi_name)
+    rtstruct, seg = structure_datasets(ct_slices, mask, model_name, model_version, roi_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        pydicom.dcmwrite(staging / OUTPUT_FILES["rtstruct"], rtstruct, enforce_file_format=True)
-        seg.save_as(staging / OUTPUT_FILES["seg"], enforce_file_format=True)
-        qa_figure(volume, mask, f"{ROI_NAME}: {summary['volume_cm3']:.2f} cm³ on {summary['slices_with_tumour']} slices; "
-                                f"{model_name} ({model_version})", staging / OUTPUT_FILES["qa"])
-        (staging / OUTPUT_FILES["summary"]).write_text(json.dumps(summary, indent=1) + "\n")
+        pydicom.dcmwrite(staging / files["rtstruct"], rtstruct, enforce_file_format=True)
+        seg.save_as(staging / files["seg"], enforce_file_format=True)
+        qa_figure(volume, mask, f"{roi_name}: {summary['volume_cm3']:.2f} cm³ on {summary['slices_with_tumour']} slices; "
+                                f"{model_name} ({model_version})", staging / files["qa"])
+        (staging / files["summary"]).write_text(json.dumps(summary, indent=1) + "\n")
         out.mkdir(parents=True, exist_ok=True)
         written = {}
-        for kind, name in OUTPUT_FILES.items():
+        for kind, name in files.items():
             (staging / name).replace(out / name)
             written[kind] = out / name
         return written

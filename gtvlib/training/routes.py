@@ -230,6 +230,14 @@ class PatchRoute(_DrawnRoute):
     def prepare(self, config, spec) -> None:
         pass
 
+    def facts(self) -> dict:
+        """The split and source, and how a new scan is prepared for the model: ``volume_spec`` (the CT window, the
+        spacing volumes were resampled to or None, the patch and overlap of the sliding windows)."""
+        resampled = self.data.resampled_mm
+        return {**super().facts(), "volume_spec": {"window": self.data.window or None,
+                                                   "spacing_mm": None if resampled is None else [float(s) for s in resampled],
+                                                   "patch": [int(p) for p in self.patch], "overlap": self.overlap}}
+
     def sample(self, config, rng):
         from gtvlib.data.volumes import sample_patches
 
