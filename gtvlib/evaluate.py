@@ -25,7 +25,7 @@ from gtvlib.data.slices.cache import SliceCache
 from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.device import autocast
 from gtvlib.errors import GtvError
-from gtvlib.metrics import Scores, hd95, score
+from gtvlib.metrics import Scores, hd95, patient_row, score
 
 SLICE_METRICS = ("dice", "sensitivity", "specificity", "jaccard", "hd95_mm")
 PROTOCOLS = {"tumour": "theta0", "all": "thetan"}  # which slices are predicted → balance strategy of the index
@@ -36,8 +36,8 @@ class Evaluation:
     """Predictions and scores of one model on some patients.
 
     ``predictions``: bool (S, S) per (patient, slice). ``per_slice``: rows with patient, slice_index and
-    every score of :class:`~gtvlib.metrics.Scores`. ``per_patient``: rows with patient, dice, sensitivity,
-    jaccard, hd95_mm and flag on the stitched volume. ``summary``: slice means over defined values
+    every score of :class:`~gtvlib.metrics.Scores`. ``per_patient``: rows of :func:`gtvlib.metrics.patient_row` on
+    the stitched volume. ``summary``: slice means over defined values
     (``slice_<metric>``), the count of undefined slice HD95s, and the mean and median per-patient Dice.
     """
 
@@ -103,11 +103,8 @@ def evaluate(model, cache: SliceCache, patient_ids: list[str], device, predict, 
         result = score(predictions[(pid, k)], labels[pid][k], cache.spacing_mm(pid)[1:])
         slice_scores.append(result)
         per_slice.append({"patient": pid, "slice_index": k, **asdict(result)})
-    per_patient = []
-    for pid in patient_ids:
-        result = score(stitch(predictions, pid, labels[pid].shape), labels[pid], cache.spacing_mm(pid))
-        per_patient.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity,
-                            "jaccard": result.jaccard, "hd95_mm": result.hd95_mm, "flag": result.flag})
+    per_patient = [patient_row(pid, stitch(predictions, pid, labels[pid].shape), labels[pid], cache.spacing_mm(pid))
+                   for pid in patient_ids]
     return Evaluation(predictions, per_slice, per_patient, summarise(slice_scores, per_patient))
 
 
@@ -196,10 +193,8 @@ def cascade_table(masks: dict[str, np.ndarray], cache: SliceCache, decisions: di
                   keep_components: int = 0) -> list[dict]:
     """Per-patient 3-D scores of a segmenter's masks (patient → (z, S, S) bool), alone and, with ``decisions``
     (patient → (z,) bool, a classifier's gate), through the cascade; with ``keep_components`` > 0 also after keeping
-    that many largest 3-D components. Rows: patient, variant, dice, jaccard, sensitivity, hd95_mm, hd95_voxels (the
-    authors' code measures voxels), flag, false-positive slices (tumour-free slices with a prediction) and
-    false-positive volume in cm³."""
-    from gtvlib.data.volume import volume_cm3
+    that many largest 3-D components. Rows: the columns of :func:`gtvlib.metrics.patient_row`, variant, hd95_voxels (the
+    authors' code measures voxels) and fp_slices (tumour-free slices with a prediction)."""
     from gtvlib.postprocess import gate, largest_components
 
     rows = []
@@ -214,12 +209,9 @@ def cascade_table(masks: dict[str, np.ndarray], cache: SliceCache, decisions: di
             variants[f"{last} + {keep_components} largest components"] = largest_components(variants[last], keep_components)
         free = ~label.reshape(len(label), -1).any(axis=1)
         for variant, predicted in variants.items():
-            result = score(predicted, label, spacing)
-            rows.append({"patient": pid, "variant": variant, "dice": result.dice, "jaccard": result.jaccard,
-                         "sensitivity": result.sensitivity, "hd95_mm": result.hd95_mm,
-                         "hd95_voxels": hd95(predicted, label, (1.0, 1.0, 1.0)), "flag": result.flag,
-                         "fp_slices": int((predicted.reshape(len(predicted), -1).any(axis=1) & free).sum()),
-                         "fp_cm3": volume_cm3(predicted & ~label, spacing)})
+            rows.append({**patient_row(pid, predicted, label, spacing), "variant": variant,
+                         "hd95_voxels": hd95(predicted, label, (1.0, 1.0, 1.0)),
+                         "fp_slices": int((predicted.reshape(len(predicted), -1).any(axis=1) & free).sum())})
     return rows
 
 
@@ -238,15 +230,7 @@ def patient_scores(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], 
     """Each patient's mask (bool (z, y, x)) scored in 3-D against its label with its spacing: rows of patient, dice,
     sensitivity, jaccard, hd95_mm, flag, predicted, reference and false-positive (predicted but not reference) cm³,
     and the mean and median patient Dice."""
-    from gtvlib.data.volume import volume_cm3
-
-    rows = []
-    for pid, mask in masks.items():
-        label, spacing = labels[pid], spacing_mm[pid]
-        result = score(mask, label, spacing)
-        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
-                     "hd95_mm": result.hd95_mm, "flag": result.flag, "predicted_cm3": volume_cm3(mask, spacing),
-                     "reference_cm3": volume_cm3(label, spacing), "false_positive_cm3": volume_cm3(mask & ~label, spacing)})
+    rows = [patient_row(pid, mask, labels[pid], spacing_mm[pid]) for pid, mask in masks.items()]
     dice = [r["dice"] for r in rows]
     summary = {"patient_dice": float(np.mean(dice)) if dice else float("nan"),
                "patient_dice_median": float(np.median(dice)) if dice else float("nan")}

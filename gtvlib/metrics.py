@@ -140,6 +140,24 @@ def score(prediction, reference, spacing_mm, region=None) -> Scores:
                   hd95(prediction, reference, spacing_mm), n_pred, n_ref, flag)
 
 
+PATIENT_COLUMNS = ("patient", "dice", "sensitivity", "jaccard", "hd95_mm", "flag", "predicted_cm3", "reference_cm3",
+                   "false_positive_cm3")
+
+
+def patient_row(patient: str, prediction, reference, spacing_mm) -> dict:
+    """One patient's 3-D scores in the book's one vocabulary (:data:`PATIENT_COLUMNS`): Dice, sensitivity, Jaccard,
+    HD95 (mm) and the empty-mask flag of :func:`score`, and the predicted, reference and false-positive (predicted but
+    not reference) volumes in cm³. ``prediction``, ``reference``: bool (z, y, x); ``spacing_mm``: (dz, dy, dx)."""
+    from gtvlib.data.volume import volume_cm3
+
+    prediction, reference = _check(prediction, reference, spacing_mm)
+    result = score(prediction, reference, spacing_mm)
+    return {"patient": patient, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
+            "hd95_mm": result.hd95_mm, "flag": result.flag, "predicted_cm3": volume_cm3(prediction, spacing_mm),
+            "reference_cm3": volume_cm3(reference, spacing_mm),
+            "false_positive_cm3": volume_cm3(prediction & ~reference, spacing_mm)}
+
+
 def summarise(scores: list[Scores]):
     """Mean, median, min and max per metric over the defined values, with the count of undefined ones.
 

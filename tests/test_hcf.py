@@ -154,7 +154,7 @@ def test_cascade_table_counts_what_the_gate_removes(small_cohort, tmp_path):
     rows = {r["variant"]: r for r in cascade_table({"SYNTH-003": predicted}, data.cache, {"SYNTH-003": tumour}, keep_components=1)}
     spacing = data.cache.spacing_mm("SYNTH-003")
     alone, cascade = rows["segmenter alone"], rows["cascade"]
-    assert alone["fp_slices"] == 3 and alone["fp_cm3"] == pytest.approx((3 * 16 + 16) * np.prod(spacing) / 1000)
+    assert alone["fp_slices"] == 3 and alone["false_positive_cm3"] == pytest.approx((3 * 16 + 16) * np.prod(spacing) / 1000)
     assert cascade["fp_slices"] == 0 and cascade["dice"] == 1.0 and alone["dice"] < 1.0
     assert alone["hd95_voxels"] == pytest.approx(hd95(predicted, label, (1, 1, 1))) and alone["hd95_mm"] > alone["hd95_voxels"]
     assert rows["cascade + 1 largest components"]["dice"] <= 1.0
@@ -162,4 +162,4 @@ def test_cascade_table_counts_what_the_gate_removes(small_cohort, tmp_path):
     everywhere[:, 30:34, 30:34] = True
     data.cache.load = lambda pid, load=data.cache.load: (load(pid)[0], everywhere)
     row = cascade_table({"SYNTH-003": everywhere}, data.cache)[0]
-    assert (row["fp_slices"], row["fp_cm3"], row["dice"]) == (0, 0.0, 1.0)
+    assert (row["fp_slices"], row["false_positive_cm3"], row["dice"]) == (0, 0.0, 1.0)

@@ -120,3 +120,29 @@ def test_small_tumour_in_a_large_volume_against_monai():
     assert metrics.hd95(prediction, reference, spacing) == pytest.approx(expected, rel=1e-5)
     empty = np.zeros((4, 4), bool)
     assert metrics.joint_box(empty, empty) == (slice(0, 0), slice(0, 0))
+
+
+def test_one_patient_row_with_volumes_in_cm3():
+    """The book's one per-patient vocabulary: a 4 × 4 × 4 cube against the same cube moved by one voxel along x, on
+    2 × 1 × 0.5 mm voxels (1 mm³ each): 64 mm³ each, 48 mm³ shared, 16 mm³ false positive."""
+    from gtvlib.metrics import PATIENT_COLUMNS, patient_row
+
+    reference = np.zeros((8, 8, 8), bool)
+    reference[2:6, 2:6, 2:6] = True
+    prediction = np.roll(reference, 1, axis=2)
+    row = patient_row("P1", prediction, reference, (2.0, 1.0, 0.5))
+    assert tuple(row) == PATIENT_COLUMNS
+    assert row["dice"] == pytest.approx(48 / 64) and row["sensitivity"] == pytest.approx(48 / 64)
+    assert (row["predicted_cm3"], row["reference_cm3"], row["false_positive_cm3"]) == pytest.approx((0.064, 0.064, 0.016))
+    assert row["jaccard"] == pytest.approx(48 / 80) and row["flag"] == ""
+
+
+def test_every_per_patient_table_speaks_the_one_vocabulary():
+    """The 2-D evaluation, the whole-volume scorer and the cascade table give the columns of patient_row."""
+    from gtvlib.evaluate import patient_scores
+    from gtvlib.metrics import PATIENT_COLUMNS
+
+    mask = np.zeros((4, 6, 6), bool)
+    mask[1:3, 2:4, 2:4] = True
+    rows = patient_scores({"A": mask}, {"A": mask}, {"A": (1.0, 1.0, 1.0)}).per_patient
+    assert tuple(rows[0]) == PATIENT_COLUMNS and rows[0]["dice"] == 1.0 and rows[0]["false_positive_cm3"] == 0.0

@@ -65,14 +65,14 @@ def export_nnunet(cohort, out_root: str | os.PathLike, dataset_id: int = 501, na
 
 def import_predictions(predictions: str | os.PathLike, cohort, patient_ids: list[str] | None = None):
     """Score nnU-Net's predicted ``<case>.nii.gz`` files against the cohort's truth: a DataFrame with one row per
-    patient (patient, dice, sensitivity, jaccard, hd95_mm, flag, volume_cm3, truth_cm3). ``patient_ids``:
+    patient (:data:`gtvlib.metrics.PATIENT_COLUMNS`: patient, dice, sensitivity, jaccard, hd95_mm, flag, predicted,
+    reference and false-positive cm³). ``patient_ids``:
     those to score (default: every case found). A prediction on another grid than the CT is a :class:`GtvError`."""
     import pandas as pd
     import SimpleITK as sitk
 
     from gtvlib.data.dicom.nifti import check_nifti_file
-    from gtvlib.data.volume import volume_cm3
-    from gtvlib.metrics import score
+    from gtvlib.metrics import patient_row
 
     predictions = Path(predictions)
     if not predictions.is_dir():
@@ -91,8 +91,5 @@ def import_predictions(predictions: str | os.PathLike, cohort, patient_ids: list
         if predicted.shape != truth.shape:
             raise GtvError(f"{found[pid]}: shape {predicted.shape} (z, y, x), the CT has {truth.shape}; expected "
                            "nnU-Net's prediction on the exported image's grid")
-        result = score(predicted, truth, volume.spacing_mm)
-        rows.append({"patient": pid, "dice": result.dice, "sensitivity": result.sensitivity, "jaccard": result.jaccard,
-                     "hd95_mm": result.hd95_mm, "flag": result.flag,
-                     "volume_cm3": volume_cm3(predicted, volume.spacing_mm), "truth_cm3": volume_cm3(truth, volume.spacing_mm)})
+        rows.append(patient_row(pid, predicted, truth, volume.spacing_mm))
     return pd.DataFrame(rows)
