@@ -26,10 +26,13 @@ motion                ``itv.py`` (4D-CT phase checks, the ITV as a union, the MI
                       physician's ITV)
 prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
-export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto), ``data/nnunet.py``
-chapter               ``viz/`` (figures), ``book/`` (papermill runner, sweeps of training runs, the
-                      HCF chapter's trainings and ablation rows, the motion chapter's ITVs and false-positive
-                      analysis, the PET/CT chapter's edge measurements and ablation arms, provenance, Jupyter Book)
+infer                 ``inference/`` (one inferer per training route; SAM-Med2D prompted by hand)
+export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto from any trained family),
+                      ``data/nnunet.py``
+chapter               ``chapters/`` (one module per notebook stem: the HCF chapter's trainings and ablation
+                      rows, the motion chapter's ITVs and false-positive analysis, the PET/CT chapter's edge
+                      measurements and ablation arms), ``viz/`` (figures), ``book/`` (papermill runner,
+                      profiles, sweeps of training runs, the papers' published numbers, provenance, Jupyter Book)
 recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
                       CV with RFE and a random forest, survival)
 shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,

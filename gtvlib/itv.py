@@ -102,3 +102,8 @@ def physician_itv(envelope: np.ndarray, spacing_mm, rng: np.random.Generator, ha
     field = ndimage.gaussian_filter(rng.standard_normal(envelope.shape), sigma=habit.correlation_mm / spacing)
     field *= habit.variation_sd_mm / max(float(field.std()), 1e-12)
     return signed + habit.margin_mm + field >= 0  # margin m: every voxel within m mm of the envelope (at no variation)
+
+
+def motion_amplitude_mm(motion: dict) -> float:
+    """The primary's peak-to-peak 3-D motion amplitude (mm) from a 4D-CT's ``motion.json``."""
+    return float(np.sqrt(motion["tumour_si_mm"] ** 2 + motion["tumour_ap_mm"] ** 2 + motion["tumour_lr_mm"] ** 2))

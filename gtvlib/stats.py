@@ -200,3 +200,13 @@ def seed_summary(table: pd.DataFrame, value: str, by: str = "model", confidence:
         half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * sd / np.sqrt(x.size)) if x.size > 1 else float("nan")
         rows.append({by: name, "seeds": x.size, "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half})
     return pd.DataFrame(rows)
+
+
+def median_iqr(values) -> str:
+    """"0.73 [0.62–0.80]": the median and interquartile range, as the paper reports its DSC."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return "n/a"
+    low, mid, high = np.percentile(values, [25, 50, 75])
+    return f"{mid:.2f} [{low:.2f}–{high:.2f}]"

@@ -93,7 +93,7 @@ def test_the_library_reads_one_way():
 
 @pytest.mark.parametrize("package", ["gtvlib", "gtvlib.data", "gtvlib.data.dicom", "gtvlib.data.synthetic",
                                      "gtvlib.data.slices", "gtvlib.models", "gtvlib.recurrence",
-                                     "gtvlib.training"])
+                                     "gtvlib.training", "gtvlib.inference", "gtvlib.chapters"])
 def test_each_package_docstring_maps_its_modules(package):
     folder = PACKAGE.parent.joinpath(*package.split("."))
     docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
@@ -114,6 +114,16 @@ def test_each_package_docstring_maps_its_modules(package):
 def test_one_home_for_each_shared_job(marker, home):
     found = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values() if marker in path.read_text()}
     assert found == home
+
+
+def test_chapters_never_import_each_other_and_the_library_no_chapter():
+    graph = _import_graph()
+    for name, targets in graph.items():
+        chapters = {t for t in targets if t.startswith("gtvlib.chapters.")}
+        if name.startswith("gtvlib.chapters."):
+            assert not chapters, f"{name} imports {chapters}"
+        elif not name.startswith("gtvlib.chapters"):
+            assert not chapters, f"library module {name} imports chapter code {chapters}"
 
 
 def test_one_epoch_loop_and_one_training_configuration():

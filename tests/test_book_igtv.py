@@ -1,10 +1,10 @@
-"""The PET/CT chapter's library (gtvlib.book.igtv, gtvlib.viz.petct) and the PET references that need no training:
+"""The PET/CT chapter's library (gtvlib.chapters.ch09_petct_igtv, gtvlib.viz.petct) and the PET references that need no training:
 analytic regions, edge measurements on constructed cases, the ablation's arms, a run loaded back, fusion pixels."""
 
 import numpy as np
 import pytest
 
-from gtvlib.book import igtv
+from gtvlib.chapters import ch09_petct_igtv as igtv
 from gtvlib.data.petct import PetCtCase
 from gtvlib.errors import GtvError
 from gtvlib.models.references import absolute_suv_reference, suv_region_reference

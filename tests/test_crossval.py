@@ -1,12 +1,12 @@
 """Patient-level k-fold cross-validation (gtvlib.crossval), the HCF chapter's trainings and ablation rows
-(gtvlib.book.hcf), the StructSeg route, and a cascade's mask back on the scan."""
+(gtvlib.chapters.ch07_hcf_cascade), the StructSeg route, and a cascade's mask back on the scan."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from gtvlib import crossval
-from gtvlib.book import hcf
+from gtvlib.chapters import ch07_hcf_cascade as hcf
 from gtvlib.data import slices
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient

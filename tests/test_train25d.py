@@ -138,7 +138,7 @@ def test_cross_validation_trains_and_reuses_petct_folds(petct, tmp_path):
 def test_a_run_loads_back_and_scores_as_an_ablation_arm(petct, tmp_path):
     import torch
 
-    from gtvlib.book import igtv
+    from gtvlib.chapters import ch09_petct_igtv as igtv
 
     config = train25d.PetCtConfig(**dict(SMALL, epochs=1, keep_checkpoints=1))
     run = train25d.train_petct(config, petct, train25d.run_for(config, petct, tmp_path))
@@ -167,7 +167,7 @@ def test_a_run_loads_back_and_scores_as_an_ablation_arm(petct, tmp_path):
 def test_the_arms_train_in_two_rounds_the_transfer_arm_from_the_pretraining(petct, tmp_path):
     import yaml
 
-    from gtvlib.book import igtv
+    from gtvlib.chapters import ch09_petct_igtv as igtv
 
     base = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1, keep_checkpoints=1))
     trained = igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1)

@@ -86,7 +86,7 @@ def fusion_panels(case, slices: list[int], window: str = "mediastinal", suv_max:
 
 
 def profile_figure(profiles: dict[str, "object"], amplitudes_mm: dict[str, float]):
-    """SUV along the cranio-caudal axis through each patient's IGTV centre (:func:`gtvlib.book.igtv.edge_profile`
+    """SUV along the cranio-caudal axis through each patient's IGTV centre (:func:`gtvlib.chapters.ch09_petct_igtv.edge_profile`
     tables by patient), one line per patient labelled with its cranio-caudal motion; the IGTV's extent of each
     patient marked by a thicker stretch of its line."""
     import matplotlib.pyplot as plt
@@ -107,7 +107,7 @@ def profile_figure(profiles: dict[str, "object"], amplitudes_mm: dict[str, float
 
 def arm_figure(scores, metric: str = "dice", label: str = "IGTV Dice per test patient"):
     """One row per arm (in the order met), a dot per test patient and a bar at the median: ``scores`` rows of arm,
-    patient and ``metric`` (:func:`gtvlib.book.igtv.arm_scores` and its references)."""
+    patient and ``metric`` (:func:`gtvlib.chapters.ch09_petct_igtv.arm_scores` and its references)."""
     import matplotlib.pyplot as plt
 
     arms = list(dict.fromkeys(scores.arm))

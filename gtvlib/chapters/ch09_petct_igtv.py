@@ -65,7 +65,7 @@ def edge_table(cases: dict, facts: dict) -> pd.DataFrame:
     tumour's SUVmax, the mean SUV of the planning GTV and of the motion shell (IGTV outside the GTV: tumour for
     part of the breathing cycle only), their ratio, and the lung's SUV (the background the edge must stand out
     from). Sorted by motion."""
-    from gtvlib.book.iseg import motion_amplitude_mm
+    from gtvlib.itv import motion_amplitude_mm
     from gtvlib.data.volume import volume_cm3
 
     rows = []
@@ -180,7 +180,7 @@ def reference_scores(cases: dict, fraction: float = 0.4, threshold_suv: float = 
 
 def ablation_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Per arm (in the order met): patients, Dice median [IQR] and mean, HD95 median (mm)."""
-    from gtvlib.book.iseg import median_iqr
+    from gtvlib.stats import median_iqr
 
     rows = []
     for arm, group in scores.groupby("arm", sort=False):

@@ -40,21 +40,6 @@ def scored(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing:
     return pd.DataFrame(patient_scores(masks, labels, spacing).per_patient).assign(**columns)
 
 
-def median_iqr(values) -> str:
-    """"0.73 [0.62–0.80]": the median and interquartile range, as the paper reports its DSC."""
-    values = np.asarray(values, float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return "n/a"
-    low, mid, high = np.percentile(values, [25, 50, 75])
-    return f"{mid:.2f} [{low:.2f}–{high:.2f}]"
-
-
-def motion_amplitude_mm(motion: dict) -> float:
-    """The primary's peak-to-peak 3-D motion amplitude (mm) from a 4D-CT's ``motion.json``."""
-    return float(np.sqrt(motion["tumour_si_mm"] ** 2 + motion["tumour_ap_mm"] ** 2 + motion["tumour_lr_mm"] ** 2))
-
-
 def four_d_patients(cohort) -> list[str]:
     """The patients of a synthetic cohort that have a 4D-CT (``4d/<patient>/``)."""
     found = sorted(p.name for p in (Path(cohort.folder) / "4d").glob("*") if (p / "motion.json").is_file())
@@ -73,7 +58,7 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     from gtvlib.data.synthetic.fourd import load_4d
     from gtvlib.data.volume import volume_cm3
     from gtvlib.data.windows import window_hu, window_preset
-    from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, physician_itv
+    from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, motion_amplitude_mm, physician_itv
     from gtvlib.metrics import score
     from gtvlib.data.volumes import inference_box
     from gtvlib.train3d import ensemble_mask
