@@ -23,7 +23,7 @@ import torch
 from gtvlib.data import slices, statistics, synthetic
 from gtvlib.data.cohort import open_cohort
 from gtvlib.data.slices.dataset import SliceDataset
-from gtvlib.device import cpu_name
+from gtvlib.util.device import cpu_name
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from monai.metrics import compute_hausdorff_distance
 from scipy import ndimage
 
 from gtvlib import metrics
-from gtvlib.device import device_description, pick_device
+from gtvlib.util.device import device_description, pick_device
 
 SPACING_MM = (3.0, 0.977, 0.977)
 

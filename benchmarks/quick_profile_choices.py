@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from gtvlib.book import sweeps
-from gtvlib.device import device_description, pick_device
+from gtvlib.util.device import device_description, pick_device
 from gtvlib.evaluate import references_beside
 from gtvlib.models import sam_med2d
 from gtvlib.runs import RunRecord

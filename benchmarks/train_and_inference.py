@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from gtvlib.device import autocast, device_description, pick_device
+from gtvlib.util.device import autocast, device_description, pick_device
 from gtvlib.models import build_model, model_spec
 from gtvlib.models.discriminator import Discriminator
 from gtvlib.models.sam_med2d import sam_input

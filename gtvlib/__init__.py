@@ -35,8 +35,8 @@ chapter               ``chapters/`` (one module per notebook stem: the HCF chapt
                       profiles, sweeps of training runs, the papers' published numbers, provenance, Jupyter Book)
 recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
                       CV with RFE and a random forest, survival)
-shared                ``errors`` (GtvError), ``paths``, ``device``, ``atomic``, ``checksums``,
-                      ``progress``, ``parallel``, ``yamlfile``
+shared                ``util/`` (``errors``: GtvError, ``paths``, ``device``, ``atomic``, ``checksums``,
+                      ``progress``, ``parallel``, ``yamlfile``)
 ====================  ==========================================================================
 
 Dependencies run one way, from the shared modules through data, models, training and evaluation to the
@@ -44,7 +44,7 @@ chapters; no module imports one that imports it back. Importing gtvlib is cheap 
 or torchvision.
 """
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gtvlib.data.slices.splits import kfold_splits
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def fold_data(data, folds: int, seed: int = 0) -> list:
@@ -96,8 +96,8 @@ def train_jobs(jobs: list[Job], root=None, workers: int = 1, show_progress: bool
     """Train every job that is not finished; ``workers`` > 1 trains that many at once in separate processes with
     ``cpu count // workers`` threads each (small networks use a 2-core CPU better that way), longest jobs first.
     Returns a table (label, fold, model, status, run, seconds) in the order of ``jobs``."""
-    from gtvlib.paths import runs_dir
-    from gtvlib.progress import progress
+    from gtvlib.util.paths import runs_dir
+    from gtvlib.util.progress import progress
 
     if not jobs:
         raise GtvError("no training jobs; expected at least one (configuration, fold)")
@@ -111,7 +111,7 @@ def train_jobs(jobs: list[Job], root=None, workers: int = 1, show_progress: bool
     if workers > 1:
         from concurrent.futures import as_completed
 
-        from gtvlib.parallel import spawn_pool, threads_per_worker
+        from gtvlib.util.parallel import spawn_pool, threads_per_worker
 
         threads = threads_per_worker(workers)
         with spawn_pool(workers) as pool:

@@ -23,8 +23,8 @@ import torch
 
 from gtvlib.data.slices.cache import SliceCache
 from gtvlib.data.slices.dataset import SliceDataset
-from gtvlib.device import autocast
-from gtvlib.errors import GtvError
+from gtvlib.util.device import autocast
+from gtvlib.util.errors import GtvError
 from gtvlib.metrics import Scores, hd95, patient_row, score
 
 SLICE_METRICS = ("dice", "sensitivity", "specificity", "jaccard", "hd95_mm")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 PHASE_NAMES = tuple(f"phase_{10 * k:02d}" for k in range(10))  # 0 % (end-inhale) … 90 %
 

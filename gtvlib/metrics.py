@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _check(prediction, reference, spacing_mm=None):

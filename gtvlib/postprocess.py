@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def gate(mask: np.ndarray, keep_slices: np.ndarray) -> np.ndarray:

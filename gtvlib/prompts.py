@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from gtvlib.atomic import atomic_path, remove_stale_partials, write_text_atomic
-from gtvlib.checksums import settings_key
-from gtvlib.errors import GtvError
+from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_text_atomic
+from gtvlib.util.checksums import settings_key
+from gtvlib.util.errors import GtvError
 
 TABLES = ("epochs.csv", "per_patient.csv")
 
@@ -68,7 +68,7 @@ class RunRecord:
     @classmethod
     def named(cls, name: str, settings: dict, root: str | os.PathLike | None = None, writer: bool = True) -> "RunRecord":
         """``<root>/<name>-<key>`` (root: ``$GTVLIB_RUNS``), the key hashing ``settings``."""
-        from gtvlib.paths import runs_dir
+        from gtvlib.util.paths import runs_dir
 
         return cls(Path(root or runs_dir()) / f"{name}-{settings_key(settings, length=10)}", writer)
 

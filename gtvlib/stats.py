@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 CORRECTIONS = ("holm", "bonferroni", "none")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.losses import LossWeights
 from gtvlib.runs import RunRecord
 from gtvlib.training import Adversarial, FitConfig, SliceClassification, SliceRoute, Supervised, fit

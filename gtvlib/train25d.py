@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from gtvlib.data.petct import TARGETS, PetCtSet, target_of as _target_of  # noqa: F401
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.training import FitConfig, StackRoute, Supervised, fit
 from gtvlib.training import run_for as run_for_parts
 

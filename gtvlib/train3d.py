@@ -14,7 +14,7 @@ import numpy as np
 
 from gtvlib.data.volumes import (BODY_MARGIN_VOXELS, NEGATIVES, TISSUE_HU, VolumeSet, inference_box,  # noqa: F401
                                  resample, volume_set)
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.evaluate import VolumeEvaluation, evaluate_volumes, patient_scores  # noqa: F401
 from gtvlib.training import FitConfig, PatchRoute, Supervised, fit
 from gtvlib.training import run_for as run_for_parts

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gtvlib.atomic import atomic_path, write_json_atomic, write_text_atomic
-from gtvlib.device import device_description, pick_device
+from gtvlib.util.atomic import atomic_path, write_json_atomic, write_text_atomic
+from gtvlib.util.device import device_description, pick_device
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):

@@ -15,7 +15,7 @@ from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
 from gtvlib.data.slices import SliceCache, SliceSpec
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from tests.test_rtstruct import PATIENT, write_series
 
 

@@ -10,7 +10,7 @@ from gtvlib.data.cohort import Cohort, open_cohort
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.synthetic import load_masks
 from gtvlib.data.volume import volume_cm3
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
 

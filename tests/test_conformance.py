@@ -9,7 +9,7 @@ import pytest
 
 from gtvlib.data import synthetic
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 needs_dciodvfy = pytest.mark.skipif(find_dciodvfy() is None, reason="dciodvfy (Debian's dicom3tools) is not installed; "
                                     "`make setup` unpacks it where Debian's packages can be reached")

@@ -10,7 +10,7 @@ from gtvlib.chapters import ch07_hcf_cascade as hcf
 from gtvlib.data import slices
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.evaluate import ClassifierEvaluation
 from gtvlib.train import TrainConfig
 
@@ -146,7 +146,7 @@ def test_each_ablation_row_reads_its_training_and_gate(data):
 
 def test_the_structseg_route_exports_once_and_reads_nifti(cohort, tmp_path, monkeypatch):
     import gtvlib.data.cohort as cohorts
-    import gtvlib.paths as paths
+    import gtvlib.util.paths as paths
     from gtvlib.data.structseg import structseg_route
 
     monkeypatch.setattr(cohorts, "open_cohort", lambda dataset, preset="quick", seed=0: cohort)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gtvlib.data import slices
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.evaluate import evaluate, stitch
 from gtvlib.metrics import score
 

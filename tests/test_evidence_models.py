@@ -6,7 +6,7 @@ import torch
 
 from gtvlib import train
 from gtvlib.data.slices.dataset import SliceDataset, shift_image
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.losses import generator_loss
 from gtvlib.metrics import dice
 from gtvlib.models import build_model, model_registry, model_spec

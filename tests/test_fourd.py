@@ -9,7 +9,7 @@ import pytest
 from gtvlib.data import synthetic
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.synthetic import fourd, motion
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gtvlib import losses
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model, describe_model
 from gtvlib.models.hcf import SANet, ResNet18, build_slice_classifier, predict_foreground, warp
 

@@ -5,7 +5,7 @@ transfer of a GTV model's weights into the IGTV model."""
 import pytest
 import torch
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models.checkpoints import load_checkpoint
 from gtvlib.models.igtv import IGTVNet, SliceInteraction
 

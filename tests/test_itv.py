@@ -9,7 +9,7 @@ import pytest
 
 from gtvlib import itv
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _ball(shape, centre, radius):

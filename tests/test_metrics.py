@@ -8,7 +8,7 @@ from medpy.metric import binary as medpy_binary
 from monai.metrics import compute_dice, compute_hausdorff_distance
 
 from gtvlib import metrics
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _blob(rng, shape, centre, radii):

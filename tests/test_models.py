@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model
 from gtvlib.models.checkpoints import load_checkpoint, resize_position_embedding, resize_relative_position
 from gtvlib.models.discriminator import Discriminator

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.nnunet import export_nnunet, import_predictions
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.metrics import dice
 
 

@@ -11,7 +11,7 @@ from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
 from gtvlib.data.dicom.pet import F18_HALF_LIFE_S, PetAcquisition, pet_acquisition
 from gtvlib.data.dicom.series import load_pet_series
 from gtvlib.data.dicom.writers import deterministic_uid, pt_datasets, write_datasets
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 PATIENT = {"name": "SYNTHETIC^PET", "id": "SYNTH-PET", "sex": "O", "study_date": "20200101",
            "study_uid": deterministic_uid("pet-test", "study"), "frame_uid": deterministic_uid("pet-test", "frame")}

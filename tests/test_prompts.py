@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gtvlib import prompts
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _mask():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.recurrence import features, modelling, simulate, stations, survival
 
 STATIONS = ("4R", "7")

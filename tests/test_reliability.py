@@ -10,7 +10,7 @@ from gtvlib.data.dicom import ct_to_hu, pydicom_test_file, read_dataset
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.dicom.writers import deterministic_uid, write_rtstruct
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from tests.test_rtstruct import write_series
 
 SQUARE = np.array([[10, 10], [10, 20], [20, 20], [20, 10]], dtype=float)
@@ -417,7 +417,7 @@ def _dead_pid() -> int:
 def test_stale_partial_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     import os
 
-    from gtvlib.atomic import remove_stale_partials
+    from gtvlib.util.atomic import remove_stale_partials
 
     dead, live = _dead_pid(), os.getpid()
     for name in (f".epoch_003.pt.{dead}.abc123.partial", f".epoch_004.pt.{live}.def456.partial", "epoch_002.pt"):

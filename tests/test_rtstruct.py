@@ -7,7 +7,7 @@ from gtvlib.data.dicom.contours import contours_from_field, contours_from_mask, 
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 PATIENT = {"name": "TEST^ROUNDTRIP", "id": "RT-1", "study_date": "20200101",
            "study_uid": deterministic_uid("t", "study"), "frame_uid": deterministic_uid("t", "frame")}

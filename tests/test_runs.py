@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
 
 

@@ -20,7 +20,7 @@ from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.rtstruct import load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.metrics import dice
 from gtvlib.runs import RunRecord
 from gtvlib.segment import predict_on_scan, segment_study

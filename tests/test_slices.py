@@ -9,7 +9,7 @@ from gtvlib.data import slices
 from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.data.dicom.nifti import load_nifti
 from gtvlib.data.dicom.patient import load_patient
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 IDS = [f"P{i:03d}" for i in range(112)]
 

@@ -9,7 +9,7 @@ from statsmodels.stats.oneway import anova_oneway
 from statsmodels.tsa.stattools import acf
 
 from gtvlib import stats
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import torch
 from gtvlib.book import sweeps
 from gtvlib.book.__main__ import main as book_main
 from gtvlib.data import slices
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
 CROP = slices.Box(16, 16, 112, 112)

@@ -15,7 +15,7 @@ from gtvlib.data import synthetic
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.manifest import verify_cohort
 from gtvlib.data.synthetic import anatomy, render, tumour
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def test_every_file_is_genuine_dicom(small_cohort):
@@ -126,7 +126,7 @@ def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
     and widens the edges. At their defaults the fields leave a cohort's key and cohort.json as before they existed."""
     from dataclasses import asdict
 
-    from gtvlib.checksums import settings_key
+    from gtvlib.util.checksums import settings_key
     from gtvlib.data.synthetic.cohort import ACQUISITION_DEFAULTS, GENERATOR_VERSION, cohort_key, settings_dict
 
     quick = synthetic.preset("quick")

@@ -9,7 +9,7 @@ from scipy import ndimage
 from gtvlib.data.synthetic import anatomy, render, tumour
 from gtvlib.data.synthetic import pet as spet
 from gtvlib.data.synthetic.motion import sample_motion
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture(scope="module")

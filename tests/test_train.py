@@ -13,7 +13,7 @@ import yaml
 from gtvlib import train
 from gtvlib.data import slices
 from gtvlib.data.slices.dataset import SliceDataset
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]

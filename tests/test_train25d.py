@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gtvlib import train25d
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from scipy import ndimage
 
 from gtvlib import train3d
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model
 from gtvlib.models.unet3d import sliding_window_logits
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
 from gtvlib.training import FitConfig, PatchRoute, StackRoute, Supervised, fit, run_for, stopped_early
 

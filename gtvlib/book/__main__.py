@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--workers", type=int, default=1, help="runs trained at once in separate processes (default 1)")
     args = parser.parse_args(argv)
 
-    from gtvlib.paths import project_root
+    from gtvlib.util.paths import project_root
 
     try:
         root = (args.root.resolve() if args.root else project_root())

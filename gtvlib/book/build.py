@@ -17,7 +17,7 @@ import nbformat
 
 from gtvlib.book.project import toc_notebooks
 from gtvlib.book.runner import EXECUTED_DIR, PROVENANCE_KEY
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 STAGING_DIR = Path("_build") / "src"
 HTML_DIR = Path("_build") / "html"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from gtvlib.errors import GtvError
-from gtvlib.yamlfile import read_yaml
+from gtvlib.util.errors import GtvError
+from gtvlib.util.yamlfile import read_yaml
 
 _SCALAR_TYPES = {"int", "float", "str", "bool"}
 _TRUE = {"true", "yes", "1", "on"}

@@ -1,11 +1,11 @@
-"""The book's table of contents and its notebooks (the repository root is :func:`gtvlib.paths.project_root`)."""
+"""The book's table of contents and its notebooks (the repository root is :func:`gtvlib.util.paths.project_root`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gtvlib.errors import GtvError
-from gtvlib.yamlfile import read_yaml
+from gtvlib.util.errors import GtvError
+from gtvlib.util.yamlfile import read_yaml
 
 
 def toc_files(root: Path) -> list[str]:

@@ -7,7 +7,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gtvlib.checksums import sha256_file
+from gtvlib.util.checksums import sha256_file
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -28,7 +28,7 @@ def environment_provenance(root: Path) -> dict:
     import torch
 
     import gtvlib
-    from gtvlib.device import device_description, pick_device
+    from gtvlib.util.device import device_description, pick_device
 
     commit = _git(root, "rev-parse", "HEAD")
     manifest = root / "data_manifest.yaml"

@@ -28,8 +28,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from gtvlib.atomic import write_text_atomic
-from gtvlib.errors import GtvError
+from gtvlib.util.atomic import write_text_atomic
+from gtvlib.util.errors import GtvError
 from gtvlib.losses import LossWeights
 
 CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
@@ -119,7 +119,7 @@ def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettin
     import ast
 
     from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
-    from gtvlib.paths import project_root
+    from gtvlib.util.paths import project_root
 
     root = Path(root or project_root())
     profiles = load_profiles(root / "profiles.yaml")
@@ -219,7 +219,7 @@ def chapter_point(mode: str) -> GridPoint:
 def train_point(name: str, point: GridPoint, settings: SweepSettings, seed: int, data, runs_root=None):
     """Train (resume, or reuse) one configuration and seed of sweep ``name`` on ``data``; return its
     :class:`~gtvlib.runs.RunRecord`, the same folder the sweep uses (so a chapter and the sweep share it)."""
-    from gtvlib.paths import runs_dir
+    from gtvlib.util.paths import runs_dir
     from gtvlib.runs import RunRecord
 
     _, folder = _train_one(point, settings, seed, _run_folder(Path(runs_root or runs_dir()), name, point), lambda crop: data)
@@ -236,8 +236,8 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
     ``cpu count // workers`` threads (tiny models use a 2-core CPU better that way); it needs the default
     data (each process prepares it from the cache the parent built).
     """
-    from gtvlib.paths import runs_dir
-    from gtvlib.progress import progress
+    from gtvlib.util.paths import runs_dir
+    from gtvlib.util.progress import progress
     from gtvlib.runs import RunRecord
 
     points = grid(name, only)
@@ -254,7 +254,7 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
     if workers > 1:
         from concurrent.futures import as_completed
 
-        from gtvlib.parallel import spawn_pool, threads_per_worker
+        from gtvlib.util.parallel import spawn_pool, threads_per_worker
 
         threads = threads_per_worker(workers)
         with spawn_pool(workers) as pool:
@@ -318,7 +318,7 @@ def main_sweep(name: str, profile: str, seeds=None, only=None, epochs: int | Non
     counts = runs.status.value_counts().to_dict()
     print(f"sweep {name} ({profile} profile, seeds {list(settings.seeds)}): {counts}")
     print(format_summary(summary).to_string())
-    from gtvlib.paths import runs_dir
+    from gtvlib.util.paths import runs_dir
 
     print(f"saved: {runs_dir() / name / 'summary.csv'}")
     return 0

@@ -22,7 +22,7 @@ import pandas as pd
 
 from gtvlib.book import published
 from gtvlib.crossval import Job, decisions_of, fold_scores, over_folds
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 VARIANTS = ("", "no_alignment", "no_ppm")  # SANet as published, and the two architecture ablations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def out_of_fold(runs) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 SCORE_COLUMNS = ["arm", "patient", "dice", "hd95_mm", "predicted_cm3", "reference_cm3", "false_positive_cm3"]
 PRETRAINING = "GTV pre-training (PET/CT + SIM)"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_cohort(args.out, args.preset, args.seed, show_progress=True, workers=args.workers, **overrides)
             return 0
         from gtvlib.data.manifest import verify as verify_datasets
-        from gtvlib.paths import data_dir
+        from gtvlib.util.paths import data_dir
 
         reports = verify_datasets(args.dataset, args.record)
         print(f"data root (GTVLIB_DATA): {data_dir()}")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _nnunet(args) -> int:  # the cohort exports and nnU-Net's import
-    from gtvlib.atomic import write_text_atomic
+    from gtvlib.util.atomic import write_text_atomic
     from gtvlib.data.cohort import open_cohort
     from gtvlib.data.nnunet import export_nnunet, import_predictions
 

@@ -10,7 +10,7 @@ the cropped slice cache), and the next chapter again for its own crop. :class:`D
 * ``<id>.<structures>.json`` and ``<id>.<structures>.masks.npz``: the masks read from the RTSTRUCT, the SEG
   or the NIfTI label, bit-packed and compressed (a patient's 20-odd structures are mostly empty voxels).
 
-Each part records the fingerprint of the patient's source files (:func:`~gtvlib.checksums.source_fingerprint`);
+Each part records the fingerprint of the patient's source files (:func:`~gtvlib.util.checksums.source_fingerprint`);
 an edited RTSTRUCT or a regenerated cohort is decoded again. JSON first, arrays last, each written atomically:
 the array file marks a complete part. Only de-identified facts are kept (no UIDs, no file paths, no names: a
 pseudonymised cohort's cache names the pseudonym), so the cache carries nothing that identifies a patient.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gtvlib.atomic import atomic_path, remove_stale_partials, write_json_atomic
-from gtvlib.checksums import settings_key
+from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
+from gtvlib.util.checksums import settings_key
 from gtvlib.data.volume import Volume
 
 DECODED_VERSION = 1
@@ -43,7 +43,7 @@ class DecodedVolumes:
     """
 
     def __init__(self, settings: dict, cache_dir: str | os.PathLike | None = None):
-        from gtvlib.paths import cache_dir as default_cache
+        from gtvlib.util.paths import cache_dir as default_cache
 
         self.folder = Path(cache_dir or default_cache()) / "volumes" / settings_key({**settings, "version": DECODED_VERSION})
         self._cleaned = False

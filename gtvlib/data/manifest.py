@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gtvlib.checksums import read_sha256sums, sha256sums_text, verify_sha256sums
-from gtvlib.errors import GtvError
-from gtvlib.paths import data_dir, project_root
-from gtvlib.yamlfile import read_yaml
+from gtvlib.util.checksums import read_sha256sums, sha256sums_text, verify_sha256sums
+from gtvlib.util.errors import GtvError
+from gtvlib.util.paths import data_dir, project_root
+from gtvlib.util.yamlfile import read_yaml
 
 REQUIRED_KEYS = ("title", "citation", "licence", "access", "redistributable", "download_steps", "layout",
                  "expected", "published_checksums", "roi_map", "exclusions", "quirks", "status", "chapters")
@@ -177,7 +177,7 @@ def verify_dataset(dataset: str, entry: dict, record: bool = False) -> Report:
     record_file = _record_path(dataset)
     if record:
         record_file.parent.mkdir(parents=True, exist_ok=True)
-        from gtvlib.atomic import write_text_atomic
+        from gtvlib.util.atomic import write_text_atomic
 
         write_text_atomic(record_file, sha256sums_text(root, files))
         lines.append(f"recorded sha256 of {len(files)} files in {record_file}")

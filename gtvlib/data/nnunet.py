@@ -25,9 +25,9 @@ import os
 from pathlib import Path
 
 
-from gtvlib.atomic import atomic_folder
+from gtvlib.util.atomic import atomic_folder
 from gtvlib.data.dicom.nifti import write_case
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 LABEL_NAME = "GTV-1"
 

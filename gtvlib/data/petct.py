@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 MODALITIES = ("PET", "CT")
 

@@ -16,9 +16,9 @@ import json
 import os
 from pathlib import Path
 
-from gtvlib.atomic import atomic_folder
+from gtvlib.util.atomic import atomic_folder
 from gtvlib.data.dicom.nifti import write_case
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 LABEL_NAME = "GTV-1"
 
@@ -47,7 +47,7 @@ def structseg_route(dataset: str = "structseg2019_lung_gtv", preset: str = "quic
     (``preset``, ``seed``) exported once to ``$GTVLIB_CACHE/structseg/<cohort>/Lung_GTV`` and read back from there
     (the ``note`` says which). ``dataset="synthetic"`` skips the real one."""
     from gtvlib.data.cohort import open_cohort, structseg_cohort
-    from gtvlib.paths import cache_dir
+    from gtvlib.util.paths import cache_dir
 
     if dataset not in ("synthetic", "structseg2019_lung_gtv"):
         raise GtvError(f"dataset {dataset!r} for the StructSeg route; expected 'structseg2019_lung_gtv' (falls back "

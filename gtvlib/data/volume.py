@@ -67,7 +67,7 @@ def resample_onto(values: np.ndarray, spacing_mm, origin_xyz_mm, target_shape, t
     lies beyond the source's outer voxel centres by more than half a voxel. float32 of ``target_shape``."""
     from scipy import ndimage
 
-    from gtvlib.errors import GtvError
+    from gtvlib.util.errors import GtvError
 
     if order not in (0, 1):
         raise GtvError(f"order={order}; expected 0 (nearest) or 1 (trilinear)")

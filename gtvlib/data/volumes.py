@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 TISSUE_HU = -500.0  # above: soft tissue, vessels and bone (the candidates for "tissue" negatives); below: air and lung
 NEGATIVES = ("tissue", "anywhere")

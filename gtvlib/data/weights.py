@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class WeightsFile:
 
     def known_sha256(self) -> str | None:
         """The SHA-256 this file must have: published in the manifest, else recorded by its user, else None."""
-        from gtvlib.checksums import read_sha256sums
+        from gtvlib.util.checksums import read_sha256sums
         from gtvlib.data.manifest import weights_record_path
-        from gtvlib.paths import data_dir
+        from gtvlib.util.paths import data_dir
 
         if self.entry and self.entry.get("sha256"):
             return self.entry["sha256"]
@@ -65,7 +65,7 @@ class WeightsFile:
 
         Unpickling runs code stored in the file, so the opt-in covers one known file, not whatever lies at
         the path later."""
-        from gtvlib.checksums import sha256_file
+        from gtvlib.util.checksums import sha256_file
 
         path = self.require()
         known = self.known_sha256()
@@ -81,10 +81,10 @@ class WeightsFile:
 
     def record(self) -> str:
         """Record the present file's SHA-256 in ``$GTVLIB_DATA/.gtvlib/weights.sha256``; return it."""
-        from gtvlib.atomic import write_text_atomic
-        from gtvlib.checksums import read_sha256sums, sha256_file
+        from gtvlib.util.atomic import write_text_atomic
+        from gtvlib.util.checksums import read_sha256sums, sha256_file
         from gtvlib.data.manifest import weights_record_path
-        from gtvlib.paths import data_dir
+        from gtvlib.util.paths import data_dir
 
         path = self.require()
         record = weights_record_path()
@@ -108,7 +108,7 @@ class WeightsFile:
 def resolve_weights(requested: str) -> WeightsFile:
     """Where the weights ``requested`` (manifest name, path under ``$GTVLIB_DATA``, absolute path or ``""``) are."""
     from gtvlib.data.manifest import load_weights_manifest
-    from gtvlib.paths import data_dir
+    from gtvlib.util.paths import data_dir
 
     if not requested:
         return WeightsFile("", None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch_size: int = 16,
@@ -23,7 +23,7 @@ def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch
     the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
     import torch
 
-    from gtvlib.progress import progress
+    from gtvlib.util.progress import progress
     from gtvlib.segment.grid import OUTSIDE_LOGIT
 
     if trained.spec.task != "segmentation":

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 # One module per model family under gtvlib.models, each holding a REGISTRY of ModelSpec by name.
 FAMILIES = ("sam_med2d", "baselines", "references", "hcf", "unet3d", "igtv")

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 _REL_POS = re.compile(r"image_encoder\.blocks\.(\d+)\.attn\.rel_pos_[hw]$")
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec
 from gtvlib.prompts import box_from_mask
 

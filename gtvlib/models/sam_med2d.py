@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec
 from gtvlib.prompts import box_from_mask
 

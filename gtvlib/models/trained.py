@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
 
 MULTIPLE = 8  # 2³: three stride-2 levels

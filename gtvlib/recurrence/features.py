@@ -31,7 +31,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.recurrence.stations import station_masks
 
 PARTITION = {

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gtvlib.atomic import atomic_folder, remove_stale_partials
-from gtvlib.checksums import settings_key
-from gtvlib.errors import GtvError
-from gtvlib.parallel import process_pool, worker_count
-from gtvlib.progress import progress
+from gtvlib.util.atomic import atomic_folder, remove_stale_partials
+from gtvlib.util.checksums import settings_key
+from gtvlib.util.errors import GtvError
+from gtvlib.util.parallel import process_pool, worker_count
+from gtvlib.util.progress import progress
 from gtvlib.recurrence.features import feature_table, structure_features
 from gtvlib.recurrence.stations import PAPER_RECURRENCES, PAPER_STATIONS, parse_stations
 from gtvlib.recurrence.survival import exponential_failures
@@ -182,7 +182,7 @@ def simulate_cohort(settings: SimulationSettings | None = None, cache_dir: str |
                     workers: int | None = None, show_progress: bool = False) -> RecurrenceCohort:
     """The simulated SCLC cohort for ``settings``, from the cache when it was made before (written atomically:
     a staging folder renamed into place)."""
-    from gtvlib.paths import cache_dir as default_cache
+    from gtvlib.util.paths import cache_dir as default_cache
 
     settings = settings or SimulationSettings()
     stations = parse_stations(settings.stations)

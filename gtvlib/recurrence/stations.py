@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 PAPER_STATIONS = ("1L", "1R", "2L", "2R", "3A", "3P", "4L", "4R", "5", "6", "7", "8", "10L", "10R", "11L", "11R")
 # Recurrences by region in the paper (170 in 94 of 180 patients): the paper's numbers, not ours.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _check(table: pd.DataFrame, time: str, event: str, group: str | None = None) -> None:

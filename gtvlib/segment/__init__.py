@@ -33,7 +33,7 @@ from gtvlib.data.dicom.files import read_dataset
 from gtvlib.data.dicom.patient import FoundSeries, scan_series
 from gtvlib.data.dicom.series import check_ct_slices, volume_from_slices
 from gtvlib.data.volume import volume_cm3
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.segment.export import IGTV_ROI_NAME, ROI_NAME, write_outputs
 from gtvlib.inference.inferers import grid_mask_on_scan, predict_on_scan, predict_volume, seen_by as _seen_by
 from gtvlib.segment.prompts import UserPrompt, parse_prompt, prompt_labels

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def parser() -> argparse.ArgumentParser:

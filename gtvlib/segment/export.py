@@ -23,7 +23,7 @@ from gtvlib import __version__
 from gtvlib.data.dicom.contours import contours_from_mask
 from gtvlib.data.dicom.writers import rtstruct_dataset, seg_dataset
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 ROI_NAME = "GTV-auto"
 IGTV_ROI_NAME = "IGTV-auto"  # a PET/CT network trained on the IGTV (seed 004)

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from gtvlib.data.volume import Volume
 from gtvlib.data.windows import window_hu
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 AIR_HU = -1024.0
 OUTSIDE_LOGIT = -20.0  # what the model "says" outside its field of view: surely not tumour

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 PROMPT_KINDS = {"box": 6, "click": 4}
 

@@ -23,7 +23,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 REQUIRED = ("config", "route", "objective", "data")
 DATA_REQUIRED = ("cohort", "training_patients", "validation_patients")
@@ -101,10 +101,10 @@ def load_data(kind: str, data: dict, model: str, rank: int = 0):
 
 def main(argv: list[str] | None = None) -> int:
     """Train the run a configuration file describes; 0 when done."""
-    from gtvlib.device import init_distributed, pick_device
+    from gtvlib.util.device import init_distributed, pick_device
     from gtvlib.runs import RunRecord
     from gtvlib.training.loop import fit
-    from gtvlib.yamlfile import read_yaml
+    from gtvlib.util.yamlfile import read_yaml
 
     parser = argparse.ArgumentParser(prog="python -m gtvlib.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="the run configuration (YAML)")

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "warm_restarts")

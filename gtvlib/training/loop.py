@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
 
 
@@ -85,7 +85,7 @@ def fit(config, route, objective, run: RunRecord | None = None) -> RunRecord:
     anything is written."""
     import torch
 
-    from gtvlib.device import init_distributed, pick_device
+    from gtvlib.util.device import init_distributed, pick_device
     from gtvlib.models import model_spec
     from gtvlib.training.config import learning_rate_schedule
 

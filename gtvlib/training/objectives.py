@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 DISCRIMINATOR_INPUTS = ("probabilities", "logits")
 GENERATOR_LOSS = "generator"  # GTV-SAMGAN's Dice + focal + mask-IoU loss with LossWeights (METHODS.md §1)
@@ -79,7 +79,7 @@ def supervised_step(net, optimizer, images, labels, boxes, weights=None, outputs
     with None the generator loss with ``weights`` (:class:`~gtvlib.losses.LossWeights`)."""
     import torch
 
-    from gtvlib.device import autocast
+    from gtvlib.util.device import autocast
 
     if outputs is None:
         from gtvlib.models.sam_med2d import sam_training_outputs as outputs
@@ -99,7 +99,7 @@ def gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weight
     Returns (generator loss or None, discriminator loss)."""
     import torch
 
-    from gtvlib.device import autocast
+    from gtvlib.util.device import autocast
     from gtvlib.losses import discriminator_loss
 
     if outputs is None:
@@ -120,7 +120,7 @@ def classifier_step(net, optimizer, images, labels, outputs) -> float:
     slice (B, 1, S, S) holds tumour."""
     import torch
 
-    from gtvlib.device import autocast
+    from gtvlib.util.device import autocast
 
     targets = labels.flatten(1).any(dim=1).long()
     with autocast(images.device):

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 VALIDATION_SLICES = ("tumour", "all")
 VALIDATION_BATCH = {"tumour": 8, "all": 32}  # every slice of a patient: larger batches, a third less time on a CPU
@@ -117,7 +117,7 @@ class SliceRoute:
         return min(whole, config.steps_per_epoch) if config.steps_per_epoch else whole
 
     def batches(self, config, epoch: int, rank: int, world: int, device):
-        from gtvlib.progress import progress
+        from gtvlib.util.progress import progress
 
         loader = self._loader(config, epoch, rank, world)
         steps = self.steps(config, rank, world)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gtvlib.data.windows import WINDOW_PRESETS_HU, window_hu
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 COLOURS = {"true": (0, 200, 0), "machine": (255, 60, 60), "MIP": (60, 140, 255), "physician": (255, 200, 0)}
 DRAW_ORDER = ("physician", "MIP", "machine", "true")  # later outlines cover earlier ones: the truth on top

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gtvlib.data.windows import WINDOW_PRESETS_HU, window_hu
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 OUTLINES = {"gtv": (0, 220, 0), "igtv": (80, 170, 255)}  # planning GTV green, IGTV blue
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def find_dciodvfy() -> Path | None:

@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from gtvlib.data.dicom.files import require, source_of
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 # The attributes a CT slice needs before its pixels mean anything in space or in HU.
 GEOMETRY_KEYWORDS: tuple[str, ...] = (

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 # The NIfTI-1 header (348 bytes): offsets and formats of dim, bitpix, pixdim and vox_offset. (The SimpleITK

@@ -17,7 +17,7 @@ from gtvlib.data.dicom.rtstruct import canonical_names, load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass

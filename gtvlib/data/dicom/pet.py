@@ -5,7 +5,7 @@ computes it.
 series in Units BQML), ``W`` the patient's weight in g (1 ml of tissue taken as 1 g), ``D(t) = D₀ · 2^(−Δt / T½)``
 the injected dose ``D₀`` (Bq) decayed from the injection to the time the image values are decay-corrected to
 (DecayCorrection START: the series' start, SeriesDate and SeriesTime). Every header the formula needs is checked;
-what is missing or inconsistent is a :class:`~gtvlib.errors.GtvError` that names the file, the attribute and the
+what is missing or inconsistent is a :class:`~gtvlib.util.errors.GtvError` that names the file, the attribute and the
 value. A PET series is read by the same series rules as a CT (:mod:`gtvlib.data.dicom.series`): one series and one
 frame of reference, head-first supine axial, uniform slices sorted along the normal
 (:func:`gtvlib.data.dicom.series.load_pet_series`).
@@ -20,7 +20,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from gtvlib.data.dicom.files import source_of
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 F18_HALF_LIFE_S = 6586.2  # fluorine-18, 109.77 min
 MAX_UPTAKE_H = 24.0  # a scan this long after the injection (or any time before it) means a wrong date or time

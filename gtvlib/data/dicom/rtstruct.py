@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from gtvlib.data.dicom.contours import rasterise_polygons
 from gtvlib.data.dicom.files import read_dataset, require, source_of
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _roi_number(item: Dataset, keyword: str, source: str) -> int:

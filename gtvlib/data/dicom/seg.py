@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def _frame_value(frame, group: str, keyword: str, shared):

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from gtvlib.data.dicom.files import dicom_files, read_dataset, require
 from gtvlib.data.dicom.image import RESCALE_KEYWORDS, RESCALED_UNITS, image_plane, orientation_problem, rescaled_values
 from gtvlib.data.volume import Volume
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 # Slice spacing may vary by this fraction of the median before the series counts as non-uniform.
 SPACING_TOLERANCE = 0.01

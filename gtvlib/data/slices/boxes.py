@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass(frozen=True)

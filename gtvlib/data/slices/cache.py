@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.atomic import atomic_path, remove_stale_partials, write_json_atomic
-from gtvlib.checksums import listed_digests, settings_key, source_fingerprint
+from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
+from gtvlib.util.checksums import listed_digests, settings_key, source_fingerprint
 from gtvlib.data.slices.boxes import Box
 from gtvlib.data.slices.sampling import balance_sample
 from gtvlib.data.volume import Volume
 from gtvlib.data.windows import window_hu, window_preset
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 CACHE_VERSION = 4  # 2: grid.json with the spacing of the cached grid; 3: and the source files' fingerprint;
 # 4: and the whole image's matrix and pixel size (what a trained model's grid is mapped from on a new scan)
@@ -92,7 +92,7 @@ class SliceCache:
     """
 
     def __init__(self, cohort_folder: str | os.PathLike, spec: SliceSpec, cache_dir: str | os.PathLike | None = None):
-        from gtvlib.paths import cache_dir as default_cache
+        from gtvlib.util.paths import cache_dir as default_cache
 
         self.cohort = Path(cohort_folder)
         self.spec = spec

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from gtvlib.data.slices.boxes import Box, body_box, body_square, mfit_box
 from gtvlib.data.slices.cache import SliceCache, SliceSpec
 from gtvlib.data.slices.splits import patient_split
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 CROPS = ("mfit", "body", "none")
 

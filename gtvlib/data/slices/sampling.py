@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 BALANCE_RATIOS = {"theta0": 0.0, "theta1": 1.0, "theta2": 2.0, "theta4": 4.0, "thetan": math.inf}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def patient_split(patient_ids: list[str], validation_fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:

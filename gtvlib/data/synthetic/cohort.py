@@ -24,17 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from gtvlib.atomic import remove_stale_partials
-from gtvlib.checksums import settings_key, verify_sha256sums, write_sha256sums
+from gtvlib.util.atomic import remove_stale_partials
+from gtvlib.util.checksums import settings_key, verify_sha256sums, write_sha256sums
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, seg_dataset, write_datasets, write_rtstruct
 from gtvlib.data.synthetic import anatomy, tumour
 from gtvlib.data.synthetic.clinical import OUTCOME_EFFECTS, clinical_row
 from gtvlib.data.synthetic.fourd import write_4d
 from gtvlib.data.synthetic.render import Grid, render_patient
 from gtvlib.data.synthetic.truth import roi_planes, save_masks
-from gtvlib.errors import GtvError
-from gtvlib.parallel import process_pool, worker_count
-from gtvlib.progress import progress
+from gtvlib.util.errors import GtvError
+from gtvlib.util.parallel import process_pool, worker_count
+from gtvlib.util.progress import progress
 
 GENERATOR_VERSION = "2"  # 2: headers that dciodvfy accepts (0 errors)
 
@@ -240,7 +240,7 @@ def generate_cohort(out: str | os.PathLike, preset_name: str = "quick", seed: in
 def synthetic_cohort(preset_name: str = "quick", seed: int = 0, cache_dir: str | os.PathLike | None = None,
                      show_progress: bool = False, **overrides) -> Path:
     """The cohort for these parameters, generated only when not already in the cache. Returns its folder."""
-    from gtvlib.paths import cache_dir as default_cache
+    from gtvlib.util.paths import cache_dir as default_cache
 
     settings = preset(preset_name, **overrides)
     folder = Path(cache_dir or default_cache()) / "cohorts" / f"{preset_name}-seed{seed}-{cohort_key(settings, seed)}"

@@ -22,7 +22,7 @@ from gtvlib.data.synthetic.render import render_patient
 from gtvlib.data.synthetic.shapes import union
 from gtvlib.data.synthetic.truth import roi_planes, save_masks
 from gtvlib.data.volume import volume_cm3
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def write_4d(out: Path, index: int, seed: int, settings, anatomy_params: dict, tumour_params: dict,

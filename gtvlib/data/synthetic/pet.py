@@ -28,7 +28,7 @@ from gtvlib.data.synthetic.motion import PHASES, breathing_state, moved, tumour_
 from gtvlib.data.synthetic.render import Grid, Renderer
 from gtvlib.data.synthetic.shapes import ellipsoid
 from gtvlib.data.synthetic.tumour import tumour_shapes
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 SUV_RANGES = {"blood": (1.5, 2.2), "liver": (2.0, 2.8), "lung": (0.3, 0.6), "muscle": (0.6, 0.9), "fat": (0.2, 0.4),
               "marrow": (1.2, 2.0), "myocardium": (1.5, 8.0), "solid": (4.0, 12.0), "necrosis": (0.6, 1.2),

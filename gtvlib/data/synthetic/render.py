@@ -25,7 +25,7 @@ from gtvlib.data.synthetic.anatomy import (
 )
 from gtvlib.data.synthetic.shapes import Shape, ellipsoid, tube
 from gtvlib.data.synthetic.tumour import tumour_shapes
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 @dataclass(frozen=True)

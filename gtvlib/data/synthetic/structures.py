@@ -22,7 +22,7 @@ import numpy as np
 from gtvlib.data.synthetic import anatomy, tumour
 from gtvlib.data.synthetic.render import Grid, Renderer
 from gtvlib.data.synthetic.shapes import ellipsoid, union
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 SCLC_CATEGORIES = (0.7, 0.1, 0.2)  # central, juxta-pleural, peripheral
 SCLC_NODE_COUNTS = (0.15, 0.35, 0.3, 0.2)  # probability of 0, 1, 2, 3 involved stations

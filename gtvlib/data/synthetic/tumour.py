@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from gtvlib.data.synthetic.shapes import Shape, ellipsoid
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 MEDIAN_VOLUME_CM3 = 40.0
 LOG_SD = 0.9

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def read_yaml(path: Path, what: str):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 _MARKERS = ("_toc.yml", "_config.yml")
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from gtvlib.errors import GtvError
+from gtvlib.util.errors import GtvError
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -34,7 +34,7 @@ def sha256sums_text(folder: str | os.PathLike, files: list[Path]) -> str:
 
 def write_sha256sums(folder: str | os.PathLike, name: str = "SHA256SUMS") -> Path:
     """Write ``folder/name`` listing every file below ``folder`` (sorted relative paths, the list itself excluded)."""
-    from gtvlib.atomic import write_text_atomic
+    from gtvlib.util.atomic import write_text_atomic
 
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != name)
