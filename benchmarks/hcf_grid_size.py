@@ -34,7 +34,7 @@ def main() -> None:
     from gtvlib.data.slices import prepare
     from gtvlib.data.structseg import structseg_route
     from gtvlib.models import hcf
-    from gtvlib.train import TrainConfig, run_for, train
+    from gtvlib.training import Training
 
     torch.set_num_threads(args.threads)
     name = "sanet_w16"
@@ -44,13 +44,13 @@ def main() -> None:
     cohort = structseg_route("synthetic")
     data = prepare(cohort, crop="body", size=args.size, validation_fraction=0.25, seed=0)
     fold = fold_data(data, 3, 0)[0]
-    config = TrainConfig(name="grid", model=name, mode="supervised", loss=args.loss, balance="theta1", optimizer="adamw",
-                         weight_decay=1e-4, lr=args.lr, schedule="warm_restarts", restart_epochs=args.epochs,
-                         epochs=args.epochs, batch_size=args.batch, validation_slices="all", keep_checkpoints=1,
-                         augment=args.augment)
+    training = Training.of("slices", fold, "supervised", name="grid", model=name, loss=args.loss, balance="theta1",
+                           optimizer="adamw", weight_decay=1e-4, lr=args.lr, schedule="warm_restarts",
+                           restart_epochs=args.epochs, epochs=args.epochs, batch_size=args.batch, validation_slices="all",
+                           keep_checkpoints=1, augment=args.augment)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as root:
-        run = train(config, fold, run_for(config, fold, root))
+        run = training.fit(training.run_for(root))
         epochs = run.epochs()
     print(epochs[["epoch", "train_g_loss", "val_patient_dice", "val_slice_sensitivity", "seconds"]].to_string(index=False))
     print(f"size {args.size} px: {time.perf_counter() - started:.1f} s, last validation patient Dice "

@@ -11,14 +11,18 @@ import time
 def main():
     t0=time.perf_counter()
     from gtvlib.data.cohort import open_cohort
-    from gtvlib import train3d, crossval
+    from gtvlib import crossval
+    from gtvlib.data.volumes import volume_set
+    from gtvlib.training import Training
     c=open_cohort("synthetic","quick",0)
-    vs=train3d.volume_set(c, c.patient_ids, window=sys.argv[1])
+    vs=volume_set(c, c.patient_ids, window=sys.argv[1])
     print("load", time.perf_counter()-t0)
     folds=crossval.fold_data(vs, 3, 0)
     ep,steps,bs=int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]); patch=tuple(int(x) for x in sys.argv[5].split(","))
-    cfg=train3d.VolumeConfig(name="iseg", epochs=ep, steps_per_epoch=steps, batch_size=bs, patch=patch, lr=float(sys.argv[6]))
-    jobs=[crossval.Job("unet3d", k, cfg, f) for k,f in enumerate(folds)]
+    training=Training.of("patches", vs, "supervised", loss="dice_bce", name="iseg", model="unet3d_small", epochs=ep,
+                         steps_per_epoch=steps, batch_size=bs, patch=patch, lr=float(sys.argv[6]), optimizer="adamw",
+                         weight_decay=1e-5, schedule="cosine", keep_checkpoints=1)
+    jobs=[crossval.Job("unet3d", k, training.changed(data=f)) for k,f in enumerate(folds)]
     t=time.perf_counter()
     table=crossval.train_jobs(jobs, tempfile.mkdtemp(prefix="iseg-"), workers=2, show_progress=False)
     print(table.to_string(), "train wall", time.perf_counter()-t)

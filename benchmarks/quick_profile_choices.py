@@ -33,7 +33,6 @@ from gtvlib.util.device import device_description, pick_device
 from gtvlib.evaluate import references_beside
 from gtvlib.models import sam_med2d
 from gtvlib.runs import RunRecord
-from gtvlib.train import run_for, train
 
 VARIANTS = {
     "no_zoom_before": (replace(sam_med2d.TINY, encoder_embed_dim=64, encoder_depth=4, encoder_global_attn_indexes=(1, 3),
@@ -68,12 +67,12 @@ def main() -> None:
         config, batch_size = VARIANTS[variant]
         model_name = register(variant, config)
         for seed in args.seeds:
-            training = replace(sweeps.train_config(point, settings, seed), model=model_name, batch_size=batch_size,
-                               name=f"{variant}-seed{seed}")
-            run = run_for(training, data, args.runs)
+            training = sweeps.training_of(point, settings, seed, data).changed(model=model_name, batch_size=batch_size,
+                                                                                name=f"{variant}-seed{seed}")
+            run = training.run_for(args.runs)
             started = time.perf_counter()
-            if not sweeps.finished(run, training.epochs):
-                train(training, data, run)
+            if not sweeps.finished(run, training.config.epochs):
+                training.fit(run)
             seconds = time.perf_counter() - started
             scores = sweeps.final_scores(RunRecord(run.folder))
             rows.append({"variant": variant, "seed": seed, "slice_dice": scores["slice_dice"],

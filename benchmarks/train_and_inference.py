@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/train_and_inference.py [--models sam_med2d_tiny sam_med2d_vit_b] [--steps 20]
 
-For each model: GAN training steps at batch 4 (``gtvlib.train.gan_step``, the loop's own step: generator
+For each model: GAN training steps at batch 4 (``gtvlib.training.objectives.gan_step``, the loop's own step: generator
 forward, discriminator update, generator update) in images/s; peak
 memory (CUDA: max allocated; CPU: process peak RSS); inference latency per slice (batch 1) and per
 patient volume (55 slices, batch 8). Uses CUDA when present (bf16 autocast), else the CPU. The paper's
@@ -20,7 +20,7 @@ from gtvlib.util.device import autocast, device_description, pick_device
 from gtvlib.models import build_model, model_spec
 from gtvlib.models.discriminator import Discriminator
 from gtvlib.models.sam_med2d import sam_input
-from gtvlib.train import gan_step
+from gtvlib.training.objectives import gan_step
 
 
 def _sync(device):

@@ -12,8 +12,8 @@ slice                 ``data/slices/`` (splits, GTV-MFIT, balance sampling, cach
 model                 ``models/`` (a registry: one file per family; checkpoints), ``data/weights.py``
 train                 ``training/`` (one ``fit`` loop: ``FitConfig``, routes for slices, patches and PET/CT
                       stacks, objectives supervised, adversarial and slice classification; the command line),
-                      ``losses.py``; the chapters' recipes over it: ``train.py`` (2-D), ``train3d.py`` (3-D
-                      networks on patches), ``train25d.py`` (2.5-D PET/CT networks)
+                      ``Training``: the three as one value from one flat vocabulary), ``losses.py``;
+                      ``train.py``: ``python -m gtvlib.train --config run.yaml``
 volumes               ``data/volumes.py`` (whole volumes, resampling, the body box, patches),
                       ``data/petct.py`` (PET/CT cases and their 2.5-D stacks)
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)

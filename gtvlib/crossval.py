@@ -8,7 +8,7 @@ segmenter (the cascade), a voxel is GTV where more than half of the fold models 
 components are kept. Per-fold scores on the test patients give the paper's "mean ± SD over folds".
 
 Each (configuration, fold) is a :class:`~gtvlib.runs.RunRecord` under ``runs/<root>/`` keyed by every setting and
-the fold's patients (:func:`gtvlib.train.run_for`): a finished run is reused, an interrupted one resumes.
+the fold's patients (:func:`gtvlib.training.run_for`): a finished run is reused, an interrupted one resumes.
 """
 
 from __future__ import annotations
@@ -25,42 +25,23 @@ from gtvlib.util.errors import GtvError
 
 def fold_data(data, folds: int, seed: int = 0) -> list:
     """The k folds of ``data``'s training patients (seeded, by patient), each on the same slices (prepared slices)
-    or volumes (a :class:`~gtvlib.train3d.VolumeSet`): fold k trains on the other parts and validates on part k.
+    or volumes (a :class:`~gtvlib.data.volumes.VolumeSet`): fold k trains on the other parts and validates on part k.
     ``data``'s validation patients (the test set) are in no fold."""
     return [data.subset(training, validation) for training, validation in kfold_splits(data.training_ids, folds, seed)]
 
 
 @dataclass(frozen=True)
 class Job:
-    """One run to train: ``config`` (a recipe: :class:`~gtvlib.train.TrainConfig`, :class:`~gtvlib.train3d.VolumeConfig`
-    or :class:`~gtvlib.train25d.PetCtConfig`) on ``data`` (one fold: prepared slices, a volume set or a PET/CT set),
-    with the ``label`` and ``fold`` it is reported under."""
+    """One run to train: a :class:`~gtvlib.training.plan.Training` (its route holding one fold's data: prepared slices,
+    a volume set or a PET/CT set), with the ``label`` and ``fold`` it is reported under."""
 
     label: str
     fold: int
-    config: object
-    data: object
-
-    def parts(self) -> tuple:
-        """(FitConfig, route, objective) of the job: its recipe's ``plan``."""
-        return plan_of(self.config)(self.config, self.data)
+    training: object
 
     def cost(self) -> int:
-        """Training items × epochs (slices for a 2-D run, patch or stack draws otherwise): the order in which a pool
-        takes the jobs (longest first)."""
-        config, route, _ = self.parts()
-        return route.items(config) * config.epochs
-
-
-def plan_of(config):
-    """The ``plan`` of a recipe's type: configuration → (FitConfig, route, objective)."""
-    from gtvlib import train, train3d, train25d
-
-    plans = {train.TrainConfig: train.plan, train3d.VolumeConfig: train3d.plan, train25d.PetCtConfig: train25d.plan}
-    if type(config) not in plans:
-        raise GtvError(f"a job's configuration is a {type(config).__name__}; expected one of "
-                       f"{sorted(t.__name__ for t in plans)}")
-    return plans[type(config)]
+        """Training items × epochs: the order in which a pool takes the jobs (longest first)."""
+        return self.training.cost()
 
 
 def complete(run, config, objective) -> bool:
@@ -78,17 +59,15 @@ def train_job(job: Job, root: str, threads: int = 0) -> tuple[str, str, float]:
     """Train (resume, or reuse) one job under ``root``: (what was done, the run folder, seconds)."""
     import torch
 
-    from gtvlib.training import fit, run_for
-
     if threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
-    config, route, objective = job.parts()
-    run = run_for(config, route, objective, root)
-    if complete(run, config, objective):
+    training = job.training
+    run = training.run_for(root)
+    if complete(run, training.config, training.objective):
         return "reused", str(run.folder), 0.0
     status = "resumed" if run.checkpoints() else "trained"
-    fit(config, route, objective, run)
+    training.fit(run)
     return status, str(run.folder), time.perf_counter() - started
 
 
@@ -121,7 +100,7 @@ def train_jobs(jobs: list[Job], root=None, workers: int = 1, show_progress: bool
     else:
         for i, _ in zip(order, bar):
             done[i] = train_job(jobs[i], root)
-    return pd.DataFrame([{"label": job.label, "fold": job.fold, "model": job.config.model, "status": done[i][0],
+    return pd.DataFrame([{"label": job.label, "fold": job.fold, "model": job.training.config.model, "status": done[i][0],
                           "run": done[i][1], "seconds": round(done[i][2], 1)} for i, job in enumerate(jobs)])
 
 

@@ -116,6 +116,13 @@ def test_one_home_for_each_shared_job(marker, home):
     assert found == home
 
 
+def test_no_module_is_two_ideas():
+    """A module that grows past 400 lines is two ideas (STYLE.md): split it."""
+    long = {str(path.relative_to(PACKAGE.parent)): n for path in _modules().values()
+            if (n := len(path.read_text().splitlines())) > 400}
+    assert long == {}
+
+
 def test_chapters_never_import_each_other_and_the_library_no_chapter():
     graph = _import_graph()
     for name, targets in graph.items():

@@ -66,17 +66,17 @@ def test_a_click_keeps_the_component_that_holds_it():
 
 def test_the_ablation_arms_and_their_networks():
     from gtvlib.models import model_spec
-    from gtvlib.train25d import PetCtConfig
+    from gtvlib.training import Training
 
-    base = PetCtConfig(patch_px=64, epochs=3)
+    base = Training.of("stacks", None, "supervised", loss="dice_bce", patch_px=64, epochs=3)
     configs = igtv.arm_configs(base, "_small")
     assert set(configs) == (set(igtv.ARMS) - {igtv.TRANSFER}) | {igtv.PRETRAINING}
-    assert configs[igtv.PRETRAINING].target == "gtv" and configs["PET/CT + SIM"].target == "igtv"
-    assert all(c.epochs == 3 and c.patch_px == 64 for c in configs.values())
-    assert model_spec(configs["CT + SIM"].model).settings["modalities"] == ["CT"]
-    assert model_spec(configs["PET/CT, no SIM (plain 2.5-D U-Net)"].model).settings["slice_interaction"] is False
+    assert configs[igtv.PRETRAINING].route.target == "gtv" and configs["PET/CT + SIM"].route.target == "igtv"
+    assert all(c.config.epochs == 3 and c.route.patch_px == 64 for c in configs.values())
+    assert model_spec(configs["CT + SIM"].config.model).settings["modalities"] == ["CT"]
+    assert model_spec(configs["PET/CT, no SIM (plain 2.5-D U-Net)"].config.model).settings["slice_interaction"] is False
     assert "PET/CT + SIM, Mamba branch" not in igtv.arm_configs(base, "_small", mamba=False)
-    assert igtv.arm_configs(base, "")["PET + SIM"].model == "igtv_pet"
+    assert igtv.arm_configs(base, "")["PET + SIM"].config.model == "igtv_pet"
 
 
 def test_fusion_pixels_blend_the_pet_over_the_ct_window():

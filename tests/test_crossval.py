@@ -12,7 +12,7 @@ from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.util.errors import GtvError
 from gtvlib.evaluate import ClassifierEvaluation
-from gtvlib.train import TrainConfig
+from gtvlib.training import Training
 
 IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
 
@@ -51,16 +51,22 @@ def test_prepare_takes_a_given_test_set(cohort, tmp_path):
             slices.prepare(cohort, crop="body", size=64, validation_ids=bad, cache_dir=tmp_path)
 
 
-SEGMENTER = TrainConfig(model="sanet_w16", mode="supervised", loss="cr", balance="theta1", optimizer="adamw", epochs=1,
-                        batch_size=8, lr=1.0e-3, schedule="warm_restarts", restart_epochs=1, validation_slices="all",
-                        keep_checkpoints=1)
-CLASSIFIER = TrainConfig(model="hcf_classifier_w16", mode="classifier", balance="theta1", optimizer="adamw", epochs=1,
-                         batch_size=8, keep_checkpoints=1)
+SEGMENTER = dict(model="sanet_w16", loss="cr", balance="theta1", optimizer="adamw", epochs=1, batch_size=8, lr=1.0e-3,
+                 schedule="warm_restarts", restart_epochs=1, validation_slices="all", keep_checkpoints=1)
+CLASSIFIER = dict(model="hcf_classifier_w16", balance="theta1", optimizer="adamw", epochs=1, batch_size=8, keep_checkpoints=1)
+
+
+def segmenter(data):
+    return Training.of("slices", data, "supervised", **SEGMENTER)
+
+
+def classifier(data):
+    return Training.of("slices", data, "classification", **CLASSIFIER)
 
 
 def test_jobs_train_in_parallel_are_reused_and_predict(data, tmp_path):
     fold = data.subset(["SYNTH-001"], ["SYNTH-002"])
-    jobs = [crossval.Job("sanet", 0, SEGMENTER, fold), crossval.Job("classifier", 0, CLASSIFIER, fold)]
+    jobs = [crossval.Job("sanet", 0, segmenter(fold)), crossval.Job("classifier", 0, classifier(fold))]
     first = crossval.train_jobs(jobs, tmp_path, workers=2, show_progress=False)
     assert first.status.tolist() == ["trained", "trained"] and first.label.tolist() == ["sanet", "classifier"]
     again = crossval.train_jobs(jobs, tmp_path, workers=1, show_progress=False)
@@ -82,7 +88,7 @@ def test_a_cascade_mask_goes_back_onto_the_scan(data, tmp_path, small_cohort):
     from gtvlib.segment import grid_mask_on_scan
 
     fold = data.subset(["SYNTH-001"], ["SYNTH-002"])
-    table = crossval.train_jobs([crossval.Job("sanet", 0, SEGMENTER, fold)], tmp_path, show_progress=False)
+    table = crossval.train_jobs([crossval.Job("sanet", 0, segmenter(fold))], tmp_path, show_progress=False)
     trained = load_trained(table.run[0])
     volume = load_patient(small_cohort / "SYNTH-003")
     on_scan = grid_mask_on_scan(trained, volume, np.asarray(data.cache.load("SYNTH-003")[1], bool))
@@ -111,18 +117,19 @@ def test_gating_voting_and_the_mean_over_folds():
 
 def test_the_chapter_trains_each_distinct_configuration_once(data):
     folds = crossval.fold_data(data, 2)
-    jobs = hcf.hcf_jobs(SEGMENTER, CLASSIFIER, folds, 1)
+    jobs = hcf.hcf_jobs(segmenter(data), classifier(data), folds, 1)
     labels = [(job.label, job.fold) for job in jobs]
     assert len(labels) == len(set(labels)) == 2 + 2 + 10  # classifier and full model on both folds, 10 ablations on one
-    models = {job.config.model for job in jobs}
+    models = {job.training.config.model for job in jobs}
     assert models == {"hcf_classifier_w16", "sanet_w16", "sanet_no_alignment_w16", "sanet_no_ppm_w16"}
     full = [job for job in jobs if job.label == hcf.FULL]
-    assert [(j.config.balance, j.config.loss) for j in full] == [("theta1", "cr")] * 2
-    assert {job.config.balance for job in jobs if job.label.endswith(" cr") and "sanet" in job.label} == \
+    assert [(j.training.route.balance, j.training.objective.loss) for j in full] == [("theta1", "cr")] * 2
+    assert [j.training.route.data for j in full] == folds  # each fold's job on its own fold
+    assert {job.training.route.balance for job in jobs if job.label.endswith(" cr") and "sanet" in job.label} == \
         {"theta0", "theta1", "theta2", "theta4", "thetan"}
     assert hcf.variant_model("sanet", "no_ppm") == "sanet_no_ppm" and hcf.variant_model("sanet_w16", "") == "sanet_w16"
     with pytest.raises(GtvError, match="ablation_folds=3 with 2 folds"):
-        hcf.hcf_jobs(SEGMENTER, CLASSIFIER, folds, 3)
+        hcf.hcf_jobs(segmenter(data), classifier(data), folds, 3)
     with pytest.raises(GtvError, match="segmenter 'unet'"):
         hcf.variant_model("unet", "")
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from gtvlib import train
+from gtvlib.training import Training
+from gtvlib.training.config import FitConfig, learning_rate_schedule
+from gtvlib.training.loop import build_for_training
 from gtvlib.data.slices.dataset import SliceDataset, shift_image
 from gtvlib.util.errors import GtvError
 from gtvlib.losses import generator_loss
@@ -71,7 +73,7 @@ def test_otsu_threshold_maximises_between_class_variance():
 def test_references_need_no_training_and_are_refused_by_the_trainer(tmp_path):
     assert model_spec("prompt_box").training_outputs is None
     with pytest.raises(GtvError, match="'prompt_box' is not trained"):
-        train.sam_for_training(train.TrainConfig(model="prompt_box"), None)
+        build_for_training(FitConfig(model="prompt_box"), model_spec("prompt_box"))
 
 
 @pytest.mark.parametrize("name", ["unet", "unetpp", "unetpp_ds", "swin_unetr", "dynunet", "attention_unet"])
@@ -131,9 +133,9 @@ def test_shift_moves_image_and_label_together(small_cohort, tmp_path):
 
 
 def test_warmup_cosine_schedule_and_its_run_key(small_cohort, tmp_path):
-    config = train.TrainConfig(epochs=10, lr=1.0, schedule="warmup_cosine")
+    config = FitConfig(epochs=10, lr=1.0, schedule="warmup_cosine")
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = train.learning_rate_schedule(optimizer, config, steps_per_epoch=20)  # 200 steps, 10 of warm-up
+    scheduler = learning_rate_schedule(optimizer, config, steps_per_epoch=20)  # 200 steps, 10 of warm-up
     rates = []
     for _ in range(200):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -145,8 +147,9 @@ def test_warmup_cosine_schedule_and_its_run_key(small_cohort, tmp_path):
     from gtvlib.data import slices
 
     data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-002"], size=64, cache_dir=tmp_path, build=False)
-    constant = [train.run_for(train.TrainConfig(epochs=e), data, tmp_path).name for e in (2, 3)]
-    scheduled = [train.run_for(train.TrainConfig(epochs=e, schedule="warmup_cosine"), data, tmp_path).name for e in (2, 3)]
+    gan = lambda **settings: Training.of("slices", data, "adversarial", **settings)
+    constant = [gan(epochs=e).run_for(tmp_path).name for e in (2, 3)]
+    scheduled = [gan(epochs=e, schedule="warmup_cosine").run_for(tmp_path).name for e in (2, 3)]
     assert constant[0] == constant[1] and scheduled[0] != scheduled[1]
     with pytest.raises(GtvError, match="schedule='linear'"):
-        train.sam_for_training(train.TrainConfig(schedule="linear"), data)
+        gan(schedule="linear").fit(run=object())

@@ -9,7 +9,8 @@ import pytest
 from gtvlib.data.dicom import ct_to_hu, pydicom_test_file, read_dataset
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.series import load_ct_series
-from gtvlib.data.dicom.writers import deterministic_uid, write_rtstruct
+from gtvlib.data.dicom.structure_writers import write_rtstruct
+from gtvlib.data.dicom.writers import deterministic_uid
 from gtvlib.util.errors import GtvError
 from tests.test_rtstruct import write_series
 
@@ -531,13 +532,13 @@ def test_unpickling_weights_needs_a_known_checksum(tmp_path, monkeypatch, capsys
     assert main(["weights", "sam_vit_h"]) == 2
 
 
-def test_training_asks_for_the_trusted_file_only_when_unpickling(tmp_path, monkeypatch, small_cohort):
+def test_training_asks_for_the_trusted_file_only_when_unpickling(tmp_path, monkeypatch):
     import torch
 
-    from gtvlib import train
-    from gtvlib.data import slices
     from gtvlib.data.__main__ import main
-    from gtvlib.models import build_model
+    from gtvlib.models import build_model, model_spec
+    from gtvlib.training.config import FitConfig
+    from gtvlib.training.loop import build_for_training
 
     monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
     (tmp_path / "data" / "weights").mkdir(parents=True)
@@ -545,16 +546,15 @@ def test_training_asks_for_the_trusted_file_only_when_unpickling(tmp_path, monke
     model = build_model("sam_med2d_tiny")
     torch.save({"model": model.state_dict(), "optimizer": torch.optim.Adam(model.parameters())},
                tmp_path / "data" / "weights" / "sam-med2d_b.pth")
-    data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-003"], crop=slices.Box(16, 16, 112, 112),
-                                      size=64, cache_dir=tmp_path / "cache")
-    config = train.TrainConfig(checkpoint="sam_med2d_b", allow_unsafe_pickle=True)
+    config = FitConfig(init_from="sam_med2d_b", allow_unsafe_pickle=True)
+    spec = model_spec("sam_med2d_tiny")
     with pytest.raises(GtvError, match="no checksum of it is known"):
-        train.sam_for_training(config, data)
+        build_for_training(config, spec)
     main(["weights", "sam_med2d_b", "--record"])
-    loaded = train.sam_for_training(config, data)
+    loaded = build_for_training(config, spec)
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(GtvError, match="allow_unsafe_pickle=True"):  # without the opt-in: refused, as before
-        train.sam_for_training(train.TrainConfig(checkpoint="sam_med2d_b"), data)
+        build_for_training(FitConfig(init_from="sam_med2d_b"), spec)
 
 
 # ------------------------------------------------------------------------ more damage, found by a sweep

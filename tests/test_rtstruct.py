@@ -6,7 +6,8 @@ import pytest
 from gtvlib.data.dicom.contours import contours_from_field, contours_from_mask, coverage_fraction, rasterise_polygons
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.series import load_ct_series
-from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
+from gtvlib.data.dicom.structure_writers import write_rtstruct
+from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets
 from gtvlib.util.errors import GtvError
 
 PATIENT = {"name": "TEST^ROUNDTRIP", "id": "RT-1", "study_date": "20200101",

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from gtvlib import train
+from gtvlib.training import Training
 from gtvlib.data import slices
 from gtvlib.data.dicom import pydicom_test_file
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
@@ -39,8 +39,8 @@ def data(small_cohort, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sam_run(data, tmp_path_factory):
     """A tiny SAM-Med2D trained 10 epochs on the MFIT-cropped training slices (the run records its geometry)."""
-    return train.train_supervised(train.TrainConfig(epochs=10, lr=3.0e-3, train_encoder="all"), data,
-                                  RunRecord(tmp_path_factory.mktemp("runs") / "sam")).folder
+    return Training.of("slices", data, "supervised", epochs=10, lr=3.0e-3, train_encoder="all").fit(
+        RunRecord(tmp_path_factory.mktemp("runs") / "sam")).folder
 
 
 def truth_box_prompt(volume, mask) -> str:
@@ -143,9 +143,9 @@ def test_boxes_from_a_prompt_free_run_prompt_sam_where_that_run_finds_tumour(dat
 
     from gtvlib.losses import LossWeights
 
-    detector_config = train.TrainConfig(model="unet", mode="supervised", epochs=4, lr=3.0e-3, batch_size=4,
-                                        weights=asdict(LossWeights(1.0, 1.0, 0.0, 0.0)))  # the baselines' losses
-    detector = train.train_supervised(detector_config, data, RunRecord(tmp_path / "unet")).folder
+    detector_config = Training.of("slices", data, "supervised", model="unet", epochs=4, lr=3.0e-3, batch_size=4,
+                                  weights=asdict(LossWeights(1.0, 1.0, 0.0, 0.0)))  # the baselines' losses
+    detector = detector_config.fit(RunRecord(tmp_path / "unet")).folder
     ct = small_cohort / "SYNTH-003" / "CT"
     alone = segment_study(ct, tmp_path / "detector", detector, verbose=False).mask
     if not alone.any():

@@ -55,7 +55,7 @@ def test_grids_name_the_papers_configurations():
 
 def test_profile_settings_are_the_chapters(root):
     quick = sweeps.sweep_settings("quick", root)
-    assert quick.training["model"] == "sam_med2d_tiny" and quick.training["mode"] == "gan"
+    assert quick.training["model"] == "sam_med2d_tiny" and quick.training["objective"] == "adversarial"
     assert quick.data["preset"] == "quick" and len(quick.seeds) >= 3
     paper = sweeps.sweep_settings("paper", root)
     assert paper.training["model"] == "sam_med2d_vit_b" and paper.training["epochs"] == 100

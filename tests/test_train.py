@@ -11,6 +11,9 @@ import torch
 import yaml
 
 from gtvlib import train
+from gtvlib.training import Training, stopped_early
+from gtvlib.training.config import FitConfig, learning_rate_schedule
+from gtvlib.training.objectives import gan_step
 from gtvlib.data import slices
 from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.util.errors import GtvError
@@ -24,6 +27,14 @@ SPACING = (5.0, 3.5 * 96 / 64, 3.5 * 96 / 64)  # 96 px of 3.5 mm resized to 64 p
 @pytest.fixture(scope="module")
 def data(small_cohort, tmp_path_factory):
     return slices.prepared_from_parts(small_cohort, TRAIN, VAL, crop=CROP, size=64, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def gan(data, **settings):
+    return Training.of("slices", data, "adversarial", **settings)
+
+
+def supervised(data, **settings):
+    return Training.of("slices", data, "supervised", **settings)
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +51,8 @@ def test_model_grid_spacing_is_recorded_per_patient(data):
 
 
 def test_gan_run_writes_its_record_and_resumes_exactly(data, tmp_path):
-    config = train.TrainConfig(epochs=2, seed=3)
-    straight = train.train_gan(config, data, RunRecord(tmp_path / "straight")).folder
+    config = gan(data, epochs=2, seed=3)
+    straight = config.fit(RunRecord(tmp_path / "straight")).folder
     assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
     params = yaml.safe_load((straight / "params.yaml").read_text())
     assert params["config"]["model"] == "sam_med2d_tiny" and params["validation_patients"] == VAL
@@ -49,8 +60,8 @@ def test_gan_run_writes_its_record_and_resumes_exactly(data, tmp_path):
     assert [r["epoch"] for r in epochs] == ["1", "2"] and 0 <= float(epochs[-1]["val_slice_dice"]) <= 1
     assert [r["patient"] for r in _rows(straight / "per_patient.csv")] == VAL * 2
     # interrupted after epoch 1, then resumed: the same weights and the same validation numbers
-    train.train_gan(train.TrainConfig(epochs=1, seed=3), data, RunRecord(tmp_path / "resumed"))
-    train.train_gan(config, data, RunRecord(tmp_path / "resumed"))
+    gan(data, epochs=1, seed=3).fit(RunRecord(tmp_path / "resumed"))
+    config.fit(RunRecord(tmp_path / "resumed"))
     a = torch.load(straight / "checkpoints/epoch_002.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed/checkpoints/epoch_002.pt", weights_only=True)
     for part in ("model", "discriminator"):
@@ -58,40 +69,42 @@ def test_gan_run_writes_its_record_and_resumes_exactly(data, tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(_rows(tmp_path / "resumed/epochs.csv")) == strip(epochs)
     # a different seed is a different run
-    other = train.train_gan(train.TrainConfig(epochs=1, seed=4), data, RunRecord(tmp_path / "other")).folder
+    other = gan(data, epochs=1, seed=4).fit(RunRecord(tmp_path / "other")).folder
     c = torch.load(other / "checkpoints/epoch_001.pt", weights_only=True)
     first = torch.load(straight / "checkpoints/epoch_001.pt", weights_only=True)
     assert not all(torch.equal(first["model"][k], c["model"][k]) for k in c["model"])
 
 
-def test_modes_are_chosen_from_the_loops(data, tmp_path):
-    run = train.train(train.TrainConfig(mode="supervised", epochs=1), data, RunRecord(tmp_path / "sup"))
+def test_objectives_are_chosen_by_name(data, tmp_path):
+    run = supervised(data, epochs=1).fit(RunRecord(tmp_path / "sup"))
     assert "train_d_loss" not in _rows(run.folder / "epochs.csv")[0]
-    options = train.TrainConfig(epochs=1, generator_every=5, betas=(0.5, 0.999), discriminator_input="logits")
-    run = train.train(options, data, RunRecord(tmp_path / "authors"))
+    options = gan(data, epochs=1, generator_every=5, betas=(0.5, 0.999), discriminator_input="logits")
+    run = options.fit(RunRecord(tmp_path / "authors"))
     assert float(_rows(run.folder / "epochs.csv")[0]["train_d_loss"]) > 0
-    with pytest.raises(GtvError, match="training mode 'gans' is unknown; expected one of \\['classifier', 'gan', 'supervised'\\]"):
-        train.train(train.TrainConfig(mode="gans"), data, RunRecord(tmp_path / "x"))
+    with pytest.raises(GtvError, match="objective 'gans'; expected one of \\['adversarial', 'classification', 'supervised'\\]"):
+        Training.of("slices", data, "gans").fit(RunRecord(tmp_path / "x"))
+    with pytest.raises(GtvError, match="'generator' is no setting of the loop .*, the slices route or the adversarial objective"):
+        gan(data, generator=5)
     with pytest.raises(GtvError, match="discriminator_input='logit'"):
-        train.train(train.TrainConfig(discriminator_input="logit"), data, RunRecord(tmp_path / "y"))
+        gan(data, discriminator_input="logit").fit(RunRecord(tmp_path / "y"))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_run_folder_key(data, tmp_path):
     """The same settings find the same run (more epochs continue it); other settings or patients never mix."""
-    base = train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
-    assert train.run_for(train.TrainConfig(epochs=40, device="cpu"), data, root=tmp_path).folder == base
-    assert train.run_for(train.TrainConfig(seed=1), data, root=tmp_path).folder != base
-    assert train.run_for(train.TrainConfig(mode="supervised"), data, root=tmp_path).folder != base
+    base = gan(data, epochs=2, name="gtv_samgan").run_for(tmp_path).folder
+    assert gan(data, epochs=40, device="cpu", name="gtv_samgan").run_for(tmp_path).folder == base
+    assert gan(data, seed=1, name="gtv_samgan").run_for(tmp_path).folder != base
+    assert supervised(data, name="gtv_samgan").run_for(tmp_path).folder != base
     swapped = slices.PreparedSlices(VAL, TRAIN, data.cache, data.crop, None, data.size)
-    assert train.run_for(train.TrainConfig(epochs=2), swapped, root=tmp_path).folder != base
+    assert gan(swapped, epochs=2, name="gtv_samgan").run_for(tmp_path).folder != base
     assert base.parent == tmp_path and base.name.startswith("gtv_samgan-")
 
 
 def test_training_learns_on_repeated_data(data, tmp_path):
     """A few epochs on the training patients must lower the generator loss (the loop optimises)."""
     fit = slices.PreparedSlices(TRAIN, TRAIN, data.cache, data.crop, None, data.size)
-    run = train.train_supervised(train.TrainConfig(epochs=10, lr=3.0e-3), fit, RunRecord(tmp_path / "fit"))
+    run = supervised(fit, epochs=10, lr=3.0e-3).fit(RunRecord(tmp_path / "fit"))
     rows = _rows(run.folder / "epochs.csv")
     losses = [float(r["train_g_loss"]) for r in rows]
     assert losses[-1] < 0.7 * losses[0]
@@ -101,7 +114,7 @@ def test_training_learns_on_repeated_data(data, tmp_path):
 def test_wrong_input_size_is_refused(small_cohort, tmp_path):
     wrong = slices.prepared_from_parts(small_cohort, TRAIN, VAL, window="lung", size=32, cache_dir=tmp_path)
     with pytest.raises(GtvError, match="takes 64 × 64"):
-        train.train_gan(train.TrainConfig(epochs=1), wrong, RunRecord(tmp_path / "x"))
+        gan(wrong, epochs=1).fit(RunRecord(tmp_path / "x"))
 
 
 def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
@@ -115,11 +128,11 @@ def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
     batch = next(iter(torch.utils.data.DataLoader(four, batch_size=4)))
     before_g = model.mask_decoder.iou_token.weight.detach().clone()
     before_d = judge.net[1].weight.detach().clone()
-    loss_g, loss_d = train.gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"],
+    loss_g, loss_d = gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"],
                                     update_generator=False)
     assert loss_g is None and 0 <= loss_d <= 2  # 1 − D(real) + D(fake) with D in (0, 1)
     assert torch.equal(model.mask_decoder.iou_token.weight, before_g) and not torch.equal(judge.net[1].weight, before_d)
-    loss_g, _ = train.gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"])
+    loss_g, _ = gan_step(model, judge, optimizer_g, optimizer_d, batch["image"], batch["label"], batch["box"])
     assert loss_g > 0 and not torch.equal(model.mask_decoder.iou_token.weight, before_g)
 
 
@@ -157,13 +170,13 @@ def test_train_command_refuses_unknown_or_missing_settings(tmp_path):
 
 
 def test_resuming_another_mode_or_a_damaged_checkpoint_is_refused(data, tmp_path):
-    run = train.train(train.TrainConfig(mode="supervised", epochs=1), data, RunRecord(tmp_path / "run"))
+    run = supervised(data, epochs=1).fit(RunRecord(tmp_path / "run"))
     with pytest.raises(GtvError, match=r"this run was trained by 'slices/supervised'; continuing it by 'slices/adversarial'"):
-        train.train(train.TrainConfig(mode="gan", epochs=2), data, RunRecord(run.folder))
+        gan(data, epochs=2).fit(RunRecord(run.folder))
     checkpoint = run.checkpoint_path()
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     with pytest.raises(GtvError, match=r"epoch_001\.pt: unreadable checkpoint .*delete it to resume from the epoch before"):
-        train.train(train.TrainConfig(mode="supervised", epochs=2), data, RunRecord(run.folder))
+        supervised(data, epochs=2).fit(RunRecord(run.folder))
 
 
 def test_augmentation_is_seeded_and_keeps_box_and_label_together(data):
@@ -188,8 +201,8 @@ def test_augmentation_is_seeded_and_keeps_box_and_label_together(data):
 
 def test_train_encoder_option(data, tmp_path):
     with pytest.raises(GtvError, match="train_encoder='some'"):
-        train.train_gan(train.TrainConfig(epochs=1, train_encoder="some"), data, RunRecord(tmp_path / "x"))
-    run = train.train_supervised(train.TrainConfig(epochs=1, train_encoder="all"), data, RunRecord(tmp_path / "all"))
+        gan(data, epochs=1, train_encoder="some").fit(RunRecord(tmp_path / "x"))
+    run = supervised(data, epochs=1, train_encoder="all").fit(RunRecord(tmp_path / "all"))
     state = torch.load(run.checkpoint_path(), weights_only=True)
     torch.manual_seed(0)
     from gtvlib.models import build_model
@@ -202,7 +215,7 @@ def test_train_encoder_option(data, tmp_path):
 def test_named_weights_that_are_absent_say_where_to_place_them(data, tmp_path, monkeypatch):
     monkeypatch.setenv("GTVLIB_DATA", str(tmp_path / "data"))
     with pytest.raises(GtvError, match=r"weights 'sam_med2d_b' not found at .*data/weights/sam-med2d_b\.pth: place the file"):
-        train.train_gan(train.TrainConfig(epochs=1, checkpoint="sam_med2d_b"), data, RunRecord(tmp_path / "w"))
+        gan(data, epochs=1, init_from="sam_med2d_b").fit(RunRecord(tmp_path / "w"))
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -219,31 +232,34 @@ def test_training_from_weights_that_do_not_fit_is_refused_before_any_epoch(data,
         torch.save({"model": {name: torch.zeros(7, 3, 5) for name in build_model("sam_med2d_tiny").state_dict()}}, path)
     run = RunRecord(tmp_path / "run")
     with pytest.raises(GtvError, match=expected):
-        train.train_gan(train.TrainConfig(epochs=1, checkpoint=str(path)), data, run)
+        gan(data, epochs=1, init_from=str(path)).fit(run)
     assert not any(p.is_file() for p in (tmp_path / "run").rglob("*"))  # no record, no checkpoint of a run that never began
 
 
-HCF = dict(model="sanet_w16", mode="supervised", loss="cr", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+HCF = dict(model="sanet_w16", loss="cr", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
            schedule="warm_restarts", restart_epochs=1, validation_slices="all", lr=1.0e-3, batch_size=4, augment=False)
 
 
 def test_sanet_trains_on_balanced_slices_with_the_cr_loss_and_resumes_exactly(data, tmp_path):
     """HCF's training (METHODS.md §2): θ1 slices (tumour-free ones included, no box), the CR loss, AdamW, warm
     restarts, validation on every slice; an interrupted run resumed gives the uninterrupted run's numbers."""
-    config = train.TrainConfig(epochs=2, **HCF)
-    dataset = train.training_slices(config, data)
+    from gtvlib.models import model_spec
+
+    config = supervised(data, epochs=2, **HCF)
+    config.route.prepare(config.config, model_spec("sanet_w16"))
+    dataset = config.route.dataset
     tumour = [data.cache.has_tumour(pid)[k] for pid, k in dataset.pairs]
     assert sum(tumour) == len(tumour) - sum(tumour) > 0 and "box" not in dataset[0]  # θ1: 1 tumour-free per tumour slice
-    whole = train.train(config, data, RunRecord(tmp_path / "whole"))
-    first = train.train(train.TrainConfig(epochs=1, **HCF), data, RunRecord(tmp_path / "parts"))
-    resumed = train.train(config, data, RunRecord(first.folder))
+    whole = config.fit(RunRecord(tmp_path / "whole"))
+    first = supervised(data, epochs=1, **HCF).fit(RunRecord(tmp_path / "parts"))
+    resumed = config.fit(RunRecord(first.folder))
     assert _rows(whole.folder / "epochs.csv")[-1]["train_g_loss"] == _rows(resumed.folder / "epochs.csv")[-1]["train_g_loss"]
     assert len(whole.per_patient()) == 1 and "val_slice_dice" in whole.epochs().columns
 
 
 def test_warm_restarts_schedule_and_early_stopping(data, tmp_path):
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    scheduler = train.learning_rate_schedule(optimizer, train.TrainConfig(schedule="warm_restarts", restart_epochs=2), 3)
+    scheduler = learning_rate_schedule(optimizer, FitConfig(schedule="warm_restarts", restart_epochs=2), 3)
     rates = []
     for _ in range(12):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -253,33 +269,33 @@ def test_warm_restarts_schedule_and_early_stopping(data, tmp_path):
     run = RunRecord(tmp_path / "stopping")
     run.folder.mkdir(parents=True)
     (run.folder / "epochs.csv").write_text("epoch,val_patient_dice\n1,0.5\n2,0.7\n3,0.6\n4,0.65\n")
-    assert train.stopped_early(run, 2) and not train.stopped_early(run, 3) and not train.stopped_early(run, 0)
+    assert stopped_early(run, 2) and not stopped_early(run, 3) and not stopped_early(run, 0)
 
 
 def test_hcf_options_are_checked(data, tmp_path):
-    for field, value, message in [("loss", "hinge", r"loss='hinge'; expected one of \['', 'dice', 'ce', 'focal', 'dice_ce', 'cr'\]"),
+    for field, value, message in [("loss", "hinge", r"loss='hinge'; expected one of \['generator', 'dice', 'ce', 'focal', 'dice_ce', 'cr', "
+                                                    r"'dice_bce'\]"),
                                   ("optimizer", "sgd", "optimizer='sgd'; expected one of"),
                                   ("validation_slices", "some", "validation_slices='some'; expected one of")]:
         with pytest.raises(GtvError, match=message):
-            train.train(train.TrainConfig(**{**HCF, field: value}), data, RunRecord(tmp_path / field))
+            supervised(data, **{**HCF, field: value}).fit(RunRecord(tmp_path / field))
     with pytest.raises(GtvError, match="balance='theta1' with sam_med2d_tiny, which needs a box on every slice"):
-        train.train(train.TrainConfig(balance="theta1"), data, RunRecord(tmp_path / "sam"))
+        gan(data, balance="theta1").fit(RunRecord(tmp_path / "sam"))
     # an option at its default leaves the run's key as it was before the option existed
-    assert train.run_for(train.TrainConfig(epochs=2, patience=0), data, root=tmp_path).folder == \
-        train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
-    assert train.run_for(train.TrainConfig(epochs=2, patience=5), data, root=tmp_path).folder != \
-        train.run_for(train.TrainConfig(epochs=2), data, root=tmp_path).folder
+    assert gan(data, epochs=2, patience=0).run_for(tmp_path).folder == gan(data, epochs=2).run_for(tmp_path).folder
+    assert gan(data, epochs=2, patience=5).run_for(tmp_path).folder != gan(data, epochs=2).run_for(tmp_path).folder
 
 
 def test_the_slice_classifier_trains_validates_by_recall_and_resumes_exactly(data, tmp_path):
     from gtvlib.models.trained import load_trained
     from gtvlib.segment import predict_on_scan
 
-    options = dict(model="hcf_classifier_w16", mode="classifier", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
+    options = dict(model="hcf_classifier_w16", balance="theta1", optimizer="adamw", weight_decay=1.0e-4,
                    lr=1.0e-3, batch_size=8)
-    whole = train.train(train.TrainConfig(epochs=2, **options), data, RunRecord(tmp_path / "whole"))
-    first = train.train(train.TrainConfig(epochs=1, **options), data, RunRecord(tmp_path / "parts"))
-    resumed = train.train(train.TrainConfig(epochs=2, **options), data, RunRecord(first.folder))
+    classifier = lambda **changes: Training.of("slices", data, "classification", **{**options, **changes})
+    whole = classifier(epochs=2).fit(RunRecord(tmp_path / "whole"))
+    first = classifier(epochs=1).fit(RunRecord(tmp_path / "parts"))
+    resumed = classifier(epochs=2).fit(RunRecord(first.folder))
     rows = _rows(whole.folder / "epochs.csv")
     assert rows[-1]["train_loss"] == _rows(resumed.folder / "epochs.csv")[-1]["train_loss"]
     assert {"val_slice_recall", "val_slice_precision", "val_slice_accuracy", "val_slice_f1"} <= set(rows[0])
@@ -287,10 +303,11 @@ def test_the_slice_classifier_trains_validates_by_recall_and_resumes_exactly(dat
     truth = data.cache.has_tumour("SYNTH-003")
     assert patient.patient.tolist() == ["SYNTH-003"] and patient.tumour_slices[0] == truth.sum()
     assert 0 <= float(rows[-1]["val_slice_accuracy"]) <= 1
-    with pytest.raises(GtvError, match="mode 'supervised' with hcf_classifier_w16, a slice classification model"):
-        train.train(train.TrainConfig(**{**options, "mode": "supervised"}), data, RunRecord(tmp_path / "wrong"))
-    with pytest.raises(GtvError, match="mode 'classifier' with sanet_w16, a segmentation model"):
-        train.train(train.TrainConfig(**{**HCF, "mode": "classifier"}), data, RunRecord(tmp_path / "wrong2"))
+    with pytest.raises(GtvError, match="model 'hcf_classifier_w16' is a slice classifier; expected the SliceClassification"):
+        supervised(data, **options).fit(RunRecord(tmp_path / "wrong"))
+    hcf_options = {k: v for k, v in HCF.items() if k not in ("loss", "validation_slices")}
+    with pytest.raises(GtvError, match="model 'sanet_w16' is a segmentation model; the classification objective trains a slice"):
+        classifier(**hcf_options).fit(RunRecord(tmp_path / "wrong2"))
     from gtvlib.data.dicom.patient import load_patient
 
     with pytest.raises(GtvError, match="hcf_classifier_w16 is a slice classification model"):

@@ -1,4 +1,4 @@
-"""The 2.5-D PET/CT route (gtvlib.train25d): batches of slices with their neighbours, training with exact resume,
+"""The 2.5-D PET/CT route (the stack route of gtvlib.training, gtvlib.data.petct): batches of slices with their neighbours, training with exact resume,
 whole-volume validation in 3-D, and the transfer arm: a GTV run's weights as the start of an IGTV run."""
 
 import csv
@@ -7,7 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from gtvlib import train25d
+from gtvlib.data.petct import PetCtSet, sample_stacks, stack_25d
+from gtvlib.evaluate import predict_stacks
+from gtvlib.models import build_model, model_spec
+from gtvlib.models.trained import load_run
+from gtvlib.training import Training
 from gtvlib.util.errors import GtvError
 
 
@@ -27,37 +31,56 @@ def petct(petct_folder):
     folder = petct_folder
     ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
     cohort = Cohort("synthetic", "three PET/CT patients", folder, ids, lambda pid, s: load_patient(folder / pid, structures=s))
-    return train25d.PetCtSet({pid: load_petct(cohort, pid) for pid in ids}, ids[:2], ids[2:], "three PET/CT patients")
+    return PetCtSet({pid: load_petct(cohort, pid) for pid in ids}, ids[:2], ids[2:], "three PET/CT patients")
 
 
 SMALL = dict(model="igtv_small", patch_px=32, epochs=2, steps_per_epoch=2, batch_size=2, device="cpu", keep_checkpoints=0)
+LOOP = dict(model="igtv_small", epochs=10, steps_per_epoch=20, batch_size=8, lr=1.0e-3, optimizer="adamw", weight_decay=1.0e-4,
+            schedule="cosine", keep_checkpoints=1)  # chapter 9's loop settings
+
+
+def stacks(data, **settings):
+    """The stack route's training of ``data`` with Dice + BCE and chapter 9's loop settings, changed by ``settings``."""
+    return Training.of("stacks", data, "supervised", loss="dice_bce", **{**LOOP, **settings})
+
+
+def sample(data, rng, batch_size: int, model: str = "igtv_small", **route):
+    settings = model_spec(model).settings
+    return sample_stacks(data, rng, batch_size, settings["slices"], settings["modalities"], **route)
+
+
+def predict(model, case, name: str = "igtv_small", window: str = "mediastinal", suv_scale: float = 10.0):
+    return predict_stacks(model, case, model_spec(name).settings, window, suv_scale)
+
+
+def load(folder):
+    """(network, the record's route settings) of a PET/CT run."""
+    trained = load_run(folder, route="stacks", what="a 2.5-D PET/CT run")
+    return trained.model, trained.route
 
 
 def test_batches_hold_slices_with_their_neighbours(petct):
-    config = train25d.PetCtConfig(batch_size=16, foreground_fraction=1.0)
-    inputs, labels = train25d.sample_batch(petct, config, np.random.default_rng(0))
+    inputs, labels = sample(petct, np.random.default_rng(0), 16, foreground_fraction=1.0)
     shape = petct.cases["SYNTH-001"].ct_hu.shape[1:]
     assert inputs.shape == (16, 2, 3, *shape) and labels.shape == (16, 1, *shape)
     assert labels.reshape(16, -1).any(axis=1).all()  # foreground fraction 1: every middle slice holds IGTV
-    crops = train25d.PetCtConfig(batch_size=16, foreground_fraction=1.0, patch_px=32, model="igtv_ct_small")
-    inputs, labels = train25d.sample_batch(petct, crops, np.random.default_rng(0))
+    inputs, labels = sample(petct, np.random.default_rng(0), 16, "igtv_ct_small", foreground_fraction=1.0, patch_px=32)
     assert inputs.shape == (16, 1, 3, 32, 32) and labels.shape == (16, 1, 32, 32)  # CT only, 32² crops
     assert labels[:, 0, 16, 16].mean() > 0.5  # centred on an IGTV pixel unless clamped at the slice's edge
     assert labels.reshape(16, -1).any(axis=1).all()
-    background = train25d.PetCtConfig(batch_size=16, foreground_fraction=0.0, patch_px=32)
-    inputs, labels = train25d.sample_batch(petct, background, np.random.default_rng(1))
+    inputs, labels = sample(petct, np.random.default_rng(1), 16, foreground_fraction=0.0, patch_px=32)
     assert (inputs[:, 1, 1].reshape(16, -1) > 0).mean(axis=1).min() > 0.05  # centred on body: every crop holds tissue
 
 
 def test_training_resumes_exactly_and_validates_in_3d(petct, tmp_path):
     from gtvlib.runs import RunRecord
 
-    config = train25d.PetCtConfig(**SMALL)
-    whole = train25d.train_petct(config, petct, train25d.run_for(config, petct, tmp_path / "whole"))
+    config = stacks(petct, **SMALL)
+    whole = config.fit(config.run_for(tmp_path / "whole"))
     shutil.copytree(whole.folder, tmp_path / "cut")
     cut = RunRecord(tmp_path / "cut")
     cut.checkpoints()[-1].unlink()
-    resumed = train25d.train_petct(config, petct, cut)
+    resumed = config.fit(cut)
     rows = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(run.folder / "epochs.csv"))]
     assert rows(whole) == rows(resumed) and len(rows(whole)) == 2
     patient = whole.per_patient()
@@ -71,26 +94,26 @@ def test_a_gtv_run_starts_the_igtv_run(petct, tmp_path):
 
     from gtvlib.models.checkpoints import load_checkpoint
 
-    gtv = train25d.train_petct(train25d.PetCtConfig(name="gtv", target="gtv", **SMALL), petct,
-                               train25d.run_for(train25d.PetCtConfig(name="gtv", target="gtv", **SMALL), petct, tmp_path))
-    start = train25d.build_network(train25d.PetCtConfig(**SMALL))
+    gtv_training = stacks(petct, name="gtv", target="gtv", **SMALL)
+    gtv = gtv_training.fit(gtv_training.run_for(tmp_path))
+    start = build_model("igtv_small")
     report = load_checkpoint(start, gtv.checkpoint_path())
     assert report.loaded == len(start.state_dict()) and not report.missing
-    igtv_config = train25d.PetCtConfig(init_from=str(gtv.checkpoint_path()), **dict(SMALL, epochs=1))
-    igtv = train25d.train_petct(igtv_config, petct, train25d.run_for(igtv_config, petct, tmp_path))
-    scratch_config = train25d.PetCtConfig(**dict(SMALL, epochs=1))
-    scratch = train25d.train_petct(scratch_config, petct, train25d.run_for(scratch_config, petct, tmp_path))
+    igtv_config = stacks(petct, init_from=str(gtv.checkpoint_path()), **dict(SMALL, epochs=1))
+    igtv = igtv_config.fit(igtv_config.run_for(tmp_path))
+    scratch_config = stacks(petct, **dict(SMALL, epochs=1))
+    scratch = scratch_config.fit(scratch_config.run_for(tmp_path))
     assert igtv.folder != scratch.folder  # the starting weights are part of the run's key
-    after_transfer, after_scratch = (train25d.build_network(scratch_config) for _ in range(2))
+    after_transfer, after_scratch = (build_model("igtv_small") for _ in range(2))
     igtv.restore(after_transfer)
     scratch.restore(after_scratch)
     assert not torch.equal(after_transfer.head.weight, after_scratch.head.weight)
     with pytest.raises(GtvError, match="target='itv'; expected one of"):
-        train25d.train_petct(train25d.PetCtConfig(target="itv"), petct, run=object())
+        stacks(petct, target="itv").fit(run=object())
     with pytest.raises(GtvError, match=r"patch_px=36; expected a multiple of 8 from 8 to the smallest slice side \(128 px\)"):
-        train25d.train_petct(train25d.PetCtConfig(patch_px=36), petct, run=object())
+        stacks(petct, patch_px=36).fit(run=object())
     with pytest.raises(GtvError, match="model 'unet3d' is a volume segmentation model; expected a 2.5-D PET/CT"):
-        train25d.train_petct(train25d.PetCtConfig(model="unet3d"), petct, run=object())
+        stacks(petct, model="unet3d").fit(run=object())
 
 
 def test_a_crop_trained_network_predicts_whole_slices_within_the_body_box(petct):
@@ -98,37 +121,36 @@ def test_a_crop_trained_network_predicts_whole_slices_within_the_body_box(petct)
 
     from gtvlib.data.slices.boxes import body_box
 
-    config = train25d.PetCtConfig(model="igtv_plain_small")
     torch.manual_seed(0)
-    model = train25d.build_network(config).eval()
+    model = build_model("igtv_plain_small").eval()
     with torch.no_grad():
         model.head.bias.fill_(5.0)  # a network that marks every pixel it sees
     case = petct.cases["SYNTH-003"]
-    mask = train25d.predict_case(model, case, config)
+    mask = predict(model, case, "igtv_plain_small")
     box = body_box(case.ct_hu, margin_px=4)
     inside = np.zeros(case.ct_hu.shape, bool)
     inside[:, box.row0:box.row1, box.col0:box.col1] = True
     assert mask.shape == case.ct_hu.shape and box.height % 8 and mask[:, ~inside[0]].sum() == 0
     torch.manual_seed(1)
-    random = train25d.build_network(config).eval()
+    random = build_model("igtv_plain_small").eval()
     z = int(np.nonzero(case.igtv.any(axis=(1, 2)))[0][0])
-    full = train25d.stack_of(case, z, config)[..., box.row0:box.row1, box.col0:box.col1]
+    settings = model_spec("igtv_plain_small").settings
+    full = stack_25d(case, z, settings["slices"], tuple(settings["modalities"]))[..., box.row0:box.row1, box.col0:box.col1]
     height, width = -(-box.height // 8) * 8, -(-box.width // 8) * 8
     padded = np.zeros((*full.shape[:2], height, width), np.float32)
     padded[..., :box.height, :box.width] = full
     with torch.no_grad():
         direct = random(torch.from_numpy(padded)[None])[0, 0].numpy()[:box.height, :box.width] > 0
-    assert np.array_equal(train25d.predict_case(random, case, config)[z, box.row0:box.row1, box.col0:box.col1], direct)
+    assert np.array_equal(predict(random, case, "igtv_plain_small")[z, box.row0:box.row1, box.col0:box.col1], direct)
 
 
 def test_cross_validation_trains_and_reuses_petct_folds(petct, tmp_path):
     from gtvlib import crossval
 
     ids = sorted(petct.cases)
-    folds = crossval.fold_data(train25d.PetCtSet(petct.cases, ids, [], "three PET/CT patients"), 3, seed=0)
+    folds = crossval.fold_data(PetCtSet(petct.cases, ids, [], "three PET/CT patients"), 3, seed=0)
     assert sorted(pid for fold in folds for pid in fold.validation_ids) == ids
-    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1))
-    jobs = [crossval.Job("igtv_small", 0, config, folds[0])]
+    jobs = [crossval.Job("igtv_small", 0, stacks(folds[0], **dict(SMALL, epochs=1, steps_per_epoch=1)))]
     first = crossval.train_jobs(jobs, tmp_path, show_progress=False)
     again = crossval.train_jobs(jobs, tmp_path, show_progress=False)
     assert first.status.tolist() == ["trained"] and again.status.tolist() == ["reused"]
@@ -140,27 +162,27 @@ def test_a_run_loads_back_and_scores_as_an_ablation_arm(petct, tmp_path):
 
     from gtvlib.chapters import ch09_petct_igtv as igtv
 
-    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, keep_checkpoints=1))
-    run = train25d.train_petct(config, petct, train25d.run_for(config, petct, tmp_path))
-    model, loaded = train25d.load_petct_model(run.folder)
-    assert loaded == config
-    trained = train25d.build_network(config)
+    config = stacks(petct, **dict(SMALL, epochs=1, keep_checkpoints=1))
+    run = config.fit(config.run_for(tmp_path))
+    model, route = load(run.folder)
+    assert route == {"kind": "stacks", **config.route.settings()}
+    trained = build_model("igtv_small")
     run.restore(trained)
     case = petct.cases["SYNTH-003"]
-    assert np.array_equal(train25d.predict_case(model, case, loaded), train25d.predict_case(trained, case, config))
+    assert np.array_equal(predict(model, case, window=route["window"], suv_scale=route["suv_scale"]), predict(trained, case))
     scores = igtv.arm_scores({"arm": run.folder})
     assert scores.patient.tolist() == ["SYNTH-003"] and scores.dice[0] == pytest.approx(run.per_patient().dice[0])
     clicked = igtv.clicked_scores(run.folder, {"SYNTH-003": case}, "arm at the click")
     assert clicked.predicted_cm3[0] <= scores.predicted_cm3[0] + 1e-9  # one component of the same mask
     transfer = igtv.transfer_config(config, run.folder, "_small")
-    assert transfer.init_from == str(run.checkpoint_path()) and transfer.target == "igtv"
+    assert transfer.config.init_from == str(run.checkpoint_path()) and transfer.route.target == "igtv"
     references = igtv.reference_scores({"SYNTH-003": case})
     assert references.arm.tolist() == ["40% of SUVmax from a click (no training)", "SUV ≥ 2.5 (no training)"]
     assert references.dice[0] > 0.3  # the click-grown region finds the lesion of a real synthetic PET
     with pytest.raises(GtvError, match="not a 2.5-D PET/CT run"):
         (tmp_path / "fake").mkdir()
         (tmp_path / "fake" / "params.yaml").write_text("config:\n  mode: volume\n")
-        train25d.load_petct_model(tmp_path / "fake")
+        load(tmp_path / "fake")
     assert torch.equal(model.head.weight, trained.head.weight)
 
 
@@ -169,15 +191,15 @@ def test_the_arms_train_in_two_rounds_the_transfer_arm_from_the_pretraining(petc
 
     from gtvlib.chapters import ch09_petct_igtv as igtv
 
-    base = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1, keep_checkpoints=1))
-    trained = igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1)
+    base = stacks(petct, **dict(SMALL, epochs=1, steps_per_epoch=1, keep_checkpoints=1))
+    trained = igtv.train_arms(base, "_small", mamba=False, root=tmp_path, workers=1)
     assert trained.label.tolist()[:3] == list(igtv.FIRST_STAGE) and trained.label.tolist()[-1] == igtv.TRANSFER
     assert set(trained.label) == (set(igtv.ARMS) - {"PET/CT + SIM, Mamba branch"}) | {igtv.PRETRAINING}
     assert set(trained.status) == {"trained"}
     runs = dict(zip(trained.label, trained.run))
     transfer = yaml.safe_load(open(f"{runs[igtv.TRANSFER]}/params.yaml"))
     assert transfer["config"]["init_from"].startswith(runs[igtv.PRETRAINING]) and transfer["route"]["target"] == "igtv"
-    assert set(igtv.train_arms(base, petct, "_small", mamba=False, root=tmp_path, workers=1).status) == {"reused"}
+    assert set(igtv.train_arms(base, "_small", mamba=False, root=tmp_path, workers=1).status) == {"reused"}
 
 
 def test_the_command_trains_a_petct_network_and_its_record_loads_back(petct_folder, tmp_path, monkeypatch):
@@ -201,8 +223,8 @@ def test_the_command_trains_a_petct_network_and_its_record_loads_back(petct_fold
     assert params["method"] == "stacks/supervised" and params["route"]["patch_px"] == 32
     rows = list(csv.DictReader((tmp_path / "cli/per_patient.csv").open()))
     assert [r["patient"] for r in rows] == ["SYNTH-003"] and 0 <= float(rows[0]["dice"]) <= 1
-    model, config = train25d.load_petct_model(tmp_path / "cli")
-    assert config.patch_px == 32 and config.target == "igtv" and config.model == "igtv_small" and not model.training
+    model, route = load(tmp_path / "cli")
+    assert route["patch_px"] == 32 and route["target"] == "igtv" and not model.training
 
 
 def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path):
@@ -223,8 +245,7 @@ def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path)
     from gtvlib.segment import segment_study
     from gtvlib.segment.export import IGTV_ROI_NAME, output_files
 
-    config = train25d.PetCtConfig(**dict(SMALL, epochs=1, steps_per_epoch=1))
-    run = train25d.train_petct(config, petct, RunRecord(tmp_path / "run"))
+    run = stacks(petct, **dict(SMALL, epochs=1, steps_per_epoch=1)).fit(RunRecord(tmp_path / "run"))
     state = torch.load(run.checkpoint_path(), weights_only=True)
     state["model"]["head.bias"] += 5.0  # a network that marks what it sees within the body's box: an export needs a mask
     torch.save(state, run.checkpoint_path())
@@ -234,8 +255,8 @@ def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path)
                           capture_output=True, text=True, env={**os.environ, "GTVLIB_BATCH": "1"})
     assert done.returncode == 0, done.stderr
     assert "PET: " in done.stdout and sorted(p.name for p in out.iterdir()) == sorted(files.values())
-    model, loaded = train25d.load_petct_model(run.folder)
-    expected = train25d.predict_case(model, petct.cases["SYNTH-003"], loaded)
+    model, _ = load(run.folder)
+    expected = predict(model, petct.cases["SYNTH-003"])
     exported = load_seg_masks(out / files["seg"], load_ct_series(petct_folder / "SYNTH-003" / "CT"))[IGTV_ROI_NAME]
     assert expected.any() and np.array_equal(exported, expected)
     assert json.loads((out / files["summary"]).read_text())["roi"] == IGTV_ROI_NAME

@@ -1,4 +1,4 @@
-"""iSeg's 3-D U-Net (gtvlib.models.unet3d) and its patch training (gtvlib.train3d): sliding windows against a
+"""iSeg's 3-D U-Net (gtvlib.models.unet3d) and its patch training (gtvlib.data.volumes, the patch route): sliding windows against a
 whole-volume forward pass, patch sampling, exact resume, scores in 3-D, bad inputs named."""
 
 import csv
@@ -8,10 +8,23 @@ import pytest
 import torch
 from scipy import ndimage
 
-from gtvlib import train3d
+from gtvlib.data.volumes import TISSUE_HU, VolumeSet, resample, sample_patches, volume_set
+from gtvlib.evaluate import evaluate_volumes
+from gtvlib.inference.inferers import ensemble_mask
+from gtvlib.models.trained import load_volume_model
+from gtvlib.training import Training
 from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model
 from gtvlib.models.unet3d import sliding_window_logits
+
+
+LOOP = dict(model="unet3d_small", epochs=10, steps_per_epoch=20, batch_size=2, lr=1.0e-3, optimizer="adamw",
+            weight_decay=1.0e-5, schedule="cosine", keep_checkpoints=1)  # chapter 8's loop settings
+
+
+def patches(data, **settings):
+    """The patch route's training of ``data`` with Dice + BCE and chapter 8's loop settings, changed by ``settings``."""
+    return Training.of("patches", data, "supervised", loss="dice_bce", **{**LOOP, **settings})
 
 
 def _ball(shape, centre, radius):
@@ -27,7 +40,7 @@ def volumes():
         label = _ball((20, 36, 36), (10, 14 + k, 18), 4)
         images[pid] = np.clip(0.3 + 0.5 * label + 0.05 * rng.standard_normal(label.shape), 0, 1).astype(np.float32)
         labels[pid], spacing[pid] = label, (2.0, 1.5, 1.5)
-    return train3d.VolumeSet(images, labels, spacing, ["A", "B"], ["C"], "three balls")
+    return VolumeSet(images, labels, spacing, ["A", "B"], ["C"], "three balls")
 
 
 def test_sliding_windows_equal_a_whole_volume_forward_where_both_fit():
@@ -69,14 +82,11 @@ def test_windows_confined_to_a_body_box_leave_the_air_outside_it():
 
 
 def test_patches_are_centred_on_the_gtv_as_often_as_asked(volumes):
-    config = train3d.VolumeConfig(patch=(8, 16, 16), batch_size=64, foreground_fraction=1.0, augment=False)
-    images, labels = train3d.sample_patches(volumes, config, np.random.default_rng(0))
+    images, labels = sample_patches(volumes, np.random.default_rng(0), 64, (8, 16, 16), 1.0, augment=False)
     assert images.shape == labels.shape == (64, 1, 8, 16, 16) and labels.reshape(64, -1).any(axis=1).all()
-    background = train3d.VolumeConfig(patch=(8, 16, 16), batch_size=64, foreground_fraction=0.0)
-    _, labels = train3d.sample_patches(volumes, background, np.random.default_rng(0))
+    _, labels = sample_patches(volumes, np.random.default_rng(0), 64, (8, 16, 16), 0.0)
     assert 0 < labels.reshape(64, -1).any(axis=1).mean() < 0.9
-    big = train3d.VolumeConfig(patch=(32, 48, 48), batch_size=2, augment=False)  # larger than the volume: zero-padded
-    images, _ = train3d.sample_patches(volumes, big, np.random.default_rng(0))
+    images, _ = sample_patches(volumes, np.random.default_rng(0), 2, (32, 48, 48), 0.5, augment=False)  # zero-padded
     assert images.shape == (2, 1, 32, 48, 48) and (images[:, :, 20:] == 0).all() and (images[..., 36:] == 0).all()
     assert (images[:, :, :20, :36, :36] > 0).mean() > 0.9
 
@@ -87,12 +97,12 @@ def test_training_resumes_exactly_and_scores_whole_volumes(volumes, tmp_path, mo
 
     from gtvlib.runs import RunRecord
 
-    config = train3d.VolumeConfig(epochs=2, steps_per_epoch=3, patch=(16, 32, 32), device="cpu", keep_checkpoints=0)
-    whole = train3d.train_volumes(config, volumes, train3d.run_for(config, volumes, tmp_path / "whole"))
+    config = patches(volumes, epochs=2, steps_per_epoch=3, patch=(16, 32, 32), device="cpu", keep_checkpoints=0)
+    whole = config.fit(config.run_for(tmp_path / "whole"))
     shutil.copytree(whole.folder, tmp_path / "cut")
     cut = RunRecord(tmp_path / "cut")
     cut.checkpoints()[-1].unlink()  # killed during epoch 2's checkpoint: resumes from epoch 1
-    resumed = train3d.train_volumes(config, volumes, cut)
+    resumed = config.fit(cut)
     rows = lambda run: list(csv.DictReader(open(run.folder / "epochs.csv")))
     same = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in rows(run)]
     assert same(whole) == same(resumed) and len(rows(resumed)) == 2  # losses and validation scores equal
@@ -101,8 +111,8 @@ def test_training_resumes_exactly_and_scores_whole_volumes(volumes, tmp_path, mo
     assert patient.reference_cm3[0] == pytest.approx(volumes.labels["C"].sum() * 2.0 * 1.5 * 1.5 / 1000)
     assert patient.false_positive_cm3[0] == pytest.approx(patient.predicted_cm3[0] - patient.dice[0] * (
         patient.predicted_cm3[0] + patient.reference_cm3[0]) / 2, abs=1e-6)  # predicted − true positives
-    sparse = train3d.VolumeConfig(epochs=3, steps_per_epoch=1, patch=(16, 32, 32), device="cpu", validate_every=2)
-    epochs = train3d.train_volumes(sparse, volumes, train3d.run_for(sparse, volumes, tmp_path / "sparse")).epochs()
+    sparse = patches(volumes, epochs=3, steps_per_epoch=1, patch=(16, 32, 32), device="cpu", validate_every=2)
+    epochs = sparse.fit(sparse.run_for(tmp_path / "sparse")).epochs()
     assert epochs.val_patient_dice.notna().tolist() == [False, True, True]  # epochs 2 and 3 (the last) validated
 
 
@@ -113,9 +123,9 @@ def test_bad_settings_are_named(volumes, tmp_path):
              (dict(validate_every=0), "validate_every=0; expected an integer ≥ 1")]
     for change, message in cases:
         with pytest.raises(GtvError, match=message):
-            train3d.train_volumes(train3d.VolumeConfig(**change), volumes, run=object())
+            patches(volumes, **change).fit(run=object())
     with pytest.raises(GtvError, match="0 training and 1 validation patients"):
-        train3d.train_volumes(train3d.VolumeConfig(), volumes.subset([], ["C"]), run=object())
+        patches(volumes.subset([], ["C"])).fit(run=object())
     with pytest.raises(GtvError, match=r"patients \['Z'\] are not in this volume set"):
         volumes.subset(["Z"], ["C"])
 
@@ -125,16 +135,14 @@ def test_tissue_negatives_are_centred_on_tissue_outside_the_gtv(volumes):
     slab[8:12, 28:32, 4:8] = True  # away from every ball (y 10–20, x 14–22) and from the borders
     marked = {pid: np.where(slab, 2.0, image).astype(np.float32) for pid, image in volumes.images.items()}
     tissue = {pid: np.flatnonzero(slab).astype(np.int32) for pid in marked}
-    data = train3d.VolumeSet(marked, volumes.labels, volumes.spacing_mm, ["A", "B"], ["C"], "marked", tissue)
+    data = VolumeSet(marked, volumes.labels, volumes.spacing_mm, ["A", "B"], ["C"], "marked", tissue)
     assert data.subset(["A"], ["C"]).tissue is tissue  # folds keep the candidates
-    config = train3d.VolumeConfig(patch=(8, 8, 8), batch_size=64, foreground_fraction=0.0, augment=False)
-    images, labels = train3d.sample_patches(data, config, np.random.default_rng(0))
+    images, labels = sample_patches(data, np.random.default_rng(0), 64, (8, 8, 8), 0.0, augment=False)
     assert (images[:, 0, 4, 4, 4] == 2.0).all() and not labels.any()  # every centre on a candidate, no GTV
-    anywhere = train3d.VolumeConfig(patch=(8, 8, 8), batch_size=64, foreground_fraction=0.0, augment=False, negatives="anywhere")
-    images, _ = train3d.sample_patches(data, anywhere, np.random.default_rng(0))
+    images, _ = sample_patches(data, np.random.default_rng(0), 64, (8, 8, 8), 0.0, "anywhere", augment=False)
     assert (images[:, 0, 4, 4, 4] == 2.0).mean() < 0.1  # 64 of 25,920 voxels are candidates
     with pytest.raises(GtvError, match="negatives='lungs'; expected one of"):
-        train3d.train_volumes(train3d.VolumeConfig(negatives="lungs"), data, run=object())
+        patches(data, negatives="lungs").fit(run=object())
 
 
 def test_resampling_keeps_geometry_volume_and_linear_intensities():
@@ -142,7 +150,7 @@ def test_resampling_keeps_geometry_volume_and_linear_intensities():
     z, y, x = np.indices(shape)
     ramp = (10.0 * z + 2.0 * y - 3.0 * x).astype(np.float32)  # linear: trilinear interpolation reproduces it
     ball = ((z - 10) * 5.0) ** 2 + ((y - 20) * 3.5) ** 2 + ((x - 20) * 3.5) ** 2 <= 25.0 ** 2
-    hu, label = train3d.resample(ramp, ball, spacing, (2.5, 1.75, 1.75))
+    hu, label = resample(ramp, ball, spacing, (2.5, 1.75, 1.75))
     assert hu.shape == label.shape == (40, 80, 80)
     zz, yy, xx = np.indices(hu.shape)
     inside = (zz % 39 > 0) & (yy % 79 > 0) & (xx % 79 > 0)  # beyond the outer source voxels the edge value is repeated
@@ -153,7 +161,7 @@ def test_resampling_keeps_geometry_volume_and_linear_intensities():
     assert ball.sum() * 5.0 * 3.5 * 3.5 / 1000 == pytest.approx(analytic_cm3, rel=0.03)
     assert label.sum() * 2.5 * 1.75 * 1.75 / 1000 == pytest.approx(analytic_cm3, rel=0.03)
     with pytest.raises(GtvError, match=r"spacing_mm=\(0.0, 1.0, 1.0\); expected three positive"):
-        train3d.resample(ramp, ball, spacing, (0.0, 1.0, 1.0))
+        resample(ramp, ball, spacing, (0.0, 1.0, 1.0))
 
 
 def test_volume_sets_from_a_cohort_resample_and_list_tissue(small_cohort):
@@ -162,37 +170,37 @@ def test_volume_sets_from_a_cohort_resample_and_list_tissue(small_cohort):
 
     ids = ["SYNTH-001", "SYNTH-002"]
     cohort = Cohort("synthetic", "three patients", small_cohort, ids, lambda pid, s: load_patient(small_cohort / pid, structures=s))
-    native = train3d.volume_set(cohort, ids, window="mediastinal", validation_ids=["SYNTH-002"])
+    native = volume_set(cohort, ids, window="mediastinal", validation_ids=["SYNTH-002"])
     assert native.training_ids == ["SYNTH-001"] and native.spacing_mm["SYNTH-001"] == (5.0, 3.5, 3.5)
     hu = cohort.load("SYNTH-001").hu
-    expected = np.flatnonzero((hu > train3d.TISSUE_HU) & ~native.labels["SYNTH-001"])
+    expected = np.flatnonzero((hu > TISSUE_HU) & ~native.labels["SYNTH-001"])
     assert np.array_equal(native.tissue["SYNTH-001"], expected)
     box = native.boxes["SYNTH-001"]  # the body (the largest region above −500 HU) ± 4 voxels; the GTV within it
-    regions, _ = ndimage.label(hu > train3d.TISSUE_HU)
+    regions, _ = ndimage.label(hu > TISSUE_HU)
     body = regions == np.bincount(regions.ravel())[1:].argmax() + 1
     body_rows, body_columns = np.nonzero(body.any(axis=0))
     assert (box.row0, box.col0) == (max(body_rows.min() - 4, 0), max(body_columns.min() - 4, 0))
     assert (box.row1, box.col1) == (min(body_rows.max() + 5, hu.shape[1]), min(body_columns.max() + 5, hu.shape[2]))
     gtv_rows, gtv_columns = np.nonzero(native.labels["SYNTH-001"].any(axis=0))
     assert box.row0 <= gtv_rows.min() and gtv_rows.max() < box.row1 and box.col0 <= gtv_columns.min() and gtv_columns.max() < box.col1
-    coarse = train3d.volume_set(cohort, ids, window="mediastinal", spacing_mm=(5.0, 7.0, 7.0))
+    coarse = volume_set(cohort, ids, window="mediastinal", spacing_mm=(5.0, 7.0, 7.0))
     assert coarse.images["SYNTH-001"].shape == (hu.shape[0], 64, 64) and "resampled to (5.0, 7.0, 7.0) mm" in coarse.source
     fine_cm3, coarse_cm3 = (s.labels["SYNTH-001"].sum() * np.prod(s.spacing_mm["SYNTH-001"]) for s in (native, coarse))
     assert coarse_cm3 == pytest.approx(fine_cm3, rel=0.15)
 
 
 def test_trained_volume_models_load_and_ensemble(volumes, tmp_path):
-    config = train3d.VolumeConfig(epochs=1, steps_per_epoch=2, patch=(16, 32, 32), device="cpu")
-    run = train3d.train_volumes(config, volumes, train3d.run_for(config, volumes, tmp_path))
-    model = train3d.load_volume_model(run.folder)
+    config = patches(volumes, epochs=1, steps_per_epoch=2, patch=(16, 32, 32), device="cpu")
+    run = config.fit(config.run_for(tmp_path))
+    model = load_volume_model(run.folder)
     image = volumes.images["C"]
     single = sliding_window_logits(model, image, (16, 32, 32)) > 0
-    assert np.array_equal(train3d.ensemble_mask([model, model], image, (16, 32, 32)), single)
-    evaluation = train3d.evaluate_volumes(model, volumes, ["C"], (16, 32, 32))
+    assert np.array_equal(ensemble_mask([model, model], image, (16, 32, 32)), single)
+    evaluation = evaluate_volumes(model, volumes, ["C"], (16, 32, 32))
     assert np.array_equal(evaluation.masks["C"], single)
     with pytest.raises(GtvError, match="not a 3-D training run"):
         (tmp_path / "fake").mkdir()
         (tmp_path / "fake" / "params.yaml").write_text("config:\n  mode: supervised\n  model: sanet_w16\n")
-        train3d.load_volume_model(tmp_path / "fake")
+        load_volume_model(tmp_path / "fake")
     with pytest.raises(GtvError, match="no models to predict with"):
-        train3d.ensemble_mask([], image, (16, 32, 32))
+        ensemble_mask([], image, (16, 32, 32))

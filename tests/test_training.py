@@ -49,8 +49,8 @@ def _patch_yaml(folder, small_cohort, run_dir, **config):
 
 def test_the_command_trains_a_3d_unet_from_a_cohort_folder(small_cohort, volumes, tmp_path, monkeypatch):
     """``python -m gtvlib.train --config`` on the patch route equals the same fit called from Python."""
+    from gtvlib.models.trained import load_volume_model
     from gtvlib.train import main
-    from gtvlib.train3d import load_volume_model
 
     monkeypatch.setenv("GTVLIB_BATCH", "1")
     assert main(["--config", str(_patch_yaml(tmp_path, small_cohort, tmp_path / "cli"))]) == 0
@@ -172,10 +172,10 @@ def test_segment_exports_a_3d_run_as_rtstruct_and_seg(small_cohort, volumes, tmp
     from gtvlib.models.unet3d import sliding_window_logits
     from gtvlib.segment import segment_study
     from gtvlib.segment.export import OUTPUT_FILES, ROI_NAME
-    from gtvlib.train3d import VolumeConfig, load_volume_model, train_volumes
+    from gtvlib.models.trained import load_volume_model
 
-    run = train_volumes(VolumeConfig(epochs=1, steps_per_epoch=1, patch=(16, 32, 32), device="cpu"), volumes,
-                        RunRecord(tmp_path / "run"))
+    run = fit(FitConfig(**dict(PATCH, epochs=1, steps_per_epoch=1)), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
+              RunRecord(tmp_path / "run"))
     _marking(run.folder, "model.2.1.conv.unit0.conv.bias")
     done = subprocess.run([sys.executable, "-m", "gtvlib.segment", str(small_cohort / "SYNTH-003"), "--out",
                            str(tmp_path / "out"), "--model", str(run.folder)], capture_output=True, text=True,
@@ -204,14 +204,13 @@ def test_a_3d_run_at_another_spacing_predicts_on_the_scan_grid(small_cohort, tmp
     from gtvlib.data.volumes import volume_set
     from gtvlib.inference.inferers import PatchInferer
     from gtvlib.models.trained import load_trained
-    from gtvlib.train3d import VolumeConfig, train_volumes
 
     cohort = Cohort("synthetic", "three patients", small_cohort, IDS, lambda pid, s: load_patient(small_cohort / pid, structures=s))
     native = load_ct_series(small_cohort / "SYNTH-003" / "CT")
     coarse_mm = (float(native.spacing_mm[0]), 2 * float(native.spacing_mm[1]), 2 * float(native.spacing_mm[2]))
     coarse = volume_set(cohort, IDS, window="mediastinal", validation_ids=["SYNTH-003"], spacing_mm=coarse_mm)
-    run = train_volumes(VolumeConfig(epochs=1, steps_per_epoch=1, patch=(16, 32, 32), device="cpu"), coarse,
-                        RunRecord(tmp_path / "coarse"))
+    run = fit(FitConfig(**dict(PATCH, epochs=1, steps_per_epoch=1)), PatchRoute(coarse, (16, 32, 32)), Supervised("dice_bce"),
+              RunRecord(tmp_path / "coarse"))
     _marking(run.folder, "model.2.1.conv.unit0.conv.bias", 50.0)
     trained = load_trained(run.folder)
     assert trained.volume_spec["spacing_mm"] == list(coarse_mm) and trained.volume_spec["window"] == "mediastinal"

@@ -6,7 +6,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from gtvlib import train
 from gtvlib.models import build_model, model_spec
 from gtvlib.models import sam_med2d as S
 
@@ -105,7 +104,9 @@ def test_the_architecture_enters_the_run_key(small_cohort, tmp_path, monkeypatch
     from gtvlib.data import slices
 
     data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-002"], size=64, cache_dir=tmp_path, build=False)
-    before = train.run_for(train.TrainConfig(), data, tmp_path).name
+    from gtvlib.training import Training
+
+    before = Training.of("slices", data, "adversarial").run_for(tmp_path).name
     changed = replace(model_spec("sam_med2d_tiny"), settings={**model_spec("sam_med2d_tiny").settings, "prompt_zoom": 0.0})
     monkeypatch.setitem(S.REGISTRY, "sam_med2d_tiny", changed)
-    assert train.run_for(train.TrainConfig(), data, tmp_path).name != before
+    assert Training.of("slices", data, "adversarial").run_for(tmp_path).name != before

@@ -21,7 +21,7 @@ summary over seeds (``runs/<sweep>/summary.csv``) are written and returned.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,8 +38,9 @@ SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds
 
 @dataclass(frozen=True)
 class GridPoint:
-    """One configuration of a grid: a folder-safe ``name``, the ``label`` of the paper's tables, the
-    :class:`~gtvlib.train.TrainConfig` fields it sets and the crop of its slices (``mfit`` or ``none``)."""
+    """One configuration of a grid: a folder-safe ``name``, the ``label`` of the paper's tables, the training settings
+    it sets (:meth:`gtvlib.training.Training.of`'s vocabulary on the slice route) and the crop of its slices
+    (``mfit`` or ``none``)."""
 
     name: str
     label: str
@@ -54,21 +55,21 @@ def _weights(focal, dice, iou, mean) -> dict:
 
 # Prompt-free networks train at the paper's batch of 4 in every profile: at the quick profile's 8 (half the
 # steps), three of the six predicted nothing after 12 epochs (measured, benchmarks/RESULTS.md).
-_PROMPT_FREE = {"mode": "supervised", "checkpoint": "", "allow_unsafe_pickle": False, "batch_size": 4,
+_PROMPT_FREE = {"objective": "supervised", "init_from": "", "allow_unsafe_pickle": False, "batch_size": 4,
                 **_weights(1.0, 1.0, 0.0, 0.0)}
 
 GRIDS: dict[str, list[GridPoint]] = {
     "ablation": [
-        GridPoint("sam_med2d", "SAM-Med2D", {"mode": "supervised"}, crop="none"),
-        GridPoint("mfit", "+GTV-MFIT", {"mode": "supervised"}),
-        GridPoint("gan", "+GAN", {"mode": "gan"}, crop="none"),
-        GridPoint("gan_mfit", "+GAN+GTV-MFIT (GTV-SAMGAN)", {"mode": "gan"}),
+        GridPoint("sam_med2d", "SAM-Med2D", {"objective": "supervised"}, crop="none"),
+        GridPoint("mfit", "+GTV-MFIT", {"objective": "supervised"}),
+        GridPoint("gan", "+GAN", {"objective": "adversarial"}, crop="none"),
+        GridPoint("gan_mfit", "+GAN+GTV-MFIT (GTV-SAMGAN)", {"objective": "adversarial"}),
     ],
     "loss_weights": [
-        GridPoint("fl10_d1_i1_m1", "10FL+1Dice+1MaskIoU+1Mean", {"mode": "gan", **_weights(10.0, 1.0, 1.0, 1.0)}),
-        GridPoint("fl20_d05_i05_m1", "20FL+0.5Dice+0.5MaskIoU+1Mean", {"mode": "gan", **_weights(20.0, 0.5, 0.5, 1.0)}),
-        GridPoint("fl20_d1_i1_m01", "20FL+1Dice+1MaskIoU+0.1Mean", {"mode": "gan", **_weights(20.0, 1.0, 1.0, 0.1)}),
-        GridPoint("fl20_d1_i1_m1", "20FL+1Dice+1MaskIoU+1Mean (paper)", {"mode": "gan", **_weights(20.0, 1.0, 1.0, 1.0)},
+        GridPoint("fl10_d1_i1_m1", "10FL+1Dice+1MaskIoU+1Mean", {"objective": "adversarial", **_weights(10.0, 1.0, 1.0, 1.0)}),
+        GridPoint("fl20_d05_i05_m1", "20FL+0.5Dice+0.5MaskIoU+1Mean", {"objective": "adversarial", **_weights(20.0, 0.5, 0.5, 1.0)}),
+        GridPoint("fl20_d1_i1_m01", "20FL+1Dice+1MaskIoU+0.1Mean", {"objective": "adversarial", **_weights(20.0, 1.0, 1.0, 0.1)}),
+        GridPoint("fl20_d1_i1_m1", "20FL+1Dice+1MaskIoU+1Mean (paper)", {"objective": "adversarial", **_weights(20.0, 1.0, 1.0, 1.0)},
                   shared_with="ablation/gan_mfit"),
     ],
     "baselines": [
@@ -81,21 +82,21 @@ GRIDS: dict[str, list[GridPoint]] = {
     ],
 }
 
-# chapter-3 parameter → TrainConfig field
-_TRAINING_PARAMETERS = {"model_name": "model", "mode": "mode", "epochs": "epochs", "batch_size": "batch_size",
+# chapter-3 parameter → training setting (gtvlib.training.Training.of on the slice route)
+_TRAINING_PARAMETERS = {"model_name": "model", "mode": "objective", "epochs": "epochs", "batch_size": "batch_size",
                         "learning_rate": "lr", "train_encoder": "train_encoder", "augment": "augment",
                         "box_jitter_px": "box_jitter_px", "shift_px": "shift_px", "schedule": "schedule",
-                        "keep_checkpoints": "keep_checkpoints", "checkpoint": "checkpoint",
+                        "keep_checkpoints": "keep_checkpoints", "checkpoint": "init_from",
                         "allow_unsafe_pickle": "allow_unsafe_pickle"}
+OBJECTIVE_OF_MODE = {"gan": "adversarial", "supervised": "supervised"}  # the chapter's ``mode`` → objective
 _DATA_PARAMETERS = ("dataset", "preset", "seed", "window", "mfit_multiple", "validation_fraction")
 CHAPTER_PARAMETERS = (*_TRAINING_PARAMETERS, *_DATA_PARAMETERS)  # the chapter-3 names the sweeps read
 
 
 @dataclass
 class SweepSettings:
-    """What every configuration of a sweep shares: ``training`` (TrainConfig fields), ``data`` (dataset,
-    preset, seed of the cohort and split, window, mfit_multiple, validation_fraction) and the training
-    ``seeds``."""
+    """What every configuration of a sweep shares: ``training`` (training settings), ``data`` (dataset, preset, seed of
+    the cohort and split, window, mfit_multiple, validation_fraction) and the training ``seeds``."""
 
     training: dict
     data: dict
@@ -106,10 +107,13 @@ class SweepSettings:
 def settings_from_parameters(parameters: dict, seeds=(0, 1, 2), profile: str = "") -> SweepSettings:
     """Sweep settings from the GTV-SAMGAN chapter's parameters (the notebook's names, e.g. ``learning_rate``)."""
     training = {field_name: parameters[name] for name, field_name in _TRAINING_PARAMETERS.items() if name in parameters}
-    if training.get("checkpoint"):  # a named file that is absent means random initialisation, as in the chapter
+    if training.get("objective") not in (None, *OBJECTIVE_OF_MODE):
+        raise GtvError(f"mode {training['objective']!r}; expected one of {sorted(OBJECTIVE_OF_MODE)}")
+    training.update({"objective": OBJECTIVE_OF_MODE[training["objective"]]} if "objective" in training else {})
+    if training.get("init_from"):  # a named file that is absent means random initialisation, as in the chapter
         from gtvlib.data.weights import resolve_weights
 
-        training["checkpoint"] = resolve_weights(training["checkpoint"]).usable
+        training["init_from"] = resolve_weights(training["init_from"]).usable
     data = {name: parameters[name] for name in _DATA_PARAMETERS if name in parameters}
     return SweepSettings(training, data, tuple(int(s) for s in seeds), profile)
 
@@ -173,16 +177,16 @@ def grid(name: str, only: list[str] | None = None) -> list[GridPoint]:
     return points
 
 
-def train_config(point: GridPoint, settings: SweepSettings, seed: int):
-    """The :class:`~gtvlib.train.TrainConfig` of one configuration and seed."""
-    from gtvlib.train import TrainConfig
+def training_of(point: GridPoint, settings: SweepSettings, seed: int, data):
+    """The :class:`~gtvlib.training.Training` of one configuration and seed on ``data`` (prepared slices)."""
+    from gtvlib.training import Training
 
     values = {**settings.training, **point.overrides, "seed": seed, "name": f"seed{seed}"}
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise GtvError(f"configuration {point.name!r}: {unknown} are not TrainConfig fields; expected some of {sorted(known)}")
-    return TrainConfig(**values)
+    objective = values.pop("objective", "adversarial")
+    try:
+        return Training.of("slices", data, objective, **values)
+    except GtvError as exc:
+        raise GtvError(f"configuration {point.name!r}: {exc}") from None
 
 
 def final_scores(run) -> dict:
@@ -201,9 +205,8 @@ def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Pat
     run's folder)."""
     from gtvlib.crossval import Job, train_job
 
-    config = train_config(point, settings, seed)
     data = (data_for or default_data(settings))(point.crop)
-    status, run_folder, _ = train_job(Job(point.name, seed, config, data), str(folder), threads)
+    status, run_folder, _ = train_job(Job(point.name, seed, training_of(point, settings, seed, data)), str(folder), threads)
     return status, run_folder
 
 
@@ -337,10 +340,10 @@ def final_evaluations(runs: pd.DataFrame, settings: SweepSettings, seed: int = 0
     points = {p.name: p for points in GRIDS.values() for p in points}
     out = []
     for row in runs[runs.seed == seed].itertuples():
-        config = train_config(points[row.config], settings, seed)
         data = data_for(points[row.config].crop)
-        model = RunRecord(row.run).restore(build_model(config.model))
-        evaluation = evaluate(model, data.cache, data.validation_ids, torch.device("cpu"), model_spec(config.model).predict)
+        name = training_of(points[row.config], settings, seed, data).config.model
+        model = RunRecord(row.run).restore(build_model(name))
+        evaluation = evaluate(model, data.cache, data.validation_ids, torch.device("cpu"), model_spec(name).predict)
         out.append((row.label, data.cache, evaluation))
     return out
 

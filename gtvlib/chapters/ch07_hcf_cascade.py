@@ -16,7 +16,7 @@ vote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -76,16 +76,17 @@ FULL = training_label(ABLATIONS[-1])
 def hcf_jobs(segmenter, classifier, folds: list, ablation_folds: int) -> list[Job]:
     """The trainings of the chapter: the full SANet and the classifier on every fold, and every other training an
     ablation row needs on the first ``ablation_folds`` folds. ``segmenter``, ``classifier``: the
-    :class:`~gtvlib.train.TrainConfig` of the full SANet and of the gate; ``folds``: prepared slices per fold."""
+    :class:`~gtvlib.training.Training` of the full SANet and of the gate; ``folds``: prepared slices per fold."""
     if not 1 <= ablation_folds <= len(folds):
         raise GtvError(f"ablation_folds={ablation_folds} with {len(folds)} folds; expected 1 to {len(folds)}")
-    jobs = [Job("classifier", k, replace(classifier, name=f"hcf_classifier-fold{k}"), data) for k, data in enumerate(folds)]
-    jobs += [Job(FULL, k, replace(segmenter, name=f"sanet-fold{k}"), data) for k, data in enumerate(folds)]
+    jobs = [Job("classifier", k, classifier.changed(name=f"hcf_classifier-fold{k}", data=data)) for k, data in enumerate(folds)]
+    jobs += [Job(FULL, k, segmenter.changed(name=f"sanet-fold{k}", data=data)) for k, data in enumerate(folds)]
     trainings = dict.fromkeys(training_label(a) for a in ABLATIONS if training_label(a) != FULL)
     for label in trainings:
         row = next(a for a in ABLATIONS if training_label(a) == label)
-        config = replace(segmenter, model=variant_model(segmenter.model, row.variant), balance=row.balance, loss=row.loss)
-        jobs += [Job(label, k, replace(config, name=f"{label.replace(' ', '-')}-fold{k}"), folds[k])
+        training = segmenter.changed(model=variant_model(segmenter.config.model, row.variant), balance=row.balance,
+                                     loss=row.loss)
+        jobs += [Job(label, k, training.changed(name=f"{label.replace(' ', '-')}-fold{k}", data=folds[k]))
                  for k in range(ablation_folds)]
     return jobs
 

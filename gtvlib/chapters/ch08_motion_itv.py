@@ -61,7 +61,7 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, motion_amplitude_mm, physician_itv
     from gtvlib.metrics import score
     from gtvlib.data.volumes import inference_box
-    from gtvlib.train3d import ensemble_mask
+    from gtvlib.inference.inferers import ensemble_mask
 
     folder = Path(cohort.folder) / "4d" / patient_id
     volumes = load_4d(folder)

@@ -8,7 +8,6 @@ Arrays are (z, y, x) on the CT grid (:class:`~gtvlib.data.petct.PetCtCase`); dis
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,12 +82,13 @@ def edge_table(cases: dict, facts: dict) -> pd.DataFrame:
 
 
 def arm_configs(base, widths_suffix: str = "_small", mamba: bool = True) -> dict:
-    """The ablation's runs from ``base`` (a :class:`~gtvlib.train25d.PetCtConfig` with the training settings): every
-    scratch arm of :data:`ARMS` on the IGTV, and the GTV pre-training of the transfer arm (the transfer arm itself
-    needs its checkpoint: :func:`transfer_config`). ``mamba``: include the Mamba-branch arm. Label → config."""
-    configs = {arm: replace(base, name="igtv", target="igtv", model=f"{stem}{widths_suffix}", init_from="")
+    """The ablation's trainings from ``base`` (a :class:`~gtvlib.training.Training` of the stack route with the
+    training settings and data): every scratch arm of :data:`ARMS` on the IGTV, and the GTV pre-training of the
+    transfer arm (the transfer arm itself needs its checkpoint: :func:`transfer_config`). ``mamba``: include the
+    Mamba-branch arm. Label → training."""
+    configs = {arm: base.changed(name="igtv", target="igtv", model=f"{stem}{widths_suffix}", init_from="")
                for arm, stem in ARMS.items() if arm != TRANSFER and (mamba or stem != "igtv_mamba")}
-    configs[PRETRAINING] = replace(base, name="igtv_gtv", target="gtv", model=f"{ARMS[TRANSFER]}{widths_suffix}", init_from="")
+    configs[PRETRAINING] = base.changed(name="igtv_gtv", target="gtv", model=f"{ARMS[TRANSFER]}{widths_suffix}", init_from="")
     return configs
 
 
@@ -98,14 +98,14 @@ def transfer_config(base, pretraining_run, widths_suffix: str = "_small"):
     from gtvlib.runs import RunRecord
 
     checkpoint = RunRecord(Path(pretraining_run), writer=False).checkpoint_path()
-    return replace(base, name="igtv", target="igtv", model=f"{ARMS[TRANSFER]}{widths_suffix}", init_from=str(checkpoint))
+    return base.changed(name="igtv", target="igtv", model=f"{ARMS[TRANSFER]}{widths_suffix}", init_from=str(checkpoint))
 
 
 FIRST_STAGE = (PRETRAINING, "CT + SIM", "PET/CT, no SIM (plain 2.5-D U-Net)")  # beside the pre-training
 
 
-def train_arms(base, data, widths_suffix: str = "_small", mamba: bool = True, root=None, workers: int = 1) -> pd.DataFrame:
-    """Train every arm (:func:`arm_configs`, then the transfer arm) on ``data`` (a
+def train_arms(base, widths_suffix: str = "_small", mamba: bool = True, root=None, workers: int = 1) -> pd.DataFrame:
+    """Train every arm (:func:`arm_configs`, then the transfer arm) on ``base``'s data (a
     :class:`~gtvlib.data.petct.PetCtSet`: training patients, test patients as validation) with
     :func:`gtvlib.crossval.train_jobs` under ``root``, in two rounds so that no worker waits: the GTV pre-training
     beside the two cheapest arms (:data:`FIRST_STAGE`), then the transfer arm from its checkpoint beside the others.
@@ -113,11 +113,11 @@ def train_arms(base, data, widths_suffix: str = "_small", mamba: bool = True, ro
     from gtvlib.crossval import Job, train_jobs
 
     configs = arm_configs(base, widths_suffix, mamba)
-    first = train_jobs([Job(label, 0, configs[label], data) for label in FIRST_STAGE], root, workers=workers)
+    first = train_jobs([Job(label, 0, configs[label]) for label in FIRST_STAGE], root, workers=workers)
     pretrained = first.set_index("label").run[PRETRAINING]
-    rest = {label: config for label, config in configs.items() if label not in FIRST_STAGE}
+    rest = {label: training for label, training in configs.items() if label not in FIRST_STAGE}
     rest[TRANSFER] = transfer_config(base, pretrained, widths_suffix)
-    second = train_jobs([Job(label, 0, config, data) for label, config in rest.items()], root, workers=workers)
+    second = train_jobs([Job(label, 0, training) for label, training in rest.items()], root, workers=workers)
     return pd.concat([first, second], ignore_index=True)
 
 
@@ -151,11 +151,13 @@ def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:
     """A trained arm's IGTV on ``cases`` reduced to its component at the click (:func:`click_of`), scored as
     :func:`arm_scores` under the label ``arm``: what the network adds to the click that the 40 % SUVmax region
     is given."""
-    from gtvlib.train25d import load_petct_model, predict_case
+    from gtvlib.evaluate import predict_stacks
+    from gtvlib.models.trained import load_run
 
-    model, config = load_petct_model(run_folder)
-    return masks_scored(arm, {pid: clicked_component(predict_case(model, case, config), click_of(case))
-                              for pid, case in cases.items()}, cases)
+    trained = load_run(run_folder, route="stacks", what="a 2.5-D PET/CT run")
+    window, scale = trained.route["window"], trained.route["suv_scale"]
+    return masks_scored(arm, {pid: clicked_component(predict_stacks(trained.model, case, trained.spec.settings, window, scale),
+                                                     click_of(case)) for pid, case in cases.items()}, cases)
 
 
 def masks_scored(arm: str, masks: dict, cases: dict) -> pd.DataFrame:

@@ -155,6 +155,23 @@ class StackInferer:
                               self.route.get("suv_scale", 10.0))
 
 
+def ensemble_mask(models, image: np.ndarray, patch, overlap: float = 0.25, box=None) -> np.ndarray:
+    """GTV mask (z, y, x) bool of ``image`` (windowed, [0, 1]): the mean of the 3-D ``models``' sliding-window logits
+    > 0 (the folds' models as one predictor, as nnU-Net ensembles its folds), windows of ``patch`` voxels confined to
+    the in-plane ``box`` where given (the body's; :func:`~gtvlib.models.unet3d.sliding_window_logits`)."""
+    from gtvlib.models.unet3d import sliding_window_logits
+
+    if not models:
+        raise GtvError("no models to predict with; expected the trained models of the folds")
+    return np.mean([sliding_window_logits(m, image, patch, overlap, box=box) for m in models], axis=0) > 0
+
+
+def ensemble_masks(models, data, patch, overlap: float = 0.25) -> dict[str, np.ndarray]:
+    """:func:`ensemble_mask` of every patient of ``data`` (a :class:`~gtvlib.data.volumes.VolumeSet`), each within its
+    body box: patient → bool (z, y, x)."""
+    return {pid: ensemble_mask(models, data.images[pid], patch, overlap, data.boxes.get(pid)) for pid in data.images}
+
+
 INFERERS = {"slices": SliceInferer, "patches": PatchInferer, "stacks": StackInferer}
 
 

@@ -3,6 +3,7 @@
 ==================  =============================================================================
 ``spec``            :class:`~gtvlib.models.spec.ModelSpec`: what the registry knows of a model
 ``sam_med2d``       SAM-Med2D (the GTV-SAMGAN generator): adapters, one-to-one decoder; ViT-B and tiny
+``prompt_zoom``     the geometry of a prompt-centred zoom: windows around boxes, resampling there and back
 ``baselines``       prompt-free MONAI networks of the paper's Table 1 (UNet, UNet++, SwinUNETR, DynUNet, …)
 ``references``      what the box prompt alone gives, no training: the box, its inscribed ellipse, a threshold
 ``hcf``             HCF (seed 001): SANet and its ablations; the ResNet18 slice classifier that gates it
@@ -10,7 +11,8 @@
 ``igtv``            seed 004's 2.5-D PET/CT network, its slice interaction module and the ablations' variants
 ``discriminator``   the GTV-SAMGAN mask discriminator
 ``checkpoints``     loading SAM, SAM-Med2D and gtvlib checkpoints (resize, report, pickle opt-in)
-``trained``         a trained model ready to predict, from a run folder, a checkpoint or a weights file
+``trained``         a trained model of any route ready to predict, from a run folder, a checkpoint or a
+                    weights file
 ==================  =============================================================================
 
 A new family is a new module with builder functions and a ``REGISTRY`` dict of specs, named in

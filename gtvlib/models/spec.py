@@ -27,9 +27,9 @@ class ModelSpec:
     a training run's key, so a changed architecture never reuses a run trained with the old one. ``task``:
     ``"segmentation"``, or ``"slice classification"`` for a network whose ``predict`` returns the foreground
     log-odds of each slice (B,), trained by the ``classifier`` loop (HCF's gate); ``"volume segmentation"`` for a 3-D
-    network on (B, 1, Z, Y, X) patches and volumes (:mod:`gtvlib.train3d`; ``input_size`` 0: any multiple of 8);
+    network on (B, 1, Z, Y, X) patches and volumes (the patch route of :mod:`gtvlib.training`; ``input_size`` 0: any multiple of 8);
     ``"2.5-D PET/CT segmentation"`` for a network on stacks (B, M modalities, S slices, H, W) giving the middle slice's
-    logits (B, 1, H, W) (:mod:`gtvlib.train25d`; ``settings`` name the modalities and slices it reads).
+    logits (B, 1, H, W) (the stack route of :mod:`gtvlib.training`; ``settings`` name the modalities and slices it reads).
     """
 
     name: str

@@ -117,3 +117,9 @@ def load_run(run_folder: str | os.PathLike, epoch: int | None = None, route: str
         raise GtvError(f"{run_folder}: not {what} (params.yaml records route {recorded!r}); expected a run of route "
                        f"{route!r}")
     return load_trained(run.folder if epoch is None else run.checkpoint_path(epoch))
+
+
+def load_volume_model(run_folder: str | os.PathLike, epoch: int | None = None):
+    """The 3-D network of a run of the patch route with its weights of ``epoch`` (default: the last checkpoint), in
+    evaluation mode on the CPU."""
+    return load_run(run_folder, epoch, "patches", "a 3-D training run").model

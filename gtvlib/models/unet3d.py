@@ -1,6 +1,6 @@
 """iSeg's network (seed 002, METHODS.md §3): a 3-D U-Net, here MONAI's ``UNet`` in three dimensions (residual
 units, strided convolutions down, transposed convolutions up), one input channel (the windowed CT in [0, 1]) and
-one output channel (GTV logits). Trained on patches (:mod:`gtvlib.train3d`) and run on whole volumes by MONAI's
+one output channel (GTV logits). Trained on patches (the patch route of :mod:`gtvlib.training`) and run on whole volumes by MONAI's
 sliding-window inference (:func:`sliding_window_logits`).
 
 ====================  ==========================================================================

@@ -21,7 +21,7 @@ from pydicom.uid import generate_uid
 
 from gtvlib import __version__
 from gtvlib.data.dicom.contours import contours_from_mask
-from gtvlib.data.dicom.writers import rtstruct_dataset, seg_dataset
+from gtvlib.data.dicom.structure_writers import rtstruct_dataset, seg_dataset
 from gtvlib.data.volume import Volume
 from gtvlib.util.errors import GtvError
 

@@ -9,6 +9,8 @@
                     :class:`SliceClassification` (HCF's gate)
 ``loop``            :func:`fit` — the only epoch loop: DDP under ``torchrun``, bf16 autocast on CUDA, exact
                     resume, early stopping, schedules; :func:`run_for` — a run's folder from its settings
+``plan``            :class:`Training` — a config, a route and an objective as one value, built from one flat
+                    vocabulary (each setting sent to its owner), changed for a fold or an ablation
 ``command``         ``python -m gtvlib.train --config run.yaml``: a run (config, route, objective, data) from a
                     file, under ``torchrun`` too
 ==================  ===============================================================================
@@ -21,7 +23,8 @@ route or objective is a class with the methods its module's docstring lists; not
 from gtvlib.training.config import FitConfig
 from gtvlib.training.loop import fit, run_for, stopped_early
 from gtvlib.training.objectives import Adversarial, SliceClassification, Supervised
+from gtvlib.training.plan import Training
 from gtvlib.training.routes import PatchRoute, SliceRoute, StackRoute
 
-__all__ = ["FitConfig", "fit", "run_for", "stopped_early", "SliceRoute", "PatchRoute", "StackRoute", "Supervised",
+__all__ = ["FitConfig", "Training", "fit", "run_for", "stopped_early", "SliceRoute", "PatchRoute", "StackRoute", "Supervised",
            "Adversarial", "SliceClassification"]

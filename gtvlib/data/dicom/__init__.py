@@ -1,20 +1,21 @@
 """DICOM and NIfTI: reading files into :class:`~gtvlib.data.volume.Volume`, writing DICOM, and privacy.
 
-==============  =================================================================================
-``files``       one file into a dataset, required attributes, the DICOM files of a folder, pydicom's
-                real test files
-``image``       image-plane geometry (where a pixel lies, mm, LPS) and Hounsfield units
-``privacy``     identifying attributes, headers shown with their values withheld, de-identification
-``contours``    polygons ↔ masks on one plane: the rasterisation convention and its inverse
-``series``      a CT (or PET) series folder → Volume (sorted along the normal, uniform spacing checked)
-``pet``         SUVbw from a PET image's headers (units, decay correction, weight, dose, times), checked
-``rtstruct``    what an RTSTRUCT holds; its ROIs rasterised onto a Volume under canonical names
-``seg``         DICOM SEG segments as masks on a Volume's slices
-``nifti``       NIfTI image/label pairs (MSD, StructSeg) reoriented to LPS
-``patient``     one patient folder, any layout: CT + RTSTRUCT or SEG found by header → Volume
-``writers``     CT and PET series, RTSTRUCT and SEG writers with deterministic UIDs
-``conformance`` ``dciodvfy`` (dicom3tools) on a written file: its errors and warnings
-==============  =================================================================================
+======================  =================================================================================
+``files``               one file into a dataset, required attributes, the DICOM files of a folder, pydicom's
+                        real test files
+``image``               image-plane geometry (where a pixel lies, mm, LPS) and Hounsfield units
+``privacy``             identifying attributes, headers shown with their values withheld, de-identification
+``contours``            polygons ↔ masks on one plane: the rasterisation convention and its inverse
+``series``              a CT (or PET) series folder → Volume (sorted along the normal, uniform spacing checked)
+``pet``                 SUVbw from a PET image's headers (units, decay correction, weight, dose, times), checked
+``rtstruct``            what an RTSTRUCT holds; its ROIs rasterised onto a Volume under canonical names
+``seg``                 DICOM SEG segments as masks on a Volume's slices
+``nifti``               NIfTI image/label pairs (MSD, StructSeg) reoriented to LPS
+``patient``             one patient folder, any layout: CT + RTSTRUCT or SEG found by header → Volume
+``writers``             CT and PET series writers with deterministic UIDs
+``structure_writers``   RTSTRUCT and SEG writers on a CT series (its study, patient and frame of reference)
+``conformance``         ``dciodvfy`` (dicom3tools) on a written file: its errors and warnings
+======================  =================================================================================
 
 The names below are the reading API the chapters use; each has one home in the modules above.
 """

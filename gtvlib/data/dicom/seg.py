@@ -1,5 +1,5 @@
 """Reading DICOM Segmentation objects (highdicom): one mask per segment, overlaps kept, on the grid of the CT
-they belong to (checked). (Writing one: :func:`gtvlib.data.dicom.writers.seg_dataset`.)"""
+they belong to (checked). (Writing one: :func:`gtvlib.data.dicom.structure_writers.seg_dataset`.)"""
 
 from __future__ import annotations
 

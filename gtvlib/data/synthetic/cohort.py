@@ -26,7 +26,8 @@ import numpy as np
 
 from gtvlib.util.atomic import remove_stale_partials
 from gtvlib.util.checksums import settings_key, verify_sha256sums, write_sha256sums
-from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, seg_dataset, write_datasets, write_rtstruct
+from gtvlib.data.dicom.structure_writers import seg_dataset, write_rtstruct
+from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets
 from gtvlib.data.synthetic import anatomy, tumour
 from gtvlib.data.synthetic.clinical import OUTCOME_EFFECTS, clinical_row
 from gtvlib.data.synthetic.fourd import write_4d

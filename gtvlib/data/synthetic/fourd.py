@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from gtvlib.data.dicom.patient import load_patient
-from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets, write_rtstruct
+from gtvlib.data.dicom.structure_writers import write_rtstruct
+from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets
 from gtvlib.data.synthetic.motion import PHASES, breathing_state, moved, sample_motion, tumour_displacement
 from gtvlib.data.synthetic.render import render_patient
 from gtvlib.data.synthetic.shapes import union
