@@ -38,6 +38,7 @@ PATCH = dict(model="unet3d_small", epochs=2, steps_per_epoch=2, batch_size=2, lr
 
 
 def _patch_yaml(folder, small_cohort, run_dir, **config):
+    folder.mkdir(parents=True, exist_ok=True)
     spec = {"run_dir": str(run_dir), "config": {**PATCH, **config}, "route": {"kind": "patches", "patch": [16, 32, 32]},
             "objective": {"kind": "supervised", "loss": "dice_bce"},
             "data": {"cohort": str(small_cohort), "training_patients": IDS[:2], "validation_patients": IDS[2:],
@@ -65,17 +66,40 @@ def test_the_command_trains_a_3d_unet_from_a_cohort_folder(small_cohort, volumes
     assert sum(p.numel() for p in model.parameters()) > 0 and not model.training
 
 
-def test_two_processes_train_the_patch_route_under_torchrun(small_cohort, tmp_path):
-    """DDP on the 3-D route: each rank takes its share of every global batch; the ranks end with the same weights
-    (checked by the loop itself) and rank 0 writes the one record."""
-    config = _patch_yaml(tmp_path, small_cohort, tmp_path / "ddp")
+def test_two_processes_train_the_patch_route_as_one_process_does(small_cohort, tmp_path, monkeypatch):
+    """DDP on the 3-D route: each rank takes its share of every global batch (drawn from the same seeded generator);
+    with a loss that is the mean of its samples' losses (per-sample Dice + BCE; the U-Net normalises per instance) the
+    averaged gradients of two gloo processes are the one process's gradient on the whole batch, so both end with the
+    same weights, to float rounding (the all-reduce sums in another order)."""
+    import torch
+
+    from gtvlib.train import main
+
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
+    loss = {"kind": "supervised", "loss": "dice_bce_per_sample"}
+    one = _patch_yaml(tmp_path / "one", small_cohort, tmp_path / "one" / "run", batch_size=4, keep_checkpoints=0,
+                      optimizer="sgd", lr=1.0e-2)  # SGD: Adam would turn the bias's ~0 gradients (instance norm) into steps
+    spec = yaml.safe_load(one.read_text())
+    spec["objective"] = loss
+    one.write_text(yaml.safe_dump(spec))
+    two = tmp_path / "two.yaml"
+    two.write_text(yaml.safe_dump({**spec, "run_dir": str(tmp_path / "ddp")}))
     env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
-                           "-m", "gtvlib.train", "--config", str(config)], capture_output=True, text=True, timeout=600, env=env)
+                           "-m", "gtvlib.train", "--config", str(two)], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    rows = _rows(tmp_path / "ddp/epochs.csv")
-    assert [r["epoch"] for r in rows] == ["1", "2"] and np.isfinite(float(rows[-1]["train_loss"]))
-    assert 0 <= float(rows[-1]["val_patient_dice"]) <= 1
+    torch.set_num_threads(1)
+    assert main(["--config", str(one)]) == 0
+    rows = {name: _rows(tmp_path / name / "epochs.csv") for name in ("ddp", "one/run")}
+    assert [r["epoch"] for r in rows["ddp"]] == ["1", "2"] and 0 <= float(rows["ddp"][-1]["val_patient_dice"]) <= 1
+    for name in ("ddp", "one/run"):
+        assert yaml.safe_load((tmp_path / name / "params.yaml").read_text())["method"] == "patches/supervised"
+    # rank 0's epoch losses are the mean over its half of each batch; compare the weights, which see every sample
+    final = {name: torch.load(tmp_path / name / "checkpoints" / "epoch_002.pt", weights_only=True)["model"]
+             for name in ("ddp", "one/run")}
+    assert all(torch.allclose(final["ddp"][k], final["one/run"][k], atol=1e-5) for k in final["ddp"])
+    first = torch.load(tmp_path / "ddp" / "checkpoints" / "epoch_001.pt", weights_only=True)["model"]
+    assert any(not torch.equal(first[k], final["ddp"][k]) for k in first)  # the weights moved
 
 
 def test_early_stopping_and_validation_cadence_on_the_patch_route(volumes, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gtvlib.util.errors import GtvError
 
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "warm_restarts")
 TRAIN_ENCODER = ("adapters", "all")
 WARMUP_FRACTION = 0.05
@@ -26,7 +26,8 @@ class FitConfig:
 
     ``steps_per_epoch``: optimiser steps per epoch; 0 is one pass over the route's training items (the slice route:
     every balance-sampled slice once; the patch and stack routes draw batches and need a number). ``optimizer``:
-    ``"adam"`` (GTV-SAMGAN) or ``"adamw"`` with ``weight_decay``; ``betas`` of both. ``schedule``: ``"constant"``
+    ``"adam"`` (GTV-SAMGAN) or ``"adamw"`` with ``weight_decay``, ``betas`` of both; or ``"sgd"`` with Nesterov
+    ``momentum`` (nnU-Net's: 0.99) and ``weight_decay``. ``schedule``: ``"constant"``
     (the paper), ``"cosine"`` (decay to 0 over all steps), ``"warmup_cosine"`` (a linear warm-up over the first 5 %
     of the steps, then cosine decay) or ``"warm_restarts"`` (cosine from the full rate to 0, restarting every
     ``restart_epochs``; HCF). ``patience``: stop after that many epochs without a better monitored validation score
@@ -44,6 +45,7 @@ class FitConfig:
     lr: float = 1.0e-4
     optimizer: str = "adam"
     betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.99
     weight_decay: float = 0.0
     schedule: str = "constant"
     restart_epochs: int = 20
@@ -72,21 +74,28 @@ class FitConfig:
                 raise GtvError(f"{name}={value!r}; expected an integer ≥ {least}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise GtvError(f"lr={self.lr!r}; expected a positive learning rate")
+        if not 0 <= self.momentum < 1:
+            raise GtvError(f"momentum={self.momentum!r}; expected a fraction from 0 to below 1")
 
     def key_settings(self) -> dict:
         """The settings that determine the run's arithmetic: all but where it computes, how many workers load
-        its data and how many checkpoints it keeps, and, at the constant rate, the epoch count (more epochs
-        continue the same run)."""
-        ignored = ("num_workers", "device", "keep_checkpoints") + (("epochs",) if self.schedule == "constant" else ())
+        its data and how many checkpoints it keeps, the momentum of an optimiser without it, and, at the constant
+        rate, the epoch count (more epochs continue the same run)."""
+        ignored = (("num_workers", "device", "keep_checkpoints") + (("epochs",) if self.schedule == "constant" else ())
+                   + (("momentum",) if self.optimizer != "sgd" else ()))
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k not in ignored}
 
 
 def optimizer_for(parameters, config: FitConfig):
-    """``config.optimizer`` over the trainable ``parameters``: Adam (GTV-SAMGAN) or AdamW with ``weight_decay``
-    (``foreach``: all tensors updated together, the same update as PyTorch's per-tensor loop, its CPU default)."""
+    """``config.optimizer`` over the trainable ``parameters``: Adam (GTV-SAMGAN), AdamW with ``weight_decay`` or SGD with
+    Nesterov momentum (``foreach``: all tensors updated together, the same update as PyTorch's per-tensor loop, its
+    CPU default)."""
     import torch
 
     trainable = [p for p in parameters if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+                               weight_decay=config.weight_decay, foreach=True)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(trainable, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay,
                                  foreach=True)

@@ -24,22 +24,24 @@ DISCRIMINATOR_INPUTS = ("probabilities", "logits")
 GENERATOR_LOSS = "generator"  # GTV-SAMGAN's Dice + focal + mask-IoU loss with LossWeights (METHODS.md §1)
 
 
-def dice_bce(logits, labels):
-    """Dice of the sigmoid probabilities (the batch as one set) + binary cross entropy of one-logit outputs."""
+def dice_bce(logits, labels, per_sample: bool = False):
+    """Dice of the sigmoid probabilities (the batch as one set, or each sample's averaged) + binary cross entropy of
+    one-logit outputs. Per sample, the loss of a batch is the mean of its samples' losses, so the shards of a batch
+    on DDP ranks average to the whole batch's gradient: the same training on any number of processes."""
     import torch
 
     from gtvlib.losses import dice_loss
 
-    return dice_loss(logits, labels) + torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return dice_loss(logits, labels, per_sample=per_sample) + torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
 
 
 def _losses() -> dict:
     from gtvlib.losses import HCF_LOSSES
 
-    return {**HCF_LOSSES, "dice_bce": dice_bce}
+    return {**HCF_LOSSES, "dice_bce": dice_bce, "dice_bce_per_sample": lambda logits, labels: dice_bce(logits, labels, True)}
 
 
-LOSSES = (GENERATOR_LOSS, "dice", "ce", "focal", "dice_ce", "cr", "dice_bce")
+LOSSES = (GENERATOR_LOSS, "dice", "ce", "focal", "dice_ce", "cr", "dice_bce", "dice_bce_per_sample")
 
 
 def loss_over_heads(heads, labels, predicted_iou, d_fake, weights):
