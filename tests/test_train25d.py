@@ -265,3 +265,31 @@ def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path)
     with pytest.raises(GtvError, match="reads PET and CT; give the PET series"):
         segment_study(petct_folder / "SYNTH-003", tmp_path / "x", run.folder, verbose=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_two_processes_train_the_stack_route_under_torchrun(petct_folder, tmp_path):
+    """DDP on the 2.5-D PET/CT route: each rank takes its share of every batch, the ranks end with the same weights
+    (checked by the loop) and rank 0 writes one record. (Not the one-process result: the network's batch
+    normalisation sees each rank's share; SyncBatchNorm would need a GPU.)"""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    spec = {"run_dir": str(tmp_path / "ddp"),
+            "config": {"model": "igtv_small", "epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "optimizer": "adamw",
+                       "lr": 1.0e-3, "schedule": "cosine", "device": "cpu"},
+            "route": {"kind": "stacks", "target": "igtv", "patch_px": 32},
+            "objective": {"kind": "supervised", "loss": "dice_bce"},
+            "data": {"cohort": str(petct_folder), "training_patients": ["SYNTH-001", "SYNTH-002"],
+                     "validation_patients": ["SYNTH-003"]}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(spec))
+    env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
+                           "-m", "gtvlib.train", "--config", str(tmp_path / "run.yaml")], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "ddp" / "epochs.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and 0 <= float(rows[-1]["val_patient_dice"]) <= 1
+    assert yaml.safe_load((tmp_path / "ddp" / "params.yaml").read_text())["method"] == "stacks/supervised"
