@@ -274,8 +274,8 @@ def test_warm_restarts_schedule_and_early_stopping(data, tmp_path):
 
 def test_hcf_options_are_checked(data, tmp_path):
     for field, value, message in [("loss", "hinge", r"loss='hinge'; expected one of \['generator', 'dice', 'ce', 'focal', 'dice_ce', 'cr', "
-                                                    r"'dice_bce'\]"),
-                                  ("optimizer", "sgd", "optimizer='sgd'; expected one of"),
+                                                    r"'dice_bce', 'dice_bce_per_sample'\]"),
+                                  ("optimizer", "rmsprop", "optimizer='rmsprop'; expected one of"),
                                   ("validation_slices", "some", "validation_slices='some'; expected one of")]:
         with pytest.raises(GtvError, match=message):
             supervised(data, **{**HCF, field: value}).fit(RunRecord(tmp_path / field))
