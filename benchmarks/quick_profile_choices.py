@@ -30,7 +30,7 @@ import torch
 
 from gtvlib.book import sweeps
 from gtvlib.util.device import device_description, pick_device
-from gtvlib.evaluate import references_beside
+from gtvlib.evaluation.slices import references_beside
 from gtvlib.models import sam_med2d
 from gtvlib.runs import RunRecord
 

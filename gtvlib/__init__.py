@@ -17,14 +17,15 @@ train                 ``training/`` (one ``fit`` loop: ``FitConfig``, routes for
 volumes               ``data/volumes.py`` (whole volumes, resampling, the body box, patches),
                       ``data/petct.py`` (PET/CT cases and their 2.5-D stacks)
 run record            ``runs.py`` (``runs/<name>-<key>/``: params, epochs, per patient, checkpoints)
-evaluate              ``evaluate.py`` (predict, stitch, score per slice and in 3-D; whole volumes and PET/CT
-                      stacks scored per patient), ``metrics.py``,
-                      ``postprocess.py`` (a cascade's gate, fold voting, the largest 3-D components)
-cross-validate        ``crossval.py`` (patient-level folds, many runs at once, fold predictions, the
-                      cascade, voting, mean ± SD over folds)
+evaluate              ``evaluation/`` (one ``Evaluation`` for every family: 2-D slices predicted, stitched and
+                      scored per slice and in 3-D; whole volumes and PET/CT stacks scored per patient; the
+                      cascade's gate, fold voting, the largest 3-D components, mean ± SD over folds),
+                      ``metrics.py`` (the one per-patient scorer, ``patient_row``)
+cross-validate        ``crossval.py`` (patient-level folds of any route's data; the one job list: many runs
+                      at once, resumable)
 motion                ``itv.py`` (4D-CT phase checks, the ITV as a union, the MIP shortcut, a simulated
                       physician's ITV)
-prompts, inference    ``prompts.py``, ``inference.py`` (SAM-Med2D with and without ground truth)
+prompts               ``prompts.py`` (box and click prompts drawn from a mask)
 statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, bootstrap, seeds)
 infer                 ``inference/`` (one inferer per training route; SAM-Med2D prompted by hand)
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto from any trained family),

@@ -80,7 +80,7 @@ def test_no_import_cycles():
 def test_the_library_reads_one_way():
     """Data never reaches up into models, training or the book; the book runner imports no model code."""
     graph = _import_graph()
-    upper = ("gtvlib.models", "gtvlib.train", "gtvlib.evaluate", "gtvlib.runs", "gtvlib.inference", "gtvlib.book", "gtvlib.viz",
+    upper = ("gtvlib.models", "gtvlib.train", "gtvlib.evaluation", "gtvlib.runs", "gtvlib.inference", "gtvlib.book", "gtvlib.viz",
              "gtvlib.chapters", "gtvlib.segment")
     for name, targets in graph.items():
         if name.startswith("gtvlib.data"):
@@ -93,7 +93,8 @@ def test_the_library_reads_one_way():
 
 @pytest.mark.parametrize("package", ["gtvlib", "gtvlib.data", "gtvlib.data.dicom", "gtvlib.data.synthetic",
                                      "gtvlib.data.slices", "gtvlib.models", "gtvlib.recurrence",
-                                     "gtvlib.training", "gtvlib.inference", "gtvlib.chapters", "gtvlib.util"])
+                                     "gtvlib.training", "gtvlib.evaluation", "gtvlib.inference", "gtvlib.chapters",
+                                     "gtvlib.util"])
 def test_each_package_docstring_maps_its_modules(package):
     folder = PACKAGE.parent.joinpath(*package.split("."))
     docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
@@ -172,7 +173,7 @@ def toy_family(monkeypatch):
 
 def test_a_new_model_family_plugs_in(toy_family, small_cohort, tmp_path):
     from gtvlib.data import slices
-    from gtvlib.evaluate import evaluate
+    from gtvlib.evaluation.slices import evaluate
     from gtvlib.models import build_model, describe_model, model_registry, model_spec
 
     assert {"sam_med2d_tiny", "sam_med2d_vit_b", "toy_threshold"} <= set(model_registry())
@@ -216,7 +217,7 @@ def test_the_documented_family_example_works(monkeypatch, small_cohort, tmp_path
     and the evaluation unchanged."""
     from gtvlib import models
     from gtvlib.data import slices
-    from gtvlib.evaluate import evaluate
+    from gtvlib.evaluation.slices import evaluate
 
     page = (root / "book" / "library.md").read_text()
     section = page[page.index("## Adding a model family"):page.index("## Adding a chapter")]

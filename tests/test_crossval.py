@@ -11,7 +11,9 @@ from gtvlib.data import slices
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.util.errors import GtvError
-from gtvlib.evaluate import ClassifierEvaluation
+from gtvlib import evaluation
+from gtvlib.evaluation import cascade
+from gtvlib.evaluation.results import ClassifierEvaluation
 from gtvlib.training import Training
 
 IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
@@ -71,11 +73,11 @@ def test_jobs_train_in_parallel_are_reused_and_predict(data, tmp_path):
     assert first.status.tolist() == ["trained", "trained"] and first.label.tolist() == ["sanet", "classifier"]
     again = crossval.train_jobs(jobs, tmp_path, workers=1, show_progress=False)
     assert again.status.tolist() == ["reused", "reused"] and again.run.tolist() == first.run.tolist()
-    masks = crossval.fold_masks(first.run[:1], data.cache, ["SYNTH-003"])
-    gates = crossval.fold_gates(first.run[1:], data.cache, ["SYNTH-003"])
+    masks = evaluation.fold_masks(first.run[:1], data.cache, ["SYNTH-003"])
+    gates = evaluation.fold_gates(first.run[1:], data.cache, ["SYNTH-003"])
     slices_003 = len(data.cache.has_tumour("SYNTH-003"))
     assert masks[0]["SYNTH-003"].shape == (slices_003, 64, 64) and len(gates[0].probabilities) == slices_003
-    assert crossval.decisions_of(gates[0], data.cache, ["SYNTH-003"])["SYNTH-003"].shape == (slices_003,)
+    assert cascade.decisions_of(gates[0], data.cache, ["SYNTH-003"])["SYNTH-003"].shape == (slices_003,)
     with pytest.raises(GtvError, match=r"jobs repeat a \(label, fold\)"):
         crossval.train_jobs(jobs + jobs[:1], tmp_path)
     with pytest.raises(GtvError, match="no training jobs"):
@@ -103,14 +105,14 @@ def test_gating_voting_and_the_mean_over_folds():
     b = a.copy()
     b[0, 6:, 6:] = True  # a false positive on one fold only
     masks = [{"p": a}, {"p": b}, {"p": a}]
-    assert np.array_equal(crossval.voted(masks)["p"], a)  # 2 of 3 agree on a; b's extra voxels have 1 vote
-    assert np.array_equal(crossval.gated({"p": b}, {"p": np.array([False, True, True, True])})["p"], a)
-    assert crossval.gated({"p": b}, None)["p"] is b
+    assert np.array_equal(cascade.voted(masks)["p"], a)  # 2 of 3 agree on a; b's extra voxels have 1 vote
+    assert np.array_equal(cascade.gated({"p": b}, {"p": np.array([False, True, True, True])})["p"], a)
+    assert cascade.gated({"p": b}, None)["p"] is b
     with pytest.raises(GtvError, match="no fold predictions"):
-        crossval.voted([])
+        cascade.voted([])
     scores = pd.DataFrame({"variant": "x", "fold": [0, 0, 1, 1], "patient": ["p", "q", "p", "q"],
                            "dice": [0.2, 0.4, 0.6, 1.0], "hd95_mm": [1.0, np.nan, 3.0, 5.0], "jaccard": 0.5})
-    row = crossval.over_folds(scores).loc["x"]
+    row = cascade.over_folds(scores).loc["x"]
     assert row.dice_mean == pytest.approx(0.55) and row.dice_sd == pytest.approx(np.std([0.3, 0.8], ddof=1))
     assert row.hd95_mm_mean == pytest.approx((1.0 + 4.0) / 2) and (row.folds, row.patients) == (2, 2)
 

@@ -6,7 +6,7 @@ import torch
 
 from gtvlib.data import slices
 from gtvlib.util.errors import GtvError
-from gtvlib.evaluate import evaluate, stitch
+from gtvlib.evaluation.slices import evaluate, stitch
 from gtvlib.metrics import score
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]

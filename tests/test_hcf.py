@@ -102,7 +102,7 @@ def test_losses_against_hand_computation():
 
 
 def test_the_gate_empties_rejected_slices():
-    from gtvlib.postprocess import gate, slice_scores
+    from gtvlib.evaluation.cascade import gate, slice_scores
 
     mask = np.ones((4, 3, 3), bool)
     kept = gate(mask, np.array([True, False, True, False]))
@@ -115,7 +115,7 @@ def test_the_gate_empties_rejected_slices():
 
 
 def test_voting_keeps_what_more_than_half_of_the_folds_mark():
-    from gtvlib.postprocess import vote
+    from gtvlib.evaluation.cascade import vote
 
     folds = [np.zeros((1, 1, 6), bool) for _ in range(5)]
     for fold, mask in enumerate(folds):
@@ -127,7 +127,7 @@ def test_voting_keeps_what_more_than_half_of_the_folds_mark():
 
 
 def test_the_three_largest_components_are_kept():
-    from gtvlib.postprocess import largest_components
+    from gtvlib.evaluation.cascade import largest_components
 
     mask = np.zeros((5, 20, 20), bool)
     for row, side in [(0, 2), (4, 3), (9, 1), (13, 4)]:  # cubes of 8, 27, 1 and 64 voxels
@@ -141,7 +141,7 @@ def test_the_three_largest_components_are_kept():
 
 def test_cascade_table_counts_what_the_gate_removes(small_cohort, tmp_path):
     from gtvlib.data import slices
-    from gtvlib.evaluate import cascade_table
+    from gtvlib.evaluation.cascade import cascade_table
     from gtvlib.metrics import hd95
 
     data = slices.prepared_from_parts(small_cohort, ["SYNTH-001"], ["SYNTH-003"], size=64, cache_dir=tmp_path)

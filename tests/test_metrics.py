@@ -139,7 +139,7 @@ def test_one_patient_row_with_volumes_in_cm3():
 
 def test_every_per_patient_table_speaks_the_one_vocabulary():
     """The 2-D evaluation, the whole-volume scorer and the cascade table give the columns of patient_row."""
-    from gtvlib.evaluate import patient_scores
+    from gtvlib.evaluation.volumes import patient_scores
     from gtvlib.metrics import PATIENT_COLUMNS
 
     mask = np.zeros((4, 6, 6), bool)

@@ -133,13 +133,8 @@ def test_command_line_refuses_unknown_sweeps_and_configurations(capsys, root):
     assert "no configuration ['bogus']" in capsys.readouterr().err
 
 
-def test_workers_need_the_default_data(data_for, tmp_path):
-    with pytest.raises(GtvError, match="workers > 1 needs the default data"):
-        sweeps.run_sweep("ablation", _settings(), data_for, tmp_path, workers=2)
-
-
 def test_reference_margins_use_each_configurations_crop(data_for):
-    from gtvlib.evaluate import references_beside
+    from gtvlib.evaluation.slices import references_beside
 
     summary = pd.DataFrame([{"config": "sam_med2d", "label": "SAM-Med2D", "slice_dice_mean": 0.5, "patient_dice_median_mean": 0.6},
                             {"config": "gan_mfit", "label": "GTV-SAMGAN", "slice_dice_mean": 0.99, "patient_dice_median_mean": 0.98}])

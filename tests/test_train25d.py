@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gtvlib.data.petct import PetCtSet, sample_stacks, stack_25d
-from gtvlib.evaluate import predict_stacks
+from gtvlib.inference.inferers import predict_stacks
 from gtvlib.models import build_model, model_spec
 from gtvlib.models.trained import load_run
 from gtvlib.training import Training

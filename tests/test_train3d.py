@@ -9,7 +9,7 @@ import torch
 from scipy import ndimage
 
 from gtvlib.data.volumes import TISSUE_HU, VolumeSet, resample, sample_patches, volume_set
-from gtvlib.evaluate import evaluate_volumes
+from gtvlib.evaluation.volumes import evaluate_volumes
 from gtvlib.inference.inferers import ensemble_mask
 from gtvlib.models.trained import load_volume_model
 from gtvlib.training import Training

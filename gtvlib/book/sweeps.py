@@ -199,17 +199,6 @@ def _run_folder(root: Path, name: str, point: GridPoint) -> Path:
     return root / (point.shared_with or f"{name}/{point.name}")
 
 
-def _train_one(point: GridPoint, settings: SweepSettings, seed: int, folder: Path, data_for=None,
-               threads: int = 0) -> tuple[str, str]:
-    """Train (or resume, or reuse) one configuration and seed under ``folder``; return (what was done, the
-    run's folder)."""
-    from gtvlib.crossval import Job, train_job
-
-    data = (data_for or default_data(settings))(point.crop)
-    status, run_folder, _ = train_job(Job(point.name, seed, training_of(point, settings, seed, data)), str(folder), threads)
-    return status, run_folder
-
-
 def chapter_point(mode: str) -> GridPoint:
     """The ``ablation`` configuration that the GTV-SAMGAN chapter trains: ``gan_mfit`` (GTV-SAMGAN) for
     mode ``gan``, ``mfit`` (SAM-Med2D with GTV-MFIT) for ``supervised``."""
@@ -222,11 +211,13 @@ def chapter_point(mode: str) -> GridPoint:
 def train_point(name: str, point: GridPoint, settings: SweepSettings, seed: int, data, runs_root=None):
     """Train (resume, or reuse) one configuration and seed of sweep ``name`` on ``data``; return its
     :class:`~gtvlib.runs.RunRecord`, the same folder the sweep uses (so a chapter and the sweep share it)."""
-    from gtvlib.util.paths import runs_dir
+    from gtvlib.crossval import Job, train_job
     from gtvlib.runs import RunRecord
+    from gtvlib.util.paths import runs_dir
 
-    _, folder = _train_one(point, settings, seed, _run_folder(Path(runs_root or runs_dir()), name, point), lambda crop: data)
-    return RunRecord(folder)
+    folder = _run_folder(Path(runs_root or runs_dir()), name, point)
+    _, run_folder, _ = train_job(Job(point.name, seed, training_of(point, settings, seed, data)), str(folder))
+    return RunRecord(run_folder)
 
 
 def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], object] | None = None, runs_root=None,
@@ -234,46 +225,24 @@ def run_sweep(name: str, settings: SweepSettings, data_for: Callable[[str], obje
     """Train every configuration × seed of grid ``name`` that is not finished; return (per-seed runs table,
     summary over seeds), both also written under ``runs/<name>/``.
 
-    ``data_for(crop)`` gives the prepared slices of a crop (default: :func:`default_data` of ``settings``).
-    ``workers`` > 1 trains that many runs at once in separate processes, each with
-    ``cpu count // workers`` threads (tiny models use a 2-core CPU better that way); it needs the default
-    data (each process prepares it from the cache the parent built).
+    ``data_for(crop)`` gives the prepared slices of a crop (default: :func:`default_data` of ``settings``). The runs
+    train through the one job list, :func:`gtvlib.crossval.train_jobs`: ``workers`` > 1 trains that many at once in
+    separate processes, each with ``cpu count // workers`` threads (tiny models use a 2-core CPU better that way).
     """
-    from gtvlib.util.paths import runs_dir
-    from gtvlib.util.progress import progress
+    from gtvlib.crossval import Job, train_jobs
     from gtvlib.runs import RunRecord
+    from gtvlib.util.paths import runs_dir
 
     points = grid(name, only)
-    if workers > 1 and data_for is not None:
-        raise GtvError("workers > 1 needs the default data of the settings (each process prepares it); "
-                       "pass data_for only with workers=1")
     data_for = data_for or default_data(settings)
-    for crop in sorted({p.crop for p in points}):
-        data_for(crop)  # build the caches once, before any worker reads them
     root = Path(runs_root or runs_dir())
-    jobs = [(point, seed) for point in points for seed in settings.seeds]
-    done = {}  # (configuration, seed) → (status, run folder)
-    bar = progress(range(len(jobs)), f"sweep {name}", total=len(jobs), unit="run", enabled=show_progress)
-    if workers > 1:
-        from concurrent.futures import as_completed
-
-        from gtvlib.util.parallel import spawn_pool, threads_per_worker
-
-        threads = threads_per_worker(workers)
-        with spawn_pool(workers) as pool:
-            futures = {pool.submit(_train_one, point, settings, seed, _run_folder(root, name, point), None, threads):
-                       (point.name, seed) for point, seed in jobs}
-            for future, _ in zip(as_completed(futures), bar):
-                done[futures[future]] = future.result()
-    else:
-        for (point, seed), _ in zip(jobs, bar):
-            done[(point.name, seed)] = _train_one(point, settings, seed, _run_folder(root, name, point), data_for)
-    rows = []
-    for point, seed in jobs:
-        status, folder = done[(point.name, seed)]
-        rows.append({"sweep": name, "config": point.name, "label": point.label, "seed": seed, "run": folder,
-                     "status": status, **final_scores(RunRecord(folder))})
-    runs = pd.DataFrame(rows)
+    pairs = [(point, seed) for point in points for seed in settings.seeds]
+    jobs = [Job(point.name, seed, training_of(point, settings, seed, data_for(point.crop)), str(_run_folder(root, name, point)))
+            for point, seed in pairs]
+    trained = train_jobs(jobs, root, workers, show_progress, f"sweep {name}")
+    runs = pd.DataFrame([{"sweep": name, "config": point.name, "label": point.label, "seed": seed, "run": row.run,
+                          "status": row.status, **final_scores(RunRecord(row.run))}
+                         for (point, seed), row in zip(pairs, trained.itertuples())])
     summary = summarise_runs(runs)
     (root / name).mkdir(parents=True, exist_ok=True)
     write_text_atomic(root / name / "runs.csv", runs.to_csv(index=False))
@@ -328,11 +297,11 @@ def main_sweep(name: str, profile: str, seeds=None, only=None, epochs: int | Non
 
 
 def final_evaluations(runs: pd.DataFrame, settings: SweepSettings, seed: int = 0, data_for=None) -> list[tuple]:
-    """[(label, slice cache, :class:`~gtvlib.evaluate.Evaluation`)] of each configuration's last-epoch model
+    """[(label, slice cache, :class:`~gtvlib.evaluation.Evaluation`)] of each configuration's last-epoch model
     of ``seed`` on its own validation slices (for overlays and per-slice comparisons)."""
     import torch
 
-    from gtvlib.evaluate import evaluate
+    from gtvlib.evaluation.slices import evaluate
     from gtvlib.models import build_model, model_spec
     from gtvlib.runs import RunRecord
 
@@ -372,12 +341,12 @@ def per_patient_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def reference_margins(summary: pd.DataFrame, settings: SweepSettings, data_for=None, device=None) -> pd.DataFrame:
     """Each configuration of ``summary`` beside the best no-training box reference on the same slices
-    (:func:`gtvlib.evaluate.references_beside` on the configuration's crop): mean slice Dice and mean of the
+    (:func:`gtvlib.evaluation.references_beside` on the configuration's crop): mean slice Dice and mean of the
     median patient Dice over seeds, the best reference's, and the margins (positive: the model adds to its
     prompt). Rows of any grid (configuration names are unique over :data:`GRIDS`)."""
     import torch
 
-    from gtvlib.evaluate import references_beside
+    from gtvlib.evaluation.slices import references_beside
 
     data_for = data_for or default_data(settings)
     crops = {point.name: point.crop for points in GRIDS.values() for point in points}

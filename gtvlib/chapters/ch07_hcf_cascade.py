@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gtvlib.book import published
-from gtvlib.crossval import Job, decisions_of, fold_scores, over_folds
+from gtvlib.crossval import Job
+from gtvlib.evaluation.cascade import decisions_of, fold_scores, over_folds
 from gtvlib.util.errors import GtvError
 
 VARIANTS = ("", "no_alignment", "no_ppm")  # SANet as published, and the two architecture ablations
@@ -95,7 +96,7 @@ def ablation_scores(masks: dict[str, list], gates: list, cache, patient_ids: lis
                     keep_components: int = 3) -> pd.DataFrame:
     """Per ablation row, fold and test patient the 3-D scores of its final variant (the segmenter alone or through
     the fold's gate, then ``keep_components`` largest components). ``masks``: training label → per fold patient →
-    (z, S, S) bool (:func:`gtvlib.crossval.fold_masks`); ``gates``: the classifier's evaluation per fold. Every row
+    (z, S, S) bool (:func:`gtvlib.evaluation.slices.fold_masks`); ``gates``: the classifier's evaluation per fold. Every row
     is scored on the folds all trainings share."""
     shared = min(len(by_fold) for by_fold in masks.values())  # every row on the same folds (the ablation folds)
     frames = []

@@ -32,10 +32,10 @@ def out_of_fold(runs) -> pd.DataFrame:
 
 
 def scored(masks: dict[str, np.ndarray], labels: dict[str, np.ndarray], spacing: dict[str, tuple], **columns) -> pd.DataFrame:
-    """Per patient: the scores of :func:`gtvlib.evaluate.patient_scores` (Dice, sensitivity, HD95 in mm, predicted,
+    """Per patient: the scores of :func:`gtvlib.evaluation.patient_scores` (Dice, sensitivity, HD95 in mm, predicted,
     reference and false-positive volumes in cm³) of ``masks`` against ``labels`` as a table; ``columns``: constant
     columns to add (e.g. the cohort's name)."""
-    from gtvlib.evaluate import patient_scores
+    from gtvlib.evaluation.volumes import patient_scores
 
     return pd.DataFrame(patient_scores(masks, labels, spacing).per_patient).assign(**columns)
 
@@ -59,7 +59,7 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     from gtvlib.data.volume import volume_cm3
     from gtvlib.data.windows import window_hu, window_preset
     from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, motion_amplitude_mm, physician_itv
-    from gtvlib.metrics import score
+    from gtvlib.metrics import patient_row, score
     from gtvlib.data.volumes import inference_box
     from gtvlib.inference.inferers import ensemble_mask
 
@@ -77,8 +77,7 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
         reference = np.asarray(volume.masks["GTV-1"], bool)
         machine.append(predicted)
         truth.append(reference)
-        phase_rows.append({"patient": patient_id, "phase": name, "dice": score(predicted, reference, spacing).dice,
-                           "predicted_cm3": volume_cm3(predicted, spacing), "reference_cm3": volume_cm3(reference, spacing)})
+        phase_rows.append({**patient_row(patient_id, predicted, reference, spacing), "phase": name})
     true_itv = itv_union(truth)
     written = np.asarray(volumes["AVG"].masks["ITV"], bool)
     masks = {"true": true_itv, "machine": itv_union(machine),

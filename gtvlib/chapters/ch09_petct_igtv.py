@@ -151,7 +151,7 @@ def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:
     """A trained arm's IGTV on ``cases`` reduced to its component at the click (:func:`click_of`), scored as
     :func:`arm_scores` under the label ``arm``: what the network adds to the click that the 40 % SUVmax region
     is given."""
-    from gtvlib.evaluate import predict_stacks
+    from gtvlib.inference.inferers import predict_stacks
     from gtvlib.models.trained import load_run
 
     trained = load_run(run_folder, route="stacks", what="a 2.5-D PET/CT run")
@@ -162,8 +162,8 @@ def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:
 
 def masks_scored(arm: str, masks: dict, cases: dict) -> pd.DataFrame:
     """Masks (patient → bool (z, y, x) on the CT grid) scored in 3-D against each case's IGTV
-    (:func:`gtvlib.evaluate.patient_scores`), rows as :func:`arm_scores` under the label ``arm``."""
-    from gtvlib.evaluate import patient_scores
+    (:func:`gtvlib.evaluation.patient_scores`), rows as :func:`arm_scores` under the label ``arm``."""
+    from gtvlib.evaluation.volumes import patient_scores
 
     scores = patient_scores(masks, {pid: cases[pid].igtv for pid in masks}, {pid: cases[pid].spacing_mm for pid in masks})
     return pd.DataFrame([dict(row, arm=arm) for row in scores.per_patient])[SCORE_COLUMNS]

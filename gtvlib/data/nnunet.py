@@ -15,7 +15,7 @@ is written into a staging folder beside the target, which is moved in when compl
 
 Import (``import_predictions``): nnU-Net writes ``<case>.nii.gz`` per predicted case; each is scored against
 the cohort's ground truth with :func:`gtvlib.metrics.score` on the CT's spacing, one row per patient with
-the columns of :attr:`gtvlib.evaluate.Evaluation.per_patient`.
+the columns of :attr:`gtvlib.evaluation.Evaluation.per_patient`.
 """
 
 from __future__ import annotations

@@ -126,6 +126,34 @@ class PatchInferer:
         return logits > 0
 
 
+def predict_stacks(model, case, settings: dict, window: str = "mediastinal", suv_scale: float = 10.0, device=None,
+                   batch: int = 16) -> np.ndarray:
+    """A 2.5-D network's mask (z, y, x) bool of every slice of a PET/CT ``case``, predicted within the body's in-plane
+    box (the largest region above −500 HU ± 4 pixels, zero-padded to the network's multiple); no GTV outside it.
+    ``settings``: the network's registered settings (modalities, slices, widths)."""
+    import torch
+
+    from gtvlib.data.petct import stack_25d
+    from gtvlib.data.volumes import inference_box
+
+    step = 2 ** (len(settings["widths"]) - 1)
+    box = inference_box(case.ct_hu)
+    rows, columns = slice(box.row0, box.row1), slice(box.col0, box.col1)
+    pad = ((0, 0), (0, 0), (0, -box.height % step), (0, -box.width % step))
+    device = device or next(model.parameters()).device
+    model.eval()
+    mask = np.zeros(case.ct_hu.shape, bool)
+    modalities = tuple(settings["modalities"])
+    for start in range(0, case.ct_hu.shape[0], batch):
+        zs = range(start, min(start + batch, case.ct_hu.shape[0]))
+        x = np.stack([np.pad(stack_25d(case, z, settings["slices"], modalities, window, suv_scale)[..., rows, columns], pad)
+                      for z in zs])
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
+        mask[zs.start:zs.stop, rows, columns] = logits[:, :box.height, :box.width] > 0
+    return mask
+
+
 class StackInferer:
     """A 2.5-D PET/CT run on a CT and its PET (a :class:`~gtvlib.data.volume.Volume` of SUVbw in the CT's frame of
     reference; not needed by a CT-only network)."""
@@ -137,7 +165,6 @@ class StackInferer:
     def __call__(self, volume, pet=None, prompt_mask=None) -> np.ndarray:
         from gtvlib.data.petct import PetCtCase
         from gtvlib.data.volume import resample_onto
-        from gtvlib.evaluate import predict_stacks
 
         suv = np.zeros(volume.shape, np.float32)
         if self.reads_pet:

@@ -60,7 +60,7 @@ def segment_from_click(model, image: np.ndarray, click_xy, box_size_px: float):
 def prompt_comparison(model, cache, pairs: list[tuple[str, int]], predictions: dict, clicks: int = 3, seed: int = 0):
     """Dice per slice under each prompt, one row per (patient, slice) of ``pairs``.
 
-    Columns: the ground-truth box (``predictions``, e.g. :attr:`gtvlib.evaluate.Evaluation.predictions`),
+    Columns: the ground-truth box (``predictions``, e.g. :attr:`gtvlib.evaluation.Evaluation.predictions`),
     one click at the tumour's centre with a box twice the tumour's extent around it (a deliberately loose
     prompt), and 1 … ``clicks`` point clicks with corrective refinement.
     """

@@ -14,7 +14,7 @@ Volume references (no prompt, or a click) for the 3-D and PET chapters: :func:`t
 tissue), :func:`suv_region_reference` (40 % of SUVmax grown from the lesion's hottest voxel) and
 :func:`absolute_suv_reference` (SUV ≥ 2.5).
 
-The 2-D ones are registered like any model (:mod:`gtvlib.models`), so :func:`gtvlib.evaluate.evaluate` scores them
+The 2-D ones are registered like any model (:mod:`gtvlib.models`), so :func:`gtvlib.evaluation.evaluate` scores them
 on exactly the slices and with exactly the metrics of the trained models. ``input_size`` is 0: they work
 on any grid.
 """

@@ -2,7 +2,7 @@
 options, so an option cannot leak into a route that ignores it.
 
 * :class:`SliceRoute` — 2-D: cached slices of :func:`gtvlib.data.slices.prepare` (balance sampling, box jitter,
-  shift, flips), validated per slice and per patient in 3-D (:func:`gtvlib.evaluate.evaluate`), or by a slice
+  shift, flips), validated per slice and per patient in 3-D (:func:`gtvlib.evaluation.evaluate`), or by a slice
   classifier's decisions.
 * :class:`PatchRoute` — 3-D: patches of a :class:`~gtvlib.data.volumes.VolumeSet` around the GTV and elsewhere,
   validated on whole volumes by sliding windows.
@@ -27,10 +27,6 @@ from gtvlib.util.errors import GtvError
 VALIDATION_SLICES = ("tumour", "all")
 VALIDATION_BATCH = {"tumour": 8, "all": 32}  # every slice of a patient: larger batches, a third less time on a CPU
 SLICE_TASKS = ("segmentation", "slice classification")
-
-
-def _nan_summary(*keys) -> dict:
-    return {key: float("nan") for key in keys}
 
 
 @dataclass
@@ -127,7 +123,7 @@ class SliceRoute:
             yield {key: (value.to(device) if key in ("image", "label", "box") else value) for key, value in batch.items()}
 
     def evaluate(self, model, spec, objective, device):
-        from gtvlib.evaluate import evaluate, evaluate_classifier
+        from gtvlib.evaluation.slices import evaluate, evaluate_classifier
 
         if objective.task == "slice classification":
             return evaluate_classifier(model, self.data.cache, self.data.validation_ids, device, spec.predict)
@@ -135,11 +131,9 @@ class SliceRoute:
                         slices=self.validation_slices, batch_size=VALIDATION_BATCH[self.validation_slices])
 
     def unscored(self, objective):
-        from gtvlib.evaluate import ClassifierEvaluation, Evaluation, summarise
+        from gtvlib.evaluation.results import unscored
 
-        if objective.task == "slice classification":
-            return ClassifierEvaluation({}, [], _nan_summary("slice_recall", "slice_precision", "slice_accuracy", "slice_f1"))
-        return Evaluation({}, [], [], summarise([], []))
+        return unscored(objective.task, per_slice=True)
 
     def items(self, config) -> int:
         """Training items per epoch (slices): the order in which a pool takes jobs."""
@@ -177,9 +171,9 @@ class _DrawnRoute:
             yield {"image": torch.from_numpy(inputs).to(device), "label": torch.from_numpy(labels).to(device)}
 
     def unscored(self, objective):
-        from gtvlib.evaluate import VolumeEvaluation
+        from gtvlib.evaluation.results import unscored
 
-        return VolumeEvaluation({}, [], _nan_summary("patient_dice", "patient_dice_median"))
+        return unscored(objective.task)
 
     def data_key(self) -> dict:
         return {"source": self.data.source, "training": list(self.data.training_ids),
@@ -245,7 +239,7 @@ class PatchRoute(_DrawnRoute):
                               self.augment)
 
     def evaluate(self, model, spec, objective, device):
-        from gtvlib.evaluate import evaluate_volumes
+        from gtvlib.evaluation.volumes import evaluate_volumes
 
         return evaluate_volumes(model, self.data, self.data.validation_ids, self.patch, self.overlap, device)
 
@@ -296,7 +290,7 @@ class StackRoute(_DrawnRoute):
                              self.target, self.patch_px, self.foreground_fraction, self.window, self.suv_scale)
 
     def evaluate(self, model, spec, objective, device):
-        from gtvlib.evaluate import evaluate_stacks
+        from gtvlib.evaluation.volumes import evaluate_stacks
 
         return evaluate_stacks(model, self.data, self.data.validation_ids, spec.settings, self.target, self.window,
                                self.suv_scale, device)

@@ -55,7 +55,7 @@ def overlay_figure(images: list[np.ndarray], references: list[np.ndarray], predi
 
 def evaluation_overlays(cache, evaluation, count: int = 4):
     """:func:`overlay_figure` of ``count`` slices spread over an evaluation's predicted slices, titled with
-    each slice's Dice. ``cache``: the slice cache evaluated; ``evaluation``: :class:`gtvlib.evaluate.Evaluation`."""
+    each slice's Dice. ``cache``: the slice cache evaluated; ``evaluation``: :class:`gtvlib.evaluation.Evaluation`."""
     from gtvlib.metrics import dice
 
     pairs = list(evaluation.predictions)
