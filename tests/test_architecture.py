@@ -146,6 +146,20 @@ def test_one_epoch_loop_and_one_training_configuration():
     steps = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
              if re.search(r"\.backward\(\)", path.read_text())}
     assert steps == {"gtvlib/training/objectives.py"}
+    run_keys = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+                if re.search(r"^def run_for\(", path.read_text(), re.M)}
+    assert run_keys == {"gtvlib/training/loop.py"}
+
+
+def test_one_per_patient_scorer_and_one_evaluation_type():
+    """Every family's patients are scored by metrics.patient_row (one column vocabulary) into the one Evaluation
+    type (and the classifier's): no module builds its own per-patient volume columns or result class."""
+    scorers = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+               if re.search(r"[\"'](reference|false_positive|fp|truth)_cm3[\"']\s*:", path.read_text())}
+    assert scorers == {"gtvlib/metrics.py"}
+    results = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+               if re.search(r"^class \w*Evaluation\b", path.read_text(), re.M)}
+    assert results == {"gtvlib/evaluation/results.py"}
 
 
 @pytest.fixture

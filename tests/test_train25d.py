@@ -1,8 +1,11 @@
 """The 2.5-D PET/CT route (the stack route of gtvlib.training, gtvlib.data.petct): batches of slices with their neighbours, training with exact resume,
 whole-volume validation in 3-D, and the transfer arm: a GTV run's weights as the start of an IGTV run."""
 
+import copy
 import csv
 import shutil
+
+import torch
 
 import numpy as np
 import pytest
@@ -267,29 +270,56 @@ def test_segment_exports_a_petct_run_with_its_pet(petct, petct_folder, tmp_path)
     assert not (tmp_path / "x").exists()
 
 
-def test_two_processes_train_the_stack_route_under_torchrun(petct_folder, tmp_path):
-    """DDP on the 2.5-D PET/CT route: each rank takes its share of every batch, the ranks end with the same weights
-    (checked by the loop) and rank 0 writes one record. (Not the one-process result: the network's batch
-    normalisation sees each rank's share; SyncBatchNorm would need a GPU.)"""
+def test_two_processes_train_the_stack_route_as_one_process_does(petct_folder, tmp_path, monkeypatch):
+    """DDP on the 2.5-D PET/CT route: each rank takes its share of every global batch; the network's batch
+    normalisation pools its statistics over the ranks (gtvlib.training.sync_norm: torch's SyncBatchNorm needs a GPU),
+    and the loss is the mean of its samples' losses, so two gloo processes end with the weights and running
+    statistics of one process on the whole batch, to float rounding."""
     import os
     import subprocess
     import sys
 
     import yaml
 
+    from gtvlib.train import main
+
+    monkeypatch.setenv("GTVLIB_BATCH", "1")
     spec = {"run_dir": str(tmp_path / "ddp"),
-            "config": {"model": "igtv_small", "epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "optimizer": "adamw",
-                       "lr": 1.0e-3, "schedule": "cosine", "device": "cpu"},
+            "config": {"model": "igtv_small", "epochs": 2, "steps_per_epoch": 2, "batch_size": 4, "optimizer": "sgd",
+                       "lr": 1.0e-2, "schedule": "cosine", "device": "cpu", "keep_checkpoints": 0},
             "route": {"kind": "stacks", "target": "igtv", "patch_px": 32},
-            "objective": {"kind": "supervised", "loss": "dice_bce"},
+            "objective": {"kind": "supervised", "loss": "dice_bce_per_sample"},
             "data": {"cohort": str(petct_folder), "training_patients": ["SYNTH-001", "SYNTH-002"],
                      "validation_patients": ["SYNTH-003"]}}
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump({**spec, "run_dir": str(tmp_path / "one")}))
     env = dict(os.environ, GTVLIB_BATCH="1", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547",
-                           "-m", "gtvlib.train", "--config", str(tmp_path / "run.yaml")], capture_output=True, text=True,
+                           "-m", "gtvlib.train", "--config", str(tmp_path / "two.yaml")], capture_output=True, text=True,
                           timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    torch.set_num_threads(1)
+    assert main(["--config", str(tmp_path / "one.yaml")]) == 0
     rows = list(csv.DictReader((tmp_path / "ddp" / "epochs.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and 0 <= float(rows[-1]["val_patient_dice"]) <= 1
     assert yaml.safe_load((tmp_path / "ddp" / "params.yaml").read_text())["method"] == "stacks/supervised"
+    final = {name: torch.load(tmp_path / name / "checkpoints" / "epoch_002.pt", weights_only=True)["model"]
+             for name in ("ddp", "one")}
+    assert any("running_var" in k for k in final["one"])  # the network normalises by batch statistics
+    far = {k: float((final["ddp"][k].double() - final["one"][k].double()).abs().max()) for k in final["one"]}
+    assert max(far.values()) < 1e-4, sorted(far.items(), key=lambda kv: -kv[1])[:3]
+    first = torch.load(tmp_path / "ddp" / "checkpoints" / "epoch_001.pt", weights_only=True)["model"]
+    assert any(not torch.equal(first[k], final["ddp"][k]) for k in first if k.endswith("weight"))  # the weights moved
+
+
+def test_global_batch_norm_is_batch_norm_in_one_process():
+    """Without a process group the pooled layer is the plain one: the same output and running statistics."""
+    from gtvlib.training.sync_norm import GlobalBatchNorm, synchronise_batch_norm
+
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3))
+    pooled = synchronise_batch_norm(copy.deepcopy(plain), "cpu")
+    assert isinstance(pooled[1], GlobalBatchNorm) and set(pooled.state_dict()) == set(plain.state_dict())
+    x = torch.randn(4, 2, 8, 8)
+    assert torch.equal(plain(x), pooled(x))
+    assert torch.equal(plain[1].running_var, pooled[1].running_var)

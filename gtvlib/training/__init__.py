@@ -13,6 +13,8 @@
                     vocabulary (each setting sent to its owner), changed for a fold or an ablation
 ``command``         ``python -m gtvlib.train --config run.yaml``: a run (config, route, objective, data) from a
                     file, under ``torchrun`` too
+``sync_norm``       batch normalisation over the global batch under DDP on any device (gloo CPUs included),
+                    so that two processes train what one process does
 ==================  ===============================================================================
 
 ``fit(FitConfig(model="unet3d_small", steps_per_epoch=20, ...), PatchRoute(volumes), Supervised("dice_bce"))``

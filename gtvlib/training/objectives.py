@@ -131,9 +131,16 @@ def classifier_step(net, optimizer, images, labels, outputs) -> float:
 
 
 def _distributed(module, world: int):
+    """``module`` wrapped for DDP when ``world`` > 1, its batch normalisation pooled over the global batch
+    (:mod:`gtvlib.training.sync_norm`), so that two processes train what one does."""
     import torch
 
-    return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True) if world > 1 else module
+    if world <= 1:
+        return module
+    from gtvlib.training.sync_norm import synchronise_batch_norm
+
+    module = synchronise_batch_norm(module, next(module.parameters()).device)
+    return torch.nn.parallel.DistributedDataParallel(module, find_unused_parameters=True)
 
 
 @dataclass
