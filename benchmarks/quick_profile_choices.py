@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gtvlib.book import sweeps
+from gtvlib import sweeps
+from gtvlib.crossval import complete
 from gtvlib.util.device import device_description, pick_device
 from gtvlib.evaluation.slices import references_beside
 from gtvlib.models import sam_med2d
@@ -71,7 +72,7 @@ def main() -> None:
                                                                                 name=f"{variant}-seed{seed}")
             run = training.run_for(args.runs)
             started = time.perf_counter()
-            if not sweeps.finished(run, training.config.epochs):
+            if not complete(run, training.config, training.objective):
                 training.fit(run)
             seconds = time.perf_counter() - started
             scores = sweeps.final_scores(RunRecord(run.folder))

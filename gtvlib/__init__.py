@@ -30,10 +30,13 @@ statistics            ``stats.py`` (Figure-7 tests, paired tests over patients, 
 infer                 ``inference/`` (one inferer per training route; SAM-Med2D prompted by hand)
 export                ``segment/`` (a CT folder → RTSTRUCT + SEG of GTV-auto from any trained family),
                       ``data/nnunet.py``
-chapter               ``chapters/`` (one module per notebook stem: the HCF chapter's trainings and ablation
-                      rows, the motion chapter's ITVs and false-positive analysis, the PET/CT chapter's edge
-                      measurements and ablation arms), ``viz/`` (figures), ``book/`` (papermill runner,
-                      profiles, sweeps of training runs, the papers' published numbers, provenance, Jupyter Book)
+sweep                 ``sweeps.py`` (GTV-SAMGAN's grids of configurations × seeds, resumable, summarised
+                      over seeds; the chapters share its runs)
+chapter               ``chapters/`` (one module per notebook stem, each with its paper's published numbers:
+                      GTV-SAMGAN's result and ablation tables, the SCLC features under other primaries, the
+                      HCF chapter's trainings and ablation rows, the motion chapter's ITVs and false-positive
+                      analysis, the PET/CT chapter's edge measurements and ablation arms), ``viz/`` (figures),
+                      ``book/`` (papermill runner, profiles, provenance, Jupyter Book)
 recurrence            ``recurrence/`` (stations, the 110 features, the simulated SCLC cohort, nested
                       CV with RFE and a random forest, survival)
 shared                ``util/`` (``errors``: GtvError, ``paths``, ``device``, ``atomic``, ``checksums``,

@@ -124,6 +124,14 @@ def test_no_module_is_two_ideas():
     assert long == {}
 
 
+def test_only_the_book_runner_reads_notebooks():
+    """Library and chapter code never parse a notebook: a chapter's defaults are typed in its module (tests hold them
+    equal to the parameters cell); only gtvlib/book (runner, build, profiles) opens .ipynb files."""
+    readers = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values()
+               if re.search(r"\.ipynb|inspect_notebook|declared_parameters|nbformat", path.read_text())}
+    assert readers and all(path.startswith("gtvlib/book/") for path in readers), readers
+
+
 def test_chapters_never_import_each_other_and_the_library_no_chapter():
     graph = _import_graph()
     for name, targets in graph.items():

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gtvlib.book import sweeps
+from gtvlib import sweeps
+from gtvlib.chapters import ch04_ablations as ablations
 from gtvlib.book.__main__ import main as book_main
 from gtvlib.data import slices
 from gtvlib.util.errors import GtvError
@@ -64,6 +65,23 @@ def test_profile_settings_are_the_chapters(root):
         sweeps.sweep_settings("fast", root)
 
 
+def test_sweep_defaults_are_the_chapters_parameter_cells(root):
+    """The library reads no notebook: the sweeps' defaults are typed once in gtvlib.sweeps, and this test holds them
+    equal to the GTV-SAMGAN chapter's parameters cell (and the number of seeds to the ablation chapter's)."""
+    import ast
+
+    from gtvlib.book.profiles import declared_parameters
+
+    def defaults(stem):
+        return {name: ast.literal_eval(info["default"])
+                for name, info in declared_parameters(root / "notebooks" / f"{stem}.ipynb").items()}
+
+    chapter = defaults(sweeps.CHAPTER)
+    assert {name: chapter[name] for name in sweeps.CHAPTER_DEFAULTS} == sweeps.CHAPTER_DEFAULTS
+    assert set(sweeps.CHAPTER_PARAMETERS) == set(sweeps.CHAPTER_DEFAULTS)
+    assert defaults(sweeps.SWEEP_CHAPTER)["seeds"] == sweeps.SWEEP_SEEDS
+
+
 def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):
     runs, summary = sweeps.run_sweep("ablation", _settings(epochs=1), data_for, tmp_path, only=["mfit", "gan_mfit"],
                                      show_progress=False)
@@ -86,7 +104,7 @@ def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):
 
 _KILLED_SWEEP = """
 import sys
-from gtvlib.book import sweeps
+from gtvlib import sweeps
 from gtvlib.data import slices
 from tests.test_sweeps import _settings, TRAIN, VAL, CROP
 data = slices.prepared_from_parts(sys.argv[1], TRAIN, VAL, crop=CROP, size=64, cache_dir=sys.argv[2])
@@ -138,7 +156,7 @@ def test_reference_margins_use_each_configurations_crop(data_for):
 
     summary = pd.DataFrame([{"config": "sam_med2d", "label": "SAM-Med2D", "slice_dice_mean": 0.5, "patient_dice_median_mean": 0.6},
                             {"config": "gan_mfit", "label": "GTV-SAMGAN", "slice_dice_mean": 0.99, "patient_dice_median_mean": 0.98}])
-    margins = sweeps.reference_margins(summary, _settings(), data_for).set_index("config")
+    margins = ablations.reference_margins(summary, _settings(), data_for).set_index("config")
     assert margins.crop.to_dict() == {"sam_med2d": "none", "gan_mfit": "mfit"}
     for config, crop in (("sam_med2d", "none"), ("gan_mfit", "mfit")):
         references = references_beside({}, data_for(crop).cache, data_for(crop).validation_ids, torch.device("cpu"))

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gtv-book: the book is at {index}")
             return 0
         if args.command == "sweep":
-            from gtvlib.book.sweeps import main_sweep
+            from gtvlib.sweeps import main_sweep
 
             return main_sweep(args.name, args.profile, args.seeds, args.only, args.epochs, root, args.workers)
         if args.command == "params":

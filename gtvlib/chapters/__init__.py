@@ -1,7 +1,14 @@
 """Chapter computation: one module per notebook stem, each owning what its chapter computes beyond the library's
-stages. A chapter module calls the stages (data, training, evaluation, inference) and never another chapter.
+stages, and its paper's published numbers (labelled as the paper's, never typed in a notebook cell). A chapter
+module calls the stages (data, training, evaluation, inference, sweeps) and never another chapter.
 
 =======================  ==========================================================================
+``ch03_train_gtv_samgan`` GTV-SAMGAN (seed 000): the paper's Table-1 result, this run's last epoch beside it, its
+                         margin over the box references that need no training
+``ch04_ablations``       GTV-SAMGAN's Tables 1, 3 and 4 beside the sweeps that retrain them, the two rankings,
+                         each configuration's margin over the references, the final models' evaluations
+``ch06_recurrence``      SCLC recurrence (seed 003): the paper's numbers, the features recomputed with other
+                         primaries (a model's GTV, the reference grown or shrunk)
 ``ch07_hcf_cascade``     HCF (seed 001): the cascade's trainings as fold jobs, its ablation rows beside the
                          paper's
 ``ch08_motion_itv``      iSeg (seed 002): out-of-fold scores, the four ITVs of a 4D-CT, machine vs physician

@@ -17,6 +17,16 @@ import pandas as pd
 from gtvlib.util.errors import GtvError
 
 
+# The paper's published numbers, to stand beside ours, labelled as the paper's.
+# iSeg (seed 002, METHODS.md §3): a 3-D U-Net on 739 patients of 9 clinics (5-fold CV), two external cohorts.
+ISEG_SOURCE = "iSeg paper (seed 002): 739 internal patients (5-fold CV), external cohorts of 161 and 102"
+# DSC median and interquartile range (low, high)
+ISEG_DSC = {"internal (5-fold CV)": (0.73, 0.62, 0.80), "external 1 (n = 161)": (0.70, 0.52, 0.78),
+            "external 2 (n = 102)": (0.71, 0.59, 0.79), "under motion (4D-CT)": (0.77, 0.68, 0.86)}
+ISEG_FP_HR_PER_VOXEL = 1.01  # local failure per false-positive voxel (machine but not physician), p = 0.03
+ISEG_FP_P = 0.03
+
+
 def out_of_fold(runs) -> pd.DataFrame:
     """Per patient, the last epoch's scores by the fold model that held the patient out (``runs``: the fold runs'
     folders, fold k first), with a ``fold`` column; among them the false-positive volume (machine but not

@@ -28,6 +28,13 @@ ARMS = {  # the ablation table's rows: arm → the registered network's stem (wi
 }
 
 
+# The paper's published numbers, to stand beside ours, labelled as the paper's.
+# IGTV on PET/CT (seed 004, METHODS.md §5): the abstract gives two Dice values on a private cohort (PET/CT subset of
+# LUCID), the proposed method and "the conventional baseline"; no spread, no patient count.
+IGTV_SOURCE = "IGTV PET/CT paper (seed 004), private IGTV cohort (LUCID PET/CT subset)"
+IGTV_DICE = {"transfer learning + SIM (proposed)": 0.609, "conventional baseline": 0.385}
+
+
 def pet_patients(cohort) -> list[str]:
     """The patients of a synthetic cohort that have a PET (``pet/<patient>/PT``)."""
     found = sorted(p.name for p in (Path(cohort.folder) / "pet").glob("*") if (p / "PT").is_dir())

@@ -1,8 +1,9 @@
 """Sweeps: a grid of training configurations × seeds, resumable, summarised over seeds.
 
 ``python -m gtvlib.book sweep NAME [--profile P]`` runs one of :data:`GRIDS` with the training settings
-of a profile (the ``03_train_gtv_samgan`` parameters of ``profiles.yaml``: the GTV-SAMGAN chapter's own
-run is one configuration of the ``ablation`` grid, so the chapters share it):
+of a profile (:data:`CHAPTER_DEFAULTS` — the GTV-SAMGAN chapter's parameters, which a test holds equal to its
+notebook's ``parameters`` cell — overlaid with the ``03_train_gtv_samgan`` values of ``profiles.yaml``: the
+chapter's own run is one configuration of the ``ablation`` grid, so the chapters share it):
 
 * ``ablation`` (Table 3): SAM-Med2D; + GTV-MFIT; + GAN; + GAN + GTV-MFIT (GTV-SAMGAN);
 * ``loss_weights`` (Table 4): FL/Dice/MaskIoU/Mean weights 10/1/1/1, 20/0.5/0.5/1, 20/1/1/0.1, 20/1/1/1;
@@ -21,7 +22,7 @@ summary over seeds (``runs/<sweep>/summary.csv``) are written and returned.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +35,14 @@ from gtvlib.losses import LossWeights
 
 CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
 SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds
+# The GTV-SAMGAN chapter's defaults of the names the sweeps read (its notebook's parameters cell; a test holds them
+# equal), and the ablation chapter's default number of seeds.
+CHAPTER_DEFAULTS = {"model_name": "sam_med2d_tiny", "mode": "gan", "epochs": 12, "batch_size": 8, "learning_rate": 2.0e-3,
+                    "train_encoder": "all", "augment": True, "box_jitter_px": 1, "shift_px": 8,
+                    "schedule": "warmup_cosine", "keep_checkpoints": 1, "checkpoint": "", "allow_unsafe_pickle": False,
+                    "dataset": "synthetic", "preset": "quick", "seed": 0, "window": "hcf_paper", "mfit_multiple": 32,
+                    "validation_fraction": 0.2}
+SWEEP_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -119,27 +128,21 @@ def settings_from_parameters(parameters: dict, seeds=(0, 1, 2), profile: str = "
 
 
 def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettings:
-    """The settings of ``profile``: the chapter's notebook defaults overlaid with the profile's values."""
-    import ast
-
-    from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
+    """The settings of ``profile``: :data:`CHAPTER_DEFAULTS` overlaid with the profile's values for every notebook
+    and for the GTV-SAMGAN chapter (``profiles.yaml``); ``seeds`` (default: the profile's ``seeds`` of the ablation
+    chapter, else :data:`SWEEP_SEEDS`) seeds 0 … n − 1."""
+    from gtvlib.book.profiles import load_profiles
     from gtvlib.util.paths import project_root
 
     root = Path(root or project_root())
     profiles = load_profiles(root / "profiles.yaml")
     if profile not in profiles:
         raise GtvError(f"profile {profile!r} is not in {root / 'profiles.yaml'}; expected one of {sorted(profiles)}")
-    stems = [stem for stem in (CHAPTER, SWEEP_CHAPTER) if (root / "notebooks" / f"{stem}.ipynb").is_file()]
-    declared = {stem: declared_parameters(root / "notebooks" / f"{stem}.ipynb") for stem in stems}
-    chosen = replace(profiles[profile], notebooks={stem: values for stem, values in profiles[profile].notebooks.items()
-                                                   if stem in declared})
-    resolved = resolve_parameters(chosen, declared, stems, profiles_path=root / "profiles.yaml")
-    parameters = {name: ast.literal_eval(info["default"]) for name, info in declared[CHAPTER].items()}
-    parameters.update(resolved[CHAPTER])
+    chosen = profiles[profile]
+    parameters = {**CHAPTER_DEFAULTS, **{k: v for k, v in chosen.parameters.items() if k in CHAPTER_DEFAULTS},
+                  **chosen.notebooks.get(CHAPTER, {})}
     if seeds is None:
-        sweep_parameters = {name: ast.literal_eval(info["default"]) for name, info in declared.get(SWEEP_CHAPTER, {}).items()}
-        sweep_parameters.update(resolved.get(SWEEP_CHAPTER, {}))
-        seeds = range(int(sweep_parameters.get("seeds", 3)))
+        seeds = range(int({"seeds": SWEEP_SEEDS, **chosen.notebooks.get(SWEEP_CHAPTER, {})}["seeds"]))
     return settings_from_parameters(parameters, seeds, profile)
 
 
@@ -296,38 +299,6 @@ def main_sweep(name: str, profile: str, seeds=None, only=None, epochs: int | Non
     return 0
 
 
-def final_evaluations(runs: pd.DataFrame, settings: SweepSettings, seed: int = 0, data_for=None) -> list[tuple]:
-    """[(label, slice cache, :class:`~gtvlib.evaluation.Evaluation`)] of each configuration's last-epoch model
-    of ``seed`` on its own validation slices (for overlays and per-slice comparisons)."""
-    import torch
-
-    from gtvlib.evaluation.slices import evaluate
-    from gtvlib.models import build_model, model_spec
-    from gtvlib.runs import RunRecord
-
-    data_for = data_for or default_data(settings)
-    points = {p.name: p for points in GRIDS.values() for p in points}
-    out = []
-    for row in runs[runs.seed == seed].itertuples():
-        data = data_for(points[row.config].crop)
-        name = training_of(points[row.config], settings, seed, data).config.model
-        model = RunRecord(row.run).restore(build_model(name))
-        evaluation = evaluate(model, data.cache, data.validation_ids, torch.device("cpu"), model_spec(name).predict)
-        out.append((row.label, data.cache, evaluation))
-    return out
-
-
-def ordering(summary: pd.DataFrame, published: dict, rows: dict, metric: str = "slice_dice") -> pd.DataFrame:
-    """Our ranking of the configurations by mean ``metric`` over seeds beside the paper's ranking by Dice,
-    with our mean ± SD and the paper's value: where the two orders disagree, a chapter must say why."""
-    table = summary[["config", "label", f"{metric}_mean", f"{metric}_sd"]].copy()
-    paper = [published.get(rows.get(c)) if rows.get(c) else None for c in table.config]
-    table["paper_dice"] = [v[0] if isinstance(v, tuple) else v for v in paper]
-    table["our_rank"] = table[f"{metric}_mean"].rank(ascending=False).astype(int)
-    table["paper_rank"] = table.paper_dice.rank(ascending=False)
-    return table.sort_values("our_rank").reset_index(drop=True)
-
-
 def per_patient_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Long table (config, label, seed, patient, dice, hd95_mm) of every run's last-epoch per-patient 3-D scores."""
     from gtvlib.runs import RunRecord
@@ -337,33 +308,3 @@ def per_patient_table(runs: pd.DataFrame) -> pd.DataFrame:
         table = RunRecord(row.run).per_patient()[["patient", "dice", "hd95_mm"]]
         frames.append(table.assign(config=row.config, label=row.label, seed=row.seed))
     return pd.concat(frames, ignore_index=True)[["config", "label", "seed", "patient", "dice", "hd95_mm"]]
-
-
-def reference_margins(summary: pd.DataFrame, settings: SweepSettings, data_for=None, device=None) -> pd.DataFrame:
-    """Each configuration of ``summary`` beside the best no-training box reference on the same slices
-    (:func:`gtvlib.evaluation.references_beside` on the configuration's crop): mean slice Dice and mean of the
-    median patient Dice over seeds, the best reference's, and the margins (positive: the model adds to its
-    prompt). Rows of any grid (configuration names are unique over :data:`GRIDS`)."""
-    import torch
-
-    from gtvlib.evaluation.slices import references_beside
-
-    data_for = data_for or default_data(settings)
-    crops = {point.name: point.crop for points in GRIDS.values() for point in points}
-    references = {}
-    rows = []
-    for row in summary.itertuples():
-        crop = crops[row.config]
-        if crop not in references:
-            data = data_for(crop)
-            references[crop] = references_beside({}, data.cache, data.validation_ids, device or torch.device("cpu"))
-        table = references[crop]
-        best_slice, best_patient = table.dice.idxmax(), table.patient_dice_median.idxmax()
-        rows.append({"config": row.config, "label": row.label, "crop": crop,
-                     "slice_dice": row.slice_dice_mean, "best_reference_slice_dice": table.dice.max(),
-                     "slice_margin": row.slice_dice_mean - table.dice.max(), "best_slice_reference": best_slice.split(" ")[0],
-                     "patient_dice_median": row.patient_dice_median_mean,
-                     "best_reference_patient_dice_median": table.patient_dice_median.max(),
-                     "patient_margin": row.patient_dice_median_mean - table.patient_dice_median.max(),
-                     "best_patient_reference": best_patient.split(" ")[0]})
-    return pd.DataFrame(rows)
