@@ -72,9 +72,9 @@ def mip_itv(mip_hu: np.ndarray, seed_mask: np.ndarray, threshold_hu: float = -40
             raise GtvError(f"reach_mm={reach_mm} with spacing_mm={spacing_mm}; expected a positive reach and the voxel "
                            "spacing (dz, dy, dx) in mm")
         bright &= ndimage.distance_transform_edt(~seed_mask, sampling=np.asarray(spacing_mm, float)) <= reach_mm
-    labels, _ = ndimage.label(bright, ndimage.generate_binary_structure(3, 3))
-    touched = np.unique(labels[seed_mask & bright])
-    return np.isin(labels, touched[touched > 0]) | seed_mask
+    from gtvlib.util.components import components_at
+
+    return components_at(bright, seed_mask & bright, "full") | seed_mask
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,9 @@ from gtvlib.util.errors import GtvError
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a 2-D mask (empty stays empty)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count <= 1:
-        return mask.astype(bool)
-    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
-    return labels == int(np.argmax(sizes)) + 1
+    from gtvlib.util.components import largest_components
+
+    return largest_components(mask, 1, "full")
 
 
 def box_from_mask(mask: np.ndarray, jitter_px: int = 0, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -111,6 +111,7 @@ def test_each_package_docstring_maps_its_modules(package):
     ("hashlib", {"gtvlib/util/checksums.py", "gtvlib/data/dicom/writers.py"}),  # file and settings hashes; DICOM UIDs
     ("ProcessPoolExecutor(", {"gtvlib/util/parallel.py"}),  # forked workers; spawned trainers
     ("csv.DictWriter", {"gtvlib/runs.py", "gtvlib/data/synthetic/cohort.py"}),  # run tables; the clinical table
+    ("ndimage.label(", {"gtvlib/util/components.py"}),  # connected components
 ])
 def test_one_home_for_each_shared_job(marker, home):
     found = {str(path.relative_to(PACKAGE.parent)) for path in _modules().values() if marker in path.read_text()}

@@ -104,6 +104,8 @@ def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):
 
 _KILLED_SWEEP = """
 import sys
+import torch
+torch.set_num_threads(int(sys.argv[4]))  # the test process's threads: the same float reductions in both halves
 from gtvlib import sweeps
 from gtvlib.data import slices
 from tests.test_sweeps import _settings, TRAIN, VAL, CROP
@@ -115,7 +117,8 @@ sweeps.run_sweep("ablation", _settings(epochs=3, seeds=(0,)), lambda crop: data,
 
 def test_a_killed_sweep_resumes_to_the_uninterrupted_result(small_cohort, data_for, tmp_path, root):
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", _KILLED_SWEEP, str(small_cohort), str(tmp_path / "cache"), str(killed)],
+    process = subprocess.Popen([sys.executable, "-c", _KILLED_SWEEP, str(small_cohort), str(tmp_path / "cache"), str(killed),
+                                str(torch.get_num_threads())],
                                cwd=root, env={**os.environ, "GTVLIB_BATCH": "1"})
     first = None
     deadline = time.time() + 300

@@ -147,11 +147,9 @@ def click_of(case) -> tuple[int, int, int]:
 def clicked_component(mask: np.ndarray, click) -> np.ndarray:
     """The 26-connected component of ``mask`` (bool (z, y, x)) that holds the voxel ``click``; empty where the mask
     misses it: a network's contour as a physician keeps it after one click on the lesion."""
-    from scipy import ndimage
+    from gtvlib.util.components import components_at
 
-    regions, _ = ndimage.label(np.asarray(mask, bool), structure=np.ones((3, 3, 3), bool))
-    label = regions[tuple(click)]
-    return regions == label if label else np.zeros(regions.shape, bool)
+    return components_at(mask, tuple(click), "full")
 
 
 def clicked_scores(run_folder, cases: dict, arm: str) -> pd.DataFrame:

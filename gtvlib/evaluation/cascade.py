@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from gtvlib.metrics import hd95, patient_row
 from gtvlib.util.errors import GtvError
@@ -43,16 +42,11 @@ def vote(masks: list[np.ndarray]) -> np.ndarray:
 def largest_components(mask: np.ndarray, keep: int = 3, connectivity: int = 26) -> np.ndarray:
     """The ``keep`` largest 3-D connected components of ``mask`` (``connectivity`` 6 or 26); components of equal
     size are ranked by their first voxel in array order."""
+    from gtvlib.util.components import largest_components as largest
+
     if connectivity not in (6, 26):
         raise GtvError(f"connectivity {connectivity!r}; expected 6 (faces) or 26 (faces, edges and corners)")
-    mask = np.asarray(mask, bool)
-    structure = ndimage.generate_binary_structure(3, 1 if connectivity == 6 else 3)
-    labels, count = ndimage.label(mask, structure)
-    if count <= keep:
-        return mask.copy()
-    sizes = np.bincount(labels.ravel())[1:]
-    ranked = np.argsort(-sizes, kind="stable")[:keep] + 1
-    return np.isin(labels, ranked)
+    return largest(mask, keep, "faces" if connectivity == 6 else "full")
 
 
 def slice_scores(decisions: np.ndarray, truth: np.ndarray) -> dict:

@@ -132,7 +132,7 @@ def suv_region_reference(suv: np.ndarray, seed_zyx, fraction: float = 0.4) -> np
     """The PET reference that needs no training: the region of ``suv`` (z, y, x) at or above ``fraction`` of the
     lesion's SUVmax, grown (26-connected) from ``seed_zyx``, the voxel a physician clicks (here the hottest voxel of
     the lesion); 40 % of SUVmax is the common fixed-threshold PET contour. Bool (z, y, x)."""
-    from scipy import ndimage
+    from gtvlib.util.components import components_at
 
     if not 0 < fraction < 1:
         raise GtvError(f"fraction={fraction}; expected a share of SUVmax between 0 and 1")
@@ -140,8 +140,7 @@ def suv_region_reference(suv: np.ndarray, seed_zyx, fraction: float = 0.4) -> np
     seed = tuple(int(i) for i in seed_zyx)
     if len(seed) != suv.ndim or not all(0 <= i < n for i, n in zip(seed, suv.shape)):
         raise GtvError(f"seed {seed}; expected a voxel index inside the volume of shape {suv.shape}")
-    regions, _ = ndimage.label(suv >= fraction * suv[seed], structure=np.ones((3, 3, 3), bool))
-    return regions == regions[seed]
+    return components_at(suv >= fraction * suv[seed], seed, "full")
 
 
 def absolute_suv_reference(suv: np.ndarray, threshold_suv: float = 2.5) -> np.ndarray:

@@ -9,5 +9,6 @@
 ``parallel``        process pools: forked workers and spawned trainers, threads per worker
 ``yamlfile``        YAML read with errors that name the file
 ``device``          CUDA, then MPS, then CPU; bf16 autocast; DistributedDataParallel set-up
+``components``      connected components: the largest ones, and those that hold a seed (a click, a GTV)
 ==================  ===============================================================================
 """

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from gtvlib.util.errors import GtvError
 
@@ -82,12 +81,12 @@ def body_box(hu: np.ndarray, margin_px: int = 12, threshold_hu: float = -500.0) 
 
     ``hu``: (y, x) or (z, y, x); for a volume the box covers the body on every slice.
     """
+    from gtvlib.util.components import largest_components
+
     body = np.asarray(hu) > threshold_hu
-    labels, count = ndimage.label(body)
-    if count == 0:
+    if not body.any():
         raise GtvError("no body found (no pixel above the threshold); is the image in HU?")
-    sizes = ndimage.sum_labels(body, labels, index=np.arange(1, count + 1))
-    largest = labels == (int(np.argmax(sizes)) + 1)
+    largest = largest_components(body, 1, "faces")
     if largest.ndim == 3:
         largest = largest.any(axis=0)
     box = tight_box(largest)
