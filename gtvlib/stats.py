@@ -210,3 +210,15 @@ def median_iqr(values) -> str:
         return "n/a"
     low, mid, high = np.percentile(values, [25, 50, 75])
     return f"{mid:.2f} [{low:.2f}–{high:.2f}]"
+
+
+def paired_difference(table: pd.DataFrame, first: str, second: str) -> dict:
+    """Two measurements of the same units (rows of ``table``, e.g. machine and physician volumes per patient): the
+    number of ``pairs``, the ``median_difference`` (first − second, in the columns' unit), how often the first is
+    smaller (``first_smaller``), Wilcoxon's signed-rank p and the paired t-test's p (both two-sided)."""
+    a, b = table[first].to_numpy(float), table[second].to_numpy(float)
+    if len(a) < 2:
+        raise GtvError(f"{len(a)} pairs of {first!r} and {second!r}; expected at least 2 to compare")
+    difference = a - b
+    return {"pairs": len(a), "median_difference": float(np.median(difference)), "first_smaller": int((difference < 0).sum()),
+            "wilcoxon_p": float(stats.wilcoxon(a, b).pvalue), "paired_t_p": float(stats.ttest_rel(a, b).pvalue)}

@@ -154,18 +154,17 @@ def test_volume_comparison_and_false_positive_effect():
     import pandas as pd
 
     from gtvlib.chapters import ch08_motion_itv as iseg
-    from gtvlib.recurrence.survival import cox
+    from gtvlib.recurrence.survival import cox, hazard_ratio_per_cm3
+    from gtvlib.stats import median_iqr, paired_difference
 
     table = pd.DataFrame({"machine_cm3": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
                           "physician_cm3": [12.0, 25.0, 31.0, 46.0, 58.0, 61.0]})
-    test = iseg.paired_volume_test(table)
-    assert test["machine_smaller"] == 6 and test["median_difference_cm3"] == pytest.approx(-3.5)
+    test = paired_difference(table, "machine_cm3", "physician_cm3")
+    assert test["first_smaller"] == 6 and test["pairs"] == 6 and test["median_difference"] == pytest.approx(-3.5)
     assert test["wilcoxon_p"] == pytest.approx(2 / 64)  # exact: all six differences negative, two-sided
-    from gtvlib.stats import median_iqr
-
     assert median_iqr([1.0, 2.0, 3.0, 4.0, 5.0]) == "3.00 [2.00–4.00]"
-    assert iseg.per_voxel_hr(1.01, 1000.0) == pytest.approx(1.01)
-    assert iseg.per_voxel_hr(1.01, 3.0) == pytest.approx(1.01 ** (1000 / 3))  # 1 × 1 × 3 mm voxels: 333 per cm³
+    assert hazard_ratio_per_cm3(1.01, 1000.0) == pytest.approx(1.01)
+    assert hazard_ratio_per_cm3(1.01, 3.0) == pytest.approx(1.01 ** (1000 / 3))  # 1 × 1 × 3 mm voxels: 333 per cm³
     measured = np.random.default_rng(0).gamma(2.0, 4.0, size=30)
     cohort = iseg.failure_cohort(measured, 3000, hr_per_cm3=1.04, control_3y=0.8, seed=0)
     assert set(np.unique(cohort.false_positive_cm3)) <= set(measured)

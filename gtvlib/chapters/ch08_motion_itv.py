@@ -106,20 +106,6 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
             "true_phases": truth}
 
 
-def paired_volume_test(itv_table: pd.DataFrame, first: str = "machine_cm3", second: str = "physician_cm3") -> dict:
-    """Machine vs physician ITV volumes over patients: the median paired difference (cm³), Wilcoxon's signed-rank
-    and the paired t-test (two-sided)."""
-    from scipy import stats
-
-    a, b = itv_table[first].to_numpy(float), itv_table[second].to_numpy(float)
-    if len(a) < 2:
-        raise GtvError(f"{len(a)} patients; expected at least 2 pairs of ITV volumes to compare")
-    difference = a - b
-    return {"patients": len(a), "median_difference_cm3": float(np.median(difference)),
-            "machine_smaller": int((difference < 0).sum()),
-            "wilcoxon_p": float(stats.wilcoxon(a, b).pvalue), "paired_t_p": float(stats.ttest_rel(a, b).pvalue)}
-
-
 def failure_cohort(false_positive_cm3, patients: int, hr_per_cm3: float, control_3y: float, seed: int = 0) -> pd.DataFrame:
     """A simulated outcome cohort of ``patients``: each draws a false-positive volume (cm³) from the measured ones
     (with replacement) and a local failure whose hazard is multiplied by ``hr_per_cm3`` per cm³ of it (the known
@@ -133,14 +119,6 @@ def failure_cohort(false_positive_cm3, patients: int, hr_per_cm3: float, control
     drawn = np.random.default_rng([seed, 1]).choice(measured, size=patients, replace=True)
     outcomes = failures_with_effect(drawn, hr_per_cm3, control_3y, seed=seed)
     return outcomes.assign(false_positive_cm3=drawn)
-
-
-def per_voxel_hr(hr_per_voxel: float, voxel_mm3: float) -> float:
-    """The HR per cm³ that an HR per voxel means for voxels of ``voxel_mm3``: hazards multiply, so HR_cm³ =
-    HR_voxel ^ (1000 / voxel volume in mm³)."""
-    if not hr_per_voxel > 0 or not voxel_mm3 > 0:
-        raise GtvError(f"hr_per_voxel={hr_per_voxel}, voxel_mm3={voxel_mm3}; expected positive numbers")
-    return float(hr_per_voxel ** (1000.0 / voxel_mm3))
 
 
 def heart_noise_sd(volume) -> float:

@@ -126,3 +126,11 @@ def failures_with_effect(covariate, hr_per_unit: float, control_3y: float, follo
         raise GtvError(f"control_3y={control_3y}, hr_per_unit={hr_per_unit}; expected a proportion in (0, 1) and a positive HR")
     baseline = -np.log(control_3y) / 36.0
     return exponential_failures(baseline * hr_per_unit ** x, follow_up_months, np.random.default_rng(seed))
+
+
+def hazard_ratio_per_cm3(hr_per_voxel: float, voxel_mm3: float) -> float:
+    """The hazard ratio per cm³ that a hazard ratio per voxel means for voxels of ``voxel_mm3``: hazards multiply, so
+    HR per cm³ = HR per voxel ^ (1000 / voxel volume in mm³)."""
+    if not hr_per_voxel > 0 or not voxel_mm3 > 0:
+        raise GtvError(f"hr_per_voxel={hr_per_voxel}, voxel_mm3={voxel_mm3}; expected positive numbers")
+    return float(hr_per_voxel ** (1000.0 / voxel_mm3))
