@@ -8,10 +8,12 @@ per-patient Dice (median and IQR).
 import sys
 import tempfile
 import time
+
+
 def main():
     t0=time.perf_counter()
-    from gtvlib.data.cohort import open_cohort
     from gtvlib import crossval
+    from gtvlib.data.cohort import open_cohort
     from gtvlib.data.volumes import volume_set
     from gtvlib.training import Training
     c=open_cohort("synthetic","quick",0)
@@ -26,8 +28,9 @@ def main():
     t=time.perf_counter()
     table=crossval.train_jobs(jobs, tempfile.mkdtemp(prefix="iseg-"), workers=2, show_progress=False)
     print(table.to_string(), "train wall", time.perf_counter()-t)
-    from gtvlib.runs import RunRecord
     import pandas as pd
+
+    from gtvlib.runs import RunRecord
     pp=pd.concat([RunRecord(r).per_patient() for r in table.run])
     print(pp[["patient","dice","predicted_cm3","reference_cm3"]].round(3).to_string())
     print("median", pp.dice.median(), pp.dice.quantile([.25,.75]).tolist())

@@ -30,10 +30,10 @@ import torch
 
 from gtvlib import sweeps
 from gtvlib.crossval import complete
-from gtvlib.util.device import device_description, pick_device
 from gtvlib.evaluation.slices import references_beside
 from gtvlib.models import sam_med2d
 from gtvlib.runs import RunRecord
+from gtvlib.util.device import device_description, pick_device
 
 VARIANTS = {
     "no_zoom_before": (replace(sam_med2d.TINY, encoder_embed_dim=64, encoder_depth=4, encoder_global_attn_indexes=(1, 3),

@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from gtvlib.util.device import autocast, device_description, pick_device
 from gtvlib.models import build_model, model_spec
 from gtvlib.models.discriminator import Discriminator
 from gtvlib.models.sam_med2d import sam_input
 from gtvlib.training.objectives import gan_step
+from gtvlib.util.device import autocast, device_description, pick_device
 
 
 def _sync(device):

@@ -29,9 +29,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from gtvlib.losses import LossWeights
 from gtvlib.util.atomic import write_text_atomic
 from gtvlib.util.errors import GtvError
-from gtvlib.losses import LossWeights
 
 CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
 SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds

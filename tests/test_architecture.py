@@ -235,6 +235,7 @@ def test_an_unknown_model_lists_the_registered_ones():
         build_model("sam_vit_h")
 
 
+@pytest.mark.slow
 def test_the_documented_family_example_works(monkeypatch, small_cohort, tmp_path, root):
     """book/library.md's "Adding a model family" code, executed as a family module, plugs into the registry
     and the evaluation unchanged."""

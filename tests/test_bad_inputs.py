@@ -9,12 +9,12 @@ import pytest
 from pydicom.encaps import encapsulate
 
 from gtvlib.data.dicom import ct_to_hu, pydicom_test_file, read_dataset
-from gtvlib.data.manifest import load_manifest, verify
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
 from gtvlib.data.dicom.structure_writers import write_rtstruct
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets
+from gtvlib.data.manifest import load_manifest, verify
 from gtvlib.data.slices import SliceCache, SliceSpec
 from gtvlib.util.errors import GtvError
 from tests.test_rtstruct import PATIENT, write_series

@@ -6,8 +6,8 @@ import pytest
 
 from gtvlib.chapters import ch09_petct_igtv as igtv
 from gtvlib.data.petct import PetCtCase
-from gtvlib.util.errors import GtvError
 from gtvlib.models.references import absolute_suv_reference, suv_region_reference
+from gtvlib.util.errors import GtvError
 from gtvlib.viz import petct as petct_viz
 
 

@@ -11,6 +11,8 @@ from gtvlib import GtvError
 from gtvlib.book.__main__ import main
 from gtvlib.book.runner import PROVENANCE_KEY, run_book
 
+pytestmark = pytest.mark.slow  # an integration module: every test here is of the slow tier
+
 
 def _notebook(path: Path, parameters: str, *cells: str) -> None:
     notebook = nbformat.v4.new_notebook()

@@ -33,6 +33,7 @@ def test_an_unknown_dataset_is_refused(roots):
         open_cohort("lidc")
 
 
+@pytest.mark.slow
 def test_an_absent_dataset_falls_back_to_the_synthetic_cohort_and_says_so(roots):
     cohort = open_cohort("nsclc_radiomics", patients=2)
     assert cohort.dataset == "synthetic" and cohort.patient_ids == ["SYNTH-001", "SYNTH-002"]
@@ -44,6 +45,7 @@ def test_an_absent_dataset_falls_back_to_the_synthetic_cohort_and_says_so(roots)
     assert open_cohort("synthetic", patients=2).folder == cohort.folder  # cached, not generated twice
 
 
+@pytest.mark.slow
 def test_an_incomplete_dataset_is_not_used(roots):
     folder = roots / "data" / "msd" / "Task06_Lung"
     for sub in ("imagesTr", "labelsTr"):
@@ -74,6 +76,7 @@ def test_a_local_export_in_place_is_used_under_pseudonyms(roots, small_cohort):
     assert "DOE" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_cohort_statistics_are_the_masks_in_cm3(cohort, small_cohort):
     table = statistics.cohort_statistics(cohort)
     assert list(table.patient) == IDS
@@ -104,6 +107,7 @@ def test_structure_agreement_counts_differing_voxels(cohort):
         statistics.structure_agreement(from_rtstruct, from_seg)
 
 
+@pytest.mark.slow
 def test_conventions_order_and_the_centre_rule_is_ours(cohort):
     table = statistics.convention_comparison(cohort)
     assert set(table.convention) == set(statistics.CONVENTIONS) and set(table.patient) == set(IDS)

@@ -11,6 +11,8 @@ from gtvlib.data import synthetic
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
 from gtvlib.util.errors import GtvError
 
+pytestmark = pytest.mark.slow  # an integration module: every test here is of the slow tier
+
 needs_dciodvfy = pytest.mark.skipif(find_dciodvfy() is None, reason="dciodvfy (Debian's dicom3tools) is not installed; "
                                     "`make setup` unpacks it where Debian's packages can be reached")
 

@@ -5,16 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtvlib import crossval
+from gtvlib import crossval, evaluation
 from gtvlib.chapters import ch07_hcf_cascade as hcf
 from gtvlib.data import slices
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
-from gtvlib.util.errors import GtvError
-from gtvlib import evaluation
 from gtvlib.evaluation import cascade
 from gtvlib.evaluation.results import ClassifierEvaluation
 from gtvlib.training import Training
+from gtvlib.util.errors import GtvError
 
 IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
 
@@ -45,6 +44,7 @@ def test_folds_validate_each_training_patient_once_and_never_the_test_patients(d
         crossval.fold_data(data, 3)
 
 
+@pytest.mark.slow
 def test_prepare_takes_a_given_test_set(cohort, tmp_path):
     prepared = slices.prepare(cohort, crop="body", size=64, validation_ids=["SYNTH-002"], cache_dir=tmp_path)
     assert prepared.validation_ids == ["SYNTH-002"] and prepared.training_ids == ["SYNTH-001", "SYNTH-003"]
@@ -66,6 +66,7 @@ def classifier(data):
     return Training.of("slices", data, "classification", **CLASSIFIER)
 
 
+@pytest.mark.slow
 def test_jobs_train_in_parallel_are_reused_and_predict(data, tmp_path):
     fold = data.subset(["SYNTH-001"], ["SYNTH-002"])
     jobs = [crossval.Job("sanet", 0, segmenter(fold)), crossval.Job("classifier", 0, classifier(fold))]

@@ -3,6 +3,7 @@
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -103,6 +104,7 @@ def test_every_source_file_is_tracked_by_git():
     assert not untracked, f"not in git (check .gitignore): {untracked}"
 
 
+@pytest.mark.slow
 def test_jupyterlab_runs_with_the_environments_kernel():
     """`make lab` opens the chapters in JupyterLab 4 with the kernel that `make` installed into the environment."""
     import json

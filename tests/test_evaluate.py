@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from gtvlib.data import slices
-from gtvlib.util.errors import GtvError
 from gtvlib.evaluation.slices import evaluate, stitch
 from gtvlib.metrics import score
+from gtvlib.util.errors import GtvError
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
 CPU = torch.device("cpu")

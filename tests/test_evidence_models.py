@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from gtvlib.training import Training
-from gtvlib.training.config import FitConfig, learning_rate_schedule
-from gtvlib.training.loop import build_for_training
 from gtvlib.data.slices.dataset import SliceDataset, shift_image
-from gtvlib.util.errors import GtvError
 from gtvlib.losses import generator_loss
 from gtvlib.metrics import dice
 from gtvlib.models import build_model, model_registry, model_spec
 from gtvlib.models.references import PromptReference, box_per_slice, otsu_threshold, reference_mask, threshold_reference
 from gtvlib.models.sam_med2d import box_mask_logits
+from gtvlib.training import Training
+from gtvlib.training.config import FitConfig, learning_rate_schedule
+from gtvlib.training.loop import build_for_training
+from gtvlib.util.errors import GtvError
 
 
 def _disk(size=64, centre=(30, 34), radius=10.45):

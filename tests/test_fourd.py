@@ -11,6 +11,8 @@ from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.synthetic import fourd, motion
 from gtvlib.util.errors import GtvError
 
+pytestmark = pytest.mark.slow  # an integration module: every test here is of the slow tier
+
 
 @pytest.fixture(scope="module")
 def cohort_4d(tmp_path_factory):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gtvlib import losses
-from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model, describe_model
-from gtvlib.models.hcf import SANet, ResNet18, build_slice_classifier, predict_foreground, warp
+from gtvlib.models.hcf import ResNet18, SANet, build_slice_classifier, predict_foreground, warp
+from gtvlib.util.errors import GtvError
 
 
 def _count(model) -> int:

@@ -5,9 +5,9 @@ transfer of a GTV model's weights into the IGTV model."""
 import pytest
 import torch
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models.checkpoints import load_checkpoint
 from gtvlib.models.igtv import IGTVNet, SliceInteraction
+from gtvlib.util.errors import GtvError
 
 
 def test_the_slice_interaction_module_is_the_identity_with_its_gate_closed():

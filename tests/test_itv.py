@@ -117,6 +117,7 @@ def four_d_cohort(tmp_path_factory):
     return Cohort("synthetic", "one 4D patient", folder, ["SYNTH-001"], lambda pid, s: load_patient(folder / pid, structures=s))
 
 
+@pytest.mark.slow
 def test_motion_itvs_of_a_4d_ct(four_d_cohort):
     """Every phase segmented (here by a soft-tissue threshold as the "model": a 1×1×1 convolution), the machine ITV
     the union of its phases, the true ITV equal to the one written on the AVG, the MIP and physician ITVs around it."""

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 from medpy.metric import binary as medpy_binary
 from monai.metrics import compute_dice, compute_hausdorff_distance
+from scipy import ndimage
 
 from gtvlib import metrics
 from gtvlib.util.errors import GtvError

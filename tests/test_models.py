@@ -6,11 +6,11 @@ import sys
 import pytest
 import torch
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models import build_model
 from gtvlib.models.checkpoints import load_checkpoint, resize_position_embedding, resize_relative_position
 from gtvlib.models.discriminator import Discriminator
 from gtvlib.models.sam_med2d import sam_modeling
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,7 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(value, target.state_dict()[key]), key
 
 
+@pytest.mark.slow
 def test_official_sam_layout_at_1024_is_resized(tmp_path, vit_b):
     """A state dict in the official SAM ViT-B layout (1024 px, no adapters) loads at 256 px."""
     modeling = sam_modeling()

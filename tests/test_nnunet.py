@@ -11,8 +11,8 @@ import SimpleITK as sitk
 from gtvlib.data.cohort import Cohort
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.nnunet import export_nnunet, import_predictions
-from gtvlib.util.errors import GtvError
 from gtvlib.metrics import dice
+from gtvlib.util.errors import GtvError
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,7 @@ def exported(cohort, tmp_path_factory):
     return export_nnunet(cohort, tmp_path_factory.mktemp("nnUNet_raw"), dataset_id=7, name="GTV")
 
 
+@pytest.mark.slow
 def test_export_passes_nnunets_own_integrity_check(exported, cohort):
     verify = pytest.importorskip("nnunetv2.experiment_planning.verify_dataset_integrity",
                                  reason="nnunetv2 is installed by `make setup` (--no-deps, without its CUDA torch)")
@@ -70,6 +71,7 @@ def test_export_refuses_a_bad_dataset_id(cohort, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_structseg_export_reads_back_through_the_nifti_loader(cohort, tmp_path):
     """The HCF chapter's route: a cohort written in the StructSeg2019 Task 4 layout and read back by the NIfTI
     loader gives the same HU (to the int16 rounding), geometry and GTV."""

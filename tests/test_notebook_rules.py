@@ -96,6 +96,7 @@ def test_paper_profile_is_valid():
     resolve_parameters(profiles["paper"], declared, list(declared))
 
 
+@pytest.mark.slow
 def test_plain_papermill_runs_a_chapter(tmp_path):
     """`papermill notebooks/X.ipynb out.ipynb -p name value` works without the runner."""
     out = tmp_path / "out.ipynb"

@@ -108,6 +108,7 @@ def test_a_written_pet_image_has_no_dciodvfy_error(pet_folder):
     assert verification.errors == [] and verification.warnings == []
 
 
+@pytest.mark.slow
 def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(tmp_path):
     """The PET of a synthetic patient lies in its CT's frame of reference and study, and the IGTV (union of the PET's
     phase GTVs, on the CT grid) is the 4D-CT's ITV: one breathing motion for both."""
@@ -163,6 +164,7 @@ def test_a_pet_resampled_onto_its_ct_grid_keeps_positions_and_linear_values():
         resample_onto(hot, spacing, origin, (1, 1, 1), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), order=3)
 
 
+@pytest.mark.slow
 def test_petct_cases_and_their_25d_stacks(tmp_path):
     from gtvlib.data.cohort import Cohort
     from gtvlib.data.dicom.patient import load_patient

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from gtvlib.util.errors import GtvError
 from gtvlib.recurrence import features, modelling, simulate, stations, survival
+from gtvlib.util.errors import GtvError
 
 STATIONS = ("4R", "7")
 
@@ -132,6 +132,7 @@ def test_the_correlation_filter_keeps_the_first_of_a_pair_and_drops_constants():
     assert list(fitted.transform(frame).columns) == ["a", "c"] and fitted.patients_seen_ == list(frame.index)
 
 
+@pytest.mark.slow
 def test_delong_auc_matches_sklearn_and_the_bootstrap():
     from sklearn.metrics import roc_auc_score
 
@@ -160,6 +161,7 @@ def _small_table(n=60, seed=0):
 FAST = modelling.PipelineSettings(rfe_trees=10, rfe_step=0.25, min_features=2, forest_grid=(("max_depth", (2, None)), ("n_estimators", (10,))))
 
 
+@pytest.mark.slow
 def test_no_patient_leaks_between_folds():
     X, y = _small_table()
     nested = modelling.nested_cv(X, y, FAST)
@@ -244,6 +246,7 @@ def test_survival_agrees_with_statsmodels():
         survival.cox(table.assign(lc_event=2), ["big"])
 
 
+@pytest.mark.slow
 def test_sclc_structures_and_a_small_simulated_cohort(tmp_path):
     from gtvlib.data.synthetic.structures import sclc_patient
 

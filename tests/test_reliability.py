@@ -430,6 +430,7 @@ def test_stale_partial_files_of_dead_processes_are_removed_and_live_ones_kept(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".cohort.partial-{live}", f".epoch_004.pt.{live}.def456.partial", "epoch_002.pt"])
 
 
+@pytest.mark.slow
 def test_a_killed_generation_leaves_no_workers_and_its_staging_goes_next_time(tmp_path):
     """kill -9 of the parent: its pool workers end, and the next generation removes the staging folder."""
     import os
@@ -474,6 +475,7 @@ def test_a_killed_generation_leaves_no_workers_and_its_staging_goes_next_time(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort"]
 
 
+@pytest.mark.slow
 def test_a_changed_source_file_is_decoded_again_and_a_damaged_cached_cohort_regenerated(small_cohort, tmp_path, monkeypatch):
     import shutil
 
@@ -509,8 +511,8 @@ def test_unpickling_weights_needs_a_known_checksum(tmp_path, monkeypatch, capsys
     import torch
 
     from gtvlib.data.__main__ import main
-    from gtvlib.models import build_model
     from gtvlib.data.weights import resolve_weights
+    from gtvlib.models import build_model
 
     monkeypatch.setenv("GTVLIB_DATA", str(tmp_path))
     model = build_model("sam_med2d_tiny")

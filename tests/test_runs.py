@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
+from gtvlib.util.errors import GtvError
 
 
 def _evaluation(dice: float) -> SimpleNamespace:

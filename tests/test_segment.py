@@ -12,7 +12,6 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from gtvlib.training import Training
 from gtvlib.data import slices
 from gtvlib.data.dicom import pydicom_test_file
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
@@ -20,12 +19,13 @@ from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.dicom.rtstruct import load_rtstruct_masks
 from gtvlib.data.dicom.seg import load_seg_masks
 from gtvlib.data.dicom.series import load_ct_series
-from gtvlib.util.errors import GtvError
 from gtvlib.metrics import dice
 from gtvlib.runs import RunRecord
 from gtvlib.segment import predict_on_scan, segment_study
 from gtvlib.segment.export import OUTPUT_FILES, ROI_NAME
 from gtvlib.segment.grid import model_grid
+from gtvlib.training import Training
+from gtvlib.util.errors import GtvError
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
 
@@ -101,6 +101,7 @@ def read_back(out, ct_folder, volume):
     return masks
 
 
+@pytest.mark.slow
 def test_segment_command_on_a_synthetic_patient(small_cohort, sam_run, tmp_path):
     truth_volume = load_patient(small_cohort / "SYNTH-003")
     prompt = truth_box_prompt(truth_volume, truth_volume.masks["GTV-1"])
@@ -135,6 +136,7 @@ def test_segment_command_on_a_synthetic_patient(small_cohort, sam_run, tmp_path)
                {OUTPUT_FILES["rtstruct"]: [], OUTPUT_FILES["seg"]: []}
 
 
+@pytest.mark.slow
 def test_boxes_from_a_prompt_free_run_prompt_sam_where_that_run_finds_tumour(data, sam_run, small_cohort, tmp_path):
     """``--boxes-from``: a prompt-free network's mask gives each slice its box (the box of its largest
     component), and SAM-Med2D segments inside it. Whatever the detector's quality, SAM may draw only on the
@@ -356,6 +358,7 @@ DISTINCTIVE = {"PatientName": "ZEBEDEE^QUILLON", "PatientID": "QX-80417-Z", "Pat
                "StudyID": "STQ5531"}
 
 
+@pytest.mark.slow
 def test_identifying_values_reach_the_dicom_outputs_only(small_cohort, sam_run, tmp_path):
     folder = tmp_path / "in" / "ZEBEDEE QUILLON"  # even a folder named after the patient must not leak the name
     shutil.copytree(small_cohort / "SYNTH-003" / "CT", folder)

@@ -6,9 +6,9 @@ import SimpleITK as sitk
 import torch
 
 from gtvlib.data import slices
-from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.data.dicom.nifti import load_nifti
 from gtvlib.data.dicom.patient import load_patient
+from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.util.errors import GtvError
 
 IDS = [f"P{i:03d}" for i in range(112)]
@@ -151,6 +151,7 @@ def _cohort(folder, ids):
     return Cohort("synthetic", "test cohort", folder, ids, lambda pid, structures: load_patient(folder / pid, structures=structures))
 
 
+@pytest.mark.slow
 def test_prepare_splits_crops_and_records_the_model_grid(small_cohort, tmp_path):
     ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
     data = slices.prepare(_cohort(small_cohort, ids), window="hcf_paper", mfit_multiple=32, size=64,
@@ -182,6 +183,7 @@ def test_prepare_without_a_crop_is_the_whole_image(small_cohort, tmp_path):
         slices.prepare(_cohort(small_cohort, ["SYNTH-001", "SYNTH-002"]), crop="lungs", cache_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_prepare_with_the_hcf_body_crop(small_cohort, tmp_path):
     """HCF's body crop: one square around every training patient's body box (HU > −500 ± 12 px), couch left out."""
     cohort = _cohort(small_cohort, ["SYNTH-001", "SYNTH-002", "SYNTH-003"])
@@ -195,6 +197,7 @@ def test_prepare_with_the_hcf_body_crop(small_cohort, tmp_path):
     assert data.spacing_mm["SYNTH-001"][1] == pytest.approx(3.5 * crop.width / 64)
 
 
+@pytest.mark.slow
 def test_a_split_without_tumour_slices_is_named_before_training(small_cohort, tmp_path):
     """Three patients, split 2:1 (seed 1): the 32-px GTV-MFIT crop found on the two training tumours leaves the third's
     outside, so validation would have nothing to score (a ValueError deep in a figure, before this check)."""

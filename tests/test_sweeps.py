@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from gtvlib import sweeps
-from gtvlib.chapters import ch04_ablations as ablations
 from gtvlib.book.__main__ import main as book_main
+from gtvlib.chapters import ch04_ablations as ablations
 from gtvlib.data import slices
 from gtvlib.util.errors import GtvError
 
@@ -115,6 +115,7 @@ sweeps.run_sweep("ablation", _settings(epochs=3, seeds=(0,)), lambda crop: data,
 """
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_to_the_uninterrupted_result(small_cohort, data_for, tmp_path, root):
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-c", _KILLED_SWEEP, str(small_cohort), str(tmp_path / "cache"), str(killed),

@@ -49,6 +49,7 @@ def test_instance_numbers_and_file_names_do_not_give_the_order(small_cohort):
     assert np.all(np.diff(volume.slice_positions_mm) > 0)
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(small_cohort, tmp_path):
     again = synthetic.generate_cohort(tmp_path / "again", "quick", seed=0, patients=2, workers=2)  # same bytes in parallel
     def sums(folder, patients):
@@ -126,8 +127,8 @@ def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
     and widens the edges. At their defaults the fields leave a cohort's key and cohort.json as before they existed."""
     from dataclasses import asdict
 
-    from gtvlib.util.checksums import settings_key
     from gtvlib.data.synthetic.cohort import ACQUISITION_DEFAULTS, GENERATOR_VERSION, cohort_key, settings_dict
+    from gtvlib.util.checksums import settings_key
 
     quick = synthetic.preset("quick")
     old_fields = {k: v for k, v in asdict(quick).items() if k not in ACQUISITION_DEFAULTS}
@@ -155,6 +156,7 @@ def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
     assert edge_step["soft"] > edge_step["standard"] + 40  # the border blurs: lung next to the heart brightens
 
 
+@pytest.mark.slow
 def test_tumour_population_follows_the_targets():
     rng = np.random.default_rng(0)
     forms = [tumour.sample_tumour_form(rng, False) for _ in range(3000)]
@@ -171,6 +173,7 @@ def test_tumour_population_follows_the_targets():
     assert share("side", "right") > 0.5 and share("lobe", "upper") > share("lobe", "lower")
 
 
+@pytest.mark.slow
 def test_cached_cohort_is_reused_and_keyed_by_parameters(tmp_path):
     first = synthetic.synthetic_cohort("quick", 0, cache_dir=tmp_path, patients=1)
     stamp = (first / "cohort.json").stat().st_mtime_ns
@@ -189,6 +192,7 @@ def test_generator_refuses_to_overwrite_other_data(tmp_path):
         synthetic.generate_cohort(tmp_path / "x", "huge")
 
 
+@pytest.mark.slow
 def test_cli_synth_and_verify(tmp_path):
     done = subprocess.run([sys.executable, "-m", "gtvlib.data", "synth", "--preset", "quick", "--out", str(tmp_path / "c"),
                            "--seed", "4", "--patients", "1"], capture_output=True, text=True, timeout=300)

@@ -73,6 +73,7 @@ def test_the_pet_grid_covers_the_ct_field_of_view(patient):
         assert abs(pet_edges[1] - ct_edges[1]) <= grid.spacing_mm[k] / 2  # within half a PET voxel at the top
 
 
+@pytest.mark.slow
 def test_breathing_smears_the_tumour_and_the_igtv_grows_with_the_amplitude(patient):
     anatomy_params, _, tumour_params, ct_grid, uptake, motion = patient
     quiet = spet.PetSettings(pixel_mm=5.0, slice_mm=5.0, count_scale=1e8)  # noise negligible

@@ -11,13 +11,13 @@ import torch
 import yaml
 
 from gtvlib import train
+from gtvlib.data import slices
+from gtvlib.data.slices.dataset import SliceDataset
+from gtvlib.runs import RunRecord
 from gtvlib.training import Training, stopped_early
 from gtvlib.training.config import FitConfig, learning_rate_schedule
 from gtvlib.training.objectives import gan_step
-from gtvlib.data import slices
-from gtvlib.data.slices.dataset import SliceDataset
 from gtvlib.util.errors import GtvError
-from gtvlib.runs import RunRecord
 
 TRAIN, VAL = ["SYNTH-001", "SYNTH-002"], ["SYNTH-003"]
 CROP = slices.Box(16, 16, 112, 112)
@@ -50,6 +50,7 @@ def test_model_grid_spacing_is_recorded_per_patient(data):
     assert data.spacing_mm == {pid: SPACING for pid in TRAIN + VAL}
 
 
+@pytest.mark.slow
 def test_gan_run_writes_its_record_and_resumes_exactly(data, tmp_path):
     config = gan(data, epochs=2, seed=3)
     straight = config.fit(RunRecord(tmp_path / "straight")).folder
@@ -101,6 +102,7 @@ def test_run_folder_key(data, tmp_path):
     assert base.parent == tmp_path and base.name.startswith("gtv_samgan-")
 
 
+@pytest.mark.slow
 def test_training_learns_on_repeated_data(data, tmp_path):
     """A few epochs on the training patients must lower the generator loss (the loop optimises)."""
     fit = slices.PreparedSlices(TRAIN, TRAIN, data.cache, data.crop, None, data.size)
@@ -136,6 +138,7 @@ def test_gan_step_updates_both_networks_and_skips_the_generator_when_told(data):
     assert loss_g > 0 and not torch.equal(model.mask_decoder.iou_token.weight, before_g)
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes(small_cohort, tmp_path):
     config = {"run_dir": str(tmp_path / "ddp"), "config": {"model": "sam_med2d_tiny", "epochs": 2, "batch_size": 2, "device": "cpu"},
               "route": {"kind": "slices"}, "objective": {"kind": "adversarial"},
@@ -240,6 +243,7 @@ HCF = dict(model="sanet_w16", loss="cr", balance="theta1", optimizer="adamw", we
            schedule="warm_restarts", restart_epochs=1, validation_slices="all", lr=1.0e-3, batch_size=4, augment=False)
 
 
+@pytest.mark.slow
 def test_sanet_trains_on_balanced_slices_with_the_cr_loss_and_resumes_exactly(data, tmp_path):
     """HCF's training (METHODS.md §2): θ1 slices (tumour-free ones included, no box), the CR loss, AdamW, warm
     restarts, validation on every slice; an interrupted run resumed gives the uninterrupted run's numbers."""

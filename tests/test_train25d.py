@@ -5,10 +5,9 @@ import copy
 import csv
 import shutil
 
-import torch
-
 import numpy as np
 import pytest
+import torch
 
 from gtvlib.data.petct import PetCtSet, sample_stacks, stack_25d
 from gtvlib.inference.inferers import predict_stacks
@@ -16,6 +15,8 @@ from gtvlib.models import build_model, model_spec
 from gtvlib.models.trained import load_run
 from gtvlib.training import Training
 from gtvlib.util.errors import GtvError
+
+pytestmark = pytest.mark.slow  # an integration module: every test here is of the slow tier
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,11 @@ from scipy import ndimage
 from gtvlib.data.volumes import TISSUE_HU, VolumeSet, resample, sample_patches, volume_set
 from gtvlib.evaluation.volumes import evaluate_volumes
 from gtvlib.inference.inferers import ensemble_mask
+from gtvlib.models import build_model
 from gtvlib.models.trained import load_volume_model
+from gtvlib.models.unet3d import sliding_window_logits
 from gtvlib.training import Training
 from gtvlib.util.errors import GtvError
-from gtvlib.models import build_model
-from gtvlib.models.unet3d import sliding_window_logits
-
 
 LOOP = dict(model="unet3d_small", epochs=10, steps_per_epoch=20, batch_size=2, lr=1.0e-3, optimizer="adamw",
             weight_decay=1.0e-5, schedule="cosine", keep_checkpoints=1)  # chapter 8's loop settings
@@ -164,6 +163,7 @@ def test_resampling_keeps_geometry_volume_and_linear_intensities():
         resample(ramp, ball, spacing, (0.0, 1.0, 1.0))
 
 
+@pytest.mark.slow
 def test_volume_sets_from_a_cohort_resample_and_list_tissue(small_cohort):
     from gtvlib.data.cohort import Cohort
     from gtvlib.data.dicom.patient import load_patient

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
 from gtvlib.training import FitConfig, PatchRoute, StackRoute, Supervised, fit, run_for, stopped_early
+from gtvlib.util.errors import GtvError
 
 IDS = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
 
@@ -48,6 +48,7 @@ def _patch_yaml(folder, small_cohort, run_dir, **config):
     return path
 
 
+@pytest.mark.slow
 def test_the_command_trains_a_3d_unet_from_a_cohort_folder(small_cohort, volumes, tmp_path, monkeypatch):
     """``python -m gtvlib.train --config`` on the patch route equals the same fit called from Python."""
     from gtvlib.models.trained import load_volume_model
@@ -66,6 +67,7 @@ def test_the_command_trains_a_3d_unet_from_a_cohort_folder(small_cohort, volumes
     assert sum(p.numel() for p in model.parameters()) > 0 and not model.training
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_patch_route_as_one_process_does(small_cohort, tmp_path, monkeypatch):
     """DDP on the 3-D route: each rank takes its share of every global batch (drawn from the same seeded generator);
     with a loss that is the mean of its samples' losses (per-sample Dice + BCE; the U-Net normalises per instance) the
@@ -149,8 +151,8 @@ def test_a_run_folder_starts_another_run_and_the_key_names_route_and_objective(v
 
     first = fit(FitConfig(**dict(PATCH, epochs=1)), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
                 RunRecord(tmp_path / "first"))
-    from gtvlib.training.loop import build_for_training
     from gtvlib.models import model_spec
+    from gtvlib.training.loop import build_for_training
 
     started = build_for_training(FitConfig(**dict(PATCH, init_from=str(first.folder))), model_spec("unet3d_small"))
     saved = torch.load(first.checkpoint_path(), weights_only=True)["model"]
@@ -189,6 +191,7 @@ def _marking(run_folder, bias_key: str, value: float = 5.0) -> None:
     torch.save(state, path)
 
 
+@pytest.mark.slow
 def test_segment_exports_a_3d_run_as_rtstruct_and_seg(small_cohort, volumes, tmp_path):
     """``python -m gtvlib.segment`` from a 3-D U-Net's run: the scan windowed as in training, sliding windows within
     the body's box; the exported SEG and RTSTRUCT hold exactly the inferer's mask, and dciodvfy accepts them."""
@@ -197,10 +200,10 @@ def test_segment_exports_a_3d_run_as_rtstruct_and_seg(small_cohort, volumes, tmp
     from gtvlib.data.dicom.series import load_ct_series
     from gtvlib.data.volumes import inference_box
     from gtvlib.data.windows import window_hu, window_preset
+    from gtvlib.models.trained import load_volume_model
     from gtvlib.models.unet3d import sliding_window_logits
     from gtvlib.segment import segment_study
     from gtvlib.segment.export import OUTPUT_FILES, ROI_NAME
-    from gtvlib.models.trained import load_volume_model
 
     run = fit(FitConfig(**dict(PATCH, epochs=1, steps_per_epoch=1)), PatchRoute(volumes, (16, 32, 32)), Supervised("dice_bce"),
               RunRecord(tmp_path / "run"))

@@ -21,10 +21,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
 from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
 from gtvlib.book.project import toc_notebooks
 from gtvlib.book.provenance import environment_provenance, now_iso
+from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
 from gtvlib.util.errors import GtvError
 
 KERNEL_NAME = "python3"

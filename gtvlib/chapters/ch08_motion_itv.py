@@ -16,7 +16,6 @@ import pandas as pd
 
 from gtvlib.util.errors import GtvError
 
-
 # The paper's published numbers, to stand beside ours, labelled as the paper's.
 # iSeg (seed 002, METHODS.md §3): a 3-D U-Net on 739 patients of 9 clinics (5-fold CV), two external cohorts.
 ISEG_SOURCE = "iSeg paper (seed 002): 739 internal patients (5-fold CV), external cohorts of 161 and 102"
@@ -67,11 +66,11 @@ def motion_itvs(cohort, patient_id: str, models, window: str, patch, overlap: fl
     Returns {"phases": per-phase rows, "itv": the patient's row, "masks": the ITV masks, "volumes": the 4D-CT}."""
     from gtvlib.data.synthetic.fourd import load_4d
     from gtvlib.data.volume import volume_cm3
+    from gtvlib.data.volumes import inference_box
     from gtvlib.data.windows import window_hu, window_preset
+    from gtvlib.inference.inferers import ensemble_mask
     from gtvlib.itv import PHASE_NAMES, check_phases, itv_union, mip_itv, motion_amplitude_mm, physician_itv
     from gtvlib.metrics import patient_row, score
-    from gtvlib.data.volumes import inference_box
-    from gtvlib.inference.inferers import ensemble_mask
 
     folder = Path(cohort.folder) / "4d" / patient_id
     volumes = load_4d(folder)

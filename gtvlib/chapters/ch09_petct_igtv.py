@@ -71,8 +71,8 @@ def edge_table(cases: dict, facts: dict) -> pd.DataFrame:
     tumour's SUVmax, the mean SUV of the planning GTV and of the motion shell (IGTV outside the GTV: tumour for
     part of the breathing cycle only), their ratio, and the lung's SUV (the background the edge must stand out
     from). Sorted by motion."""
-    from gtvlib.itv import motion_amplitude_mm
     from gtvlib.data.volume import volume_cm3
+    from gtvlib.itv import motion_amplitude_mm
 
     rows = []
     for pid, case in cases.items():

@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _nnunet(args) -> int:  # the cohort exports and nnU-Net's import
-    from gtvlib.util.atomic import write_text_atomic
     from gtvlib.data.cohort import open_cohort
     from gtvlib.data.nnunet import export_nnunet, import_predictions
+    from gtvlib.util.atomic import write_text_atomic
 
     cohort = open_cohort(args.dataset, args.preset, args.seed)
     if cohort.note:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gtvlib.util.checksums import source_fingerprint
 from gtvlib.data.decoded import DecodedVolumes
 from gtvlib.data.dicom.nifti import load_nifti
 from gtvlib.data.dicom.patient import load_patient
 from gtvlib.data.manifest import dataset_root, load_manifest, verify_dataset
 from gtvlib.data.synthetic.cohort import synthetic_cohort
 from gtvlib.data.volume import Volume
+from gtvlib.util.checksums import source_fingerprint
 from gtvlib.util.errors import GtvError
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gtvlib.data.volume import Volume
 from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
 from gtvlib.util.checksums import settings_key
-from gtvlib.data.volume import Volume
 
 DECODED_VERSION = 1
 # Facts of a volume's metadata that identify nobody; the rest (UIDs, source paths) stays out of the cache.

@@ -15,8 +15,8 @@ from gtvlib.data.dicom.files import read_dataset
 from gtvlib.data.dicom.patient import scan_patient
 from gtvlib.data.dicom.rtstruct import canonical_names, rasterise_roi, roi_numbers
 from gtvlib.data.volume import Volume, volume_cm3
-from gtvlib.util.errors import GtvError
 from gtvlib.metrics import dice
+from gtvlib.util.errors import GtvError
 
 # The synthetic cohort's targets (DATA.md), shown beside what a cohort actually holds.
 COHORT_TARGETS = {

@@ -16,8 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from gtvlib.util.atomic import atomic_folder
 from gtvlib.data.dicom.nifti import write_case
+from gtvlib.util.atomic import atomic_folder
 from gtvlib.util.errors import GtvError
 
 LABEL_NAME = "GTV-1"

@@ -45,8 +45,8 @@ class WeightsFile:
 
     def known_sha256(self) -> str | None:
         """The SHA-256 this file must have: published in the manifest, else recorded by its user, else None."""
-        from gtvlib.util.checksums import read_sha256sums
         from gtvlib.data.manifest import weights_record_path
+        from gtvlib.util.checksums import read_sha256sums
         from gtvlib.util.paths import data_dir
 
         if self.entry and self.entry.get("sha256"):
@@ -81,9 +81,9 @@ class WeightsFile:
 
     def record(self) -> str:
         """Record the present file's SHA-256 in ``$GTVLIB_DATA/.gtvlib/weights.sha256``; return it."""
+        from gtvlib.data.manifest import weights_record_path
         from gtvlib.util.atomic import write_text_atomic
         from gtvlib.util.checksums import read_sha256sums, sha256_file
-        from gtvlib.data.manifest import weights_record_path
         from gtvlib.util.paths import data_dir
 
         path = self.require()

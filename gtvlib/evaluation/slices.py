@@ -24,10 +24,10 @@ import torch
 
 from gtvlib.data.slices.cache import SliceCache
 from gtvlib.data.slices.dataset import SliceDataset
-from gtvlib.util.device import autocast
-from gtvlib.util.errors import GtvError
 from gtvlib.evaluation.results import SLICE_METRICS, ClassifierEvaluation, Evaluation, summarise
 from gtvlib.metrics import patient_row, score
+from gtvlib.util.device import autocast
+from gtvlib.util.errors import GtvError
 
 PROTOCOLS = {"tumour": "theta0", "all": "thetan"}  # which slices are predicted → balance strategy of the index
 

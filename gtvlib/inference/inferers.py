@@ -23,8 +23,8 @@ def predict_volume(trained, images: np.ndarray, labels: np.ndarray | None, batch
     the slices whose ``labels`` hold a box (its prompt is drawn from them); the others get the outside logit."""
     import torch
 
-    from gtvlib.util.progress import progress
     from gtvlib.segment.grid import OUTSIDE_LOGIT
+    from gtvlib.util.progress import progress
 
     if trained.spec.task != "segmentation":
         raise GtvError(f"{trained.name} is a {trained.spec.task} model (one decision per slice); expected a segmentation "

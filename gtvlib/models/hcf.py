@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec, one_head_outputs
+from gtvlib.util.errors import GtvError
 
 PAPER_INPUT = 512  # the paper's model grid (body crop resized to 512²)
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
+from gtvlib.util.errors import GtvError
 
 
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec
 from gtvlib.prompts import box_from_mask
+from gtvlib.util.errors import GtvError
 
 
 class PromptReference(nn.Module):

@@ -34,8 +34,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gtvlib.models.prompt_zoom import (ZOOM_BACKGROUND_LOGIT, box_in_window, box_mask_logits, paste,  # noqa: F401
-                                      resample, to_window_pixels, window_thetas, zoom_windows)
+from gtvlib.models.prompt_zoom import (  # noqa: F401
+    ZOOM_BACKGROUND_LOGIT,
+    box_in_window,
+    box_mask_logits,
+    paste,
+    resample,
+    to_window_pixels,
+    window_thetas,
+    zoom_windows,
+)
 from gtvlib.models.spec import ModelSpec
 from gtvlib.prompts import box_from_mask
 from gtvlib.util.errors import GtvError

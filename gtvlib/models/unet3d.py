@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gtvlib.util.errors import GtvError
 from gtvlib.models.spec import ModelSpec, direct_logits, one_head_outputs
+from gtvlib.util.errors import GtvError
 
 MULTIPLE = 8  # 2³: three stride-2 levels
 PATCH = 32  # the quick profile's patch edge along y and x (voxels); z: PATCH // 2

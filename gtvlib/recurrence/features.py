@@ -31,8 +31,8 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import pdist
 
-from gtvlib.util.errors import GtvError
 from gtvlib.recurrence.stations import station_masks
+from gtvlib.util.errors import GtvError
 
 PARTITION = {
     "ctv_in_station": "fraction of the station's volume covered by the CTV: |CTV ∩ station| / |station|",

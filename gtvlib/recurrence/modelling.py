@@ -23,13 +23,13 @@ from scipy import stats as scipy_stats
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import RFECV, SelectKBest, f_classif
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate, train_test_split
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gtvlib.util.errors import GtvError
 from gtvlib.recurrence.features import check_feature_table
+from gtvlib.util.errors import GtvError
 
 
 class CorrelationFilter(TransformerMixin, BaseEstimator):

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gtvlib.recurrence.features import feature_table, structure_features
+from gtvlib.recurrence.stations import PAPER_RECURRENCES, PAPER_STATIONS, parse_stations
+from gtvlib.recurrence.survival import exponential_failures
 from gtvlib.util.atomic import atomic_folder, remove_stale_partials
 from gtvlib.util.checksums import settings_key
 from gtvlib.util.errors import GtvError
 from gtvlib.util.parallel import process_pool, worker_count
 from gtvlib.util.progress import progress
-from gtvlib.recurrence.features import feature_table, structure_features
-from gtvlib.recurrence.stations import PAPER_RECURRENCES, PAPER_STATIONS, parse_stations
-from gtvlib.recurrence.survival import exponential_failures
 
 SIMULATION_VERSION = "2"  # 2: outcomes drawn from the features alone (coverage derived from them)
 

@@ -33,10 +33,11 @@ from gtvlib.data.dicom.files import read_dataset
 from gtvlib.data.dicom.patient import FoundSeries, scan_series
 from gtvlib.data.dicom.series import check_ct_slices, volume_from_slices
 from gtvlib.data.volume import volume_cm3
-from gtvlib.util.errors import GtvError
+from gtvlib.inference.inferers import grid_mask_on_scan, predict_on_scan, predict_volume
+from gtvlib.inference.inferers import seen_by as _seen_by
 from gtvlib.segment.export import IGTV_ROI_NAME, ROI_NAME, write_outputs
-from gtvlib.inference.inferers import grid_mask_on_scan, predict_on_scan, predict_volume, seen_by as _seen_by
 from gtvlib.segment.prompts import UserPrompt, parse_prompt, prompt_labels
+from gtvlib.util.errors import GtvError
 
 __all__ = ["ROI_NAME", "Segmentation", "pick_ct_series", "segment_study", "predict_on_scan", "predict_volume", "parse_prompt",
            "grid_mask_on_scan"]

@@ -101,9 +101,9 @@ def load_data(kind: str, data: dict, model: str, rank: int = 0):
 
 def main(argv: list[str] | None = None) -> int:
     """Train the run a configuration file describes; 0 when done."""
-    from gtvlib.util.device import init_distributed, pick_device
     from gtvlib.runs import RunRecord
     from gtvlib.training.loop import fit
+    from gtvlib.util.device import init_distributed, pick_device
     from gtvlib.util.yamlfile import read_yaml
 
     parser = argparse.ArgumentParser(prog="python -m gtvlib.train", description=__doc__.split("\n\n")[0])

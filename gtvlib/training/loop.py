@@ -15,8 +15,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from gtvlib.util.errors import GtvError
 from gtvlib.runs import RunRecord
+from gtvlib.util.errors import GtvError
 
 
 def stopped_early(run: RunRecord, patience: int, metric: str = "val_patient_dice") -> bool:
@@ -85,9 +85,9 @@ def fit(config, route, objective, run: RunRecord | None = None) -> RunRecord:
     anything is written."""
     import torch
 
-    from gtvlib.util.device import init_distributed, pick_device
     from gtvlib.models import model_spec
     from gtvlib.training.config import learning_rate_schedule
+    from gtvlib.util.device import init_distributed, pick_device
 
     config.check()
     spec = model_spec(config.model)

@@ -101,8 +101,8 @@ def gan_step(net, judge, optimizer_g, optimizer_d, images, labels, boxes, weight
     Returns (generator loss or None, discriminator loss)."""
     import torch
 
-    from gtvlib.util.device import autocast
     from gtvlib.losses import discriminator_loss
+    from gtvlib.util.device import autocast
 
     if outputs is None:
         from gtvlib.models.sam_med2d import sam_training_outputs as outputs

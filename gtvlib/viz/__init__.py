@@ -10,8 +10,8 @@ from gtvlib.viz.cohort import (
     slice_explorer,
     volume_histogram,
 )
-from gtvlib.viz.hcf import slice_probability_figure, warp_figure, zero_offset_warp
 from gtvlib.viz.evidence import autocorrelation_figure, box_violin, epoch_curves, epoch_table, model_overlays
+from gtvlib.viz.hcf import slice_probability_figure, warp_figure, zero_offset_warp
 from gtvlib.viz.images import contours_figure, hu_histogram, window_level_widget, windows_figure
 from gtvlib.viz.training import evaluation_overlays, overlay_figure, training_curve, zoomed_inputs_figure
 

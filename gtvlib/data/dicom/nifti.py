@@ -17,7 +17,6 @@ import numpy as np
 from gtvlib.data.volume import Volume
 from gtvlib.util.errors import GtvError
 
-
 # The NIfTI-1 header (348 bytes): offsets and formats of dim, bitpix, pixdim and vox_offset. (The SimpleITK
 # that gtvlib pins reads no NIfTI-2, so a 540-byte header is refused as not NIfTI-1.)
 _LAYOUTS = {348: {"dim": (40, "8h"), "bitpix": (72, "h"), "pixdim": (76, "8f"), "vox_offset": (108, "f")}}

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
-from gtvlib.util.checksums import listed_digests, settings_key, source_fingerprint
 from gtvlib.data.slices.boxes import Box
 from gtvlib.data.slices.sampling import balance_sample
 from gtvlib.data.volume import Volume
 from gtvlib.data.windows import window_hu, window_preset
+from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
+from gtvlib.util.checksums import listed_digests, settings_key, source_fingerprint
 from gtvlib.util.errors import GtvError
 
 CACHE_VERSION = 4  # 2: grid.json with the spacing of the cached grid; 3: and the source files' fingerprint;

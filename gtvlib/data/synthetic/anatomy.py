@@ -22,7 +22,6 @@ from gtvlib.data.synthetic.shapes import (
     union,
 )
 
-
 # Mean HU per tissue (DATA.md). Blood and solid tumour are per patient (contrast enhancement).
 HU = {
     "air": -1000.0, "lung": -850.0, "fat": -100.0, "muscle": 50.0, "soft": 40.0, "liver": 55.0,

@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gtvlib.util.atomic import remove_stale_partials
-from gtvlib.util.checksums import settings_key, verify_sha256sums, write_sha256sums
 from gtvlib.data.dicom.structure_writers import seg_dataset, write_rtstruct
 from gtvlib.data.dicom.writers import ct_datasets, deterministic_uid, write_datasets
 from gtvlib.data.synthetic import anatomy, tumour
@@ -33,6 +31,8 @@ from gtvlib.data.synthetic.clinical import OUTCOME_EFFECTS, clinical_row
 from gtvlib.data.synthetic.fourd import write_4d
 from gtvlib.data.synthetic.render import Grid, render_patient
 from gtvlib.data.synthetic.truth import roi_planes, save_masks
+from gtvlib.util.atomic import remove_stale_partials
+from gtvlib.util.checksums import settings_key, verify_sha256sums, write_sha256sums
 from gtvlib.util.errors import GtvError
 from gtvlib.util.parallel import process_pool, worker_count
 from gtvlib.util.progress import progress

@@ -16,9 +16,9 @@ from scipy import ndimage
 from gtvlib.data.synthetic.anatomy import (
     HU,
     build_anatomy,
-    intervertebral_discs,
     ellipsoid_like_inset,
     forbidden_organs,
+    intervertebral_discs,
     rib_cage,
     station_shapes,
     vessel_tree,
