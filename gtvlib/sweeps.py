@@ -139,10 +139,13 @@ def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettin
     if profile not in profiles:
         raise GtvError(f"profile {profile!r} is not in {root / 'profiles.yaml'}; expected one of {sorted(profiles)}")
     chosen = profiles[profile]
-    parameters = {**CHAPTER_DEFAULTS, **{k: v for k, v in chosen.parameters.items() if k in CHAPTER_DEFAULTS},
-                  **chosen.notebooks.get(CHAPTER, {})}
+
+    def values_for(stem: str, names) -> dict:  # the profile's values a notebook declaring ``names`` receives
+        return {**{k: v for k, v in chosen.parameters.items() if k in names}, **chosen.notebooks.get(stem, {})}
+
+    parameters = {**CHAPTER_DEFAULTS, **values_for(CHAPTER, CHAPTER_DEFAULTS)}
     if seeds is None:
-        seeds = range(int({"seeds": SWEEP_SEEDS, **chosen.notebooks.get(SWEEP_CHAPTER, {})}["seeds"]))
+        seeds = range(int(values_for(SWEEP_CHAPTER, ("seeds",)).get("seeds", SWEEP_SEEDS)))
     return settings_from_parameters(parameters, seeds, profile)
 
 
