@@ -9,6 +9,8 @@ cell. A JSON run manifest records the whole run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -21,11 +23,14 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from gtvlib.book.claims import ENV as CLAIMS_ENV
+from gtvlib.book.claims import failed_claims
 from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_parameters
 from gtvlib.book.project import toc_notebooks
 from gtvlib.book.provenance import environment_provenance, now_iso
 from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
 from gtvlib.util.errors import GtvError
+from gtvlib.util.paths import cache_dir, data_dir, runs_dir
 
 KERNEL_NAME = "python3"
 EXECUTED_DIR = Path("_build") / "executed"
@@ -48,6 +53,7 @@ class NotebookResult:
     finished: str = ""
     duration_s: float = 0.0
     error: dict = field(default_factory=dict)  # cell, execution_count, ename, evalue, source_head
+    stated: dict = field(default_factory=dict)  # headline numbers and claims (gtvlib.book.claims)
 
 
 def batch_environment() -> dict[str, str]:
@@ -102,11 +108,13 @@ def execute_one(
     timeout_s: float,
     progress: bool,
     log_path: Path,
+    claims_path: Path | None = None,
 ) -> tuple[str, dict]:
     """Run one notebook with papermill in a child process; return (status, error).
 
     The executed notebook is written to a temporary file and moved onto ``output`` only after it
     has been stamped (by the caller): here it stays at ``output.with_suffix('.partial.ipynb')``.
+    What the chapter states (:mod:`gtvlib.book.claims`) is written by its kernel to ``claims_path``.
     """
     partial = output.with_suffix(".partial.ipynb")
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -125,9 +133,12 @@ def execute_one(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     status, error = "ok", {}
     with log_path.open("w", encoding="utf-8") as log:
+        env = batch_environment()
+        if claims_path is not None:
+            env[CLAIMS_ENV] = str(claims_path)
         process = subprocess.Popen(
             command,
-            env=batch_environment(),
+            env=env,
             stdout=log,
             stderr=None if progress else log,
             start_new_session=True,
@@ -198,6 +209,7 @@ def run_book(
     for folder in (executed_dir, *{executed_dir / path.parent.relative_to(root) for path in selected}):
         remove_stale_partials(folder)  # files a killed run was writing
     environment = environment_provenance(root)
+    state_before = state_fingerprint()
     run_started, clock = now_iso(), time.perf_counter()
     results: list[NotebookResult] = []
     out(f"gtv-book: running {len(selected)} notebook(s), profile {profile_name!r}, "
@@ -208,10 +220,17 @@ def run_book(
         result = NotebookResult(notebook.stem, str(relative), str(output.relative_to(root)), parameters[notebook.stem])
         out(f"[{number}/{len(selected)}] {relative} ...", )
         result.started, started = now_iso(), time.perf_counter()
+        claims_path = executed_dir / "logs" / f"{notebook.stem}.claims.json"
+        claims_path.unlink(missing_ok=True)
         result.status, result.error = execute_one(
             notebook, output, result.parameters, profile.timeout_per_notebook_s, progress,
-            executed_dir / "logs" / f"{notebook.stem}.log",
+            executed_dir / "logs" / f"{notebook.stem}.log", claims_path,
         )
+        result.stated = json.loads(claims_path.read_text(encoding="utf-8")) if claims_path.is_file() else {}
+        unsupported = failed_claims(notebook.stem, result.stated)
+        if result.status == "ok" and unsupported:
+            result.status = "failed"
+            result.error = {"ename": "ClaimNotSupported", "evalue": "; ".join(unsupported)}
         result.finished, result.duration_s = now_iso(), round(time.perf_counter() - started, 2)
         partial = output.with_suffix(".partial.ipynb")
         if partial.exists():
@@ -219,6 +238,7 @@ def run_book(
                 **environment, "profile": profile_name, "parameters": result.parameters,
                 "started": result.started, "finished": result.finished,
                 "duration_s": result.duration_s, "status": result.status, "error": result.error,
+                "stated": result.stated,
             })
         out(f"[{number}/{len(selected)}] {relative}: {result.status} in {result.duration_s:.1f} s"
             + (f" — {describe_error(result)}" if result.status != "ok" else ""))
@@ -233,6 +253,9 @@ def run_book(
         "finished": now_iso(),
         "duration_s": round(time.perf_counter() - clock, 2),
         "status": "failed" if failed else "ok",
+        # what the chapters read and wrote, before and after: reusable_run() compares the latter with the present
+        "state_before": state_before,
+        "state_after": state_fingerprint(),
         "notebooks": [vars(r) for r in results],
     })
     total = sum(r.duration_s for r in results)
@@ -241,6 +264,48 @@ def run_book(
     for result in failed:
         out(f"  FAILED {result.source}: {describe_error(result)} (log: {EXECUTED_DIR / 'logs' / (result.name + '.log')})")
     return results
+
+
+def state_fingerprint() -> str:
+    """A digest of the files in the cache, runs and data folders (relative name, size, modification time): equal
+    digests mean no file there was added, changed or removed in between. No path or name leaves this function."""
+    digest = hashlib.sha256()
+    for folder in (cache_dir(), runs_dir(), data_dir()):
+        digest.update(str(folder).encode() + b"\0")
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = path.stat()
+                digest.update(f"{path.relative_to(folder)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def reusable_run(root: Path, profile_name: str) -> str | None:
+    """Why ``_build/executed`` cannot stand for a fresh run of the whole book in ``profile_name`` — or None when it
+    can: every chapter of the table of contents ran there, with the profile's own parameters and nothing set on the
+    command line, from this very commit with no uncommitted change, it ended ok, and no file of the cache, runs or
+    data folders changed since (the manifest's fingerprint). ``make test`` then checks those copies instead of
+    executing the book again after ``make book``."""
+    manifest_path = root / EXECUTED_DIR / RUN_MANIFEST
+    if not manifest_path.is_file():
+        return "no run manifest"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    environment = environment_provenance(root)
+    expected_sources = [str(p.relative_to(root)) for p in toc_notebooks(root)]
+    reasons = {
+        "the run failed": manifest.get("status") != "ok",
+        f"another profile than {profile_name!r}": manifest.get("profile") != profile_name,
+        "parameters set on the command line": bool(manifest.get("command_line_parameters")),
+        "not every chapter": [n.get("source") for n in manifest.get("notebooks", [])] != expected_sources,
+        "another commit": manifest.get("git_commit") != environment["git_commit"],
+        "uncommitted changes": environment["git_dirty"] is not False or manifest.get("git_dirty") is not False,
+        "another environment": any(manifest.get(k) != environment[k] for k in ("gtvlib_version", "torch_version", "device")),
+        "an executed copy is missing": not all((root / n["output"]).is_file() for n in manifest.get("notebooks", [])),
+        "the cache, runs or data changed since": manifest.get("state_after") != state_fingerprint(),
+    }
+    found = [reason for reason, applies in reasons.items() if applies]
+    return "; ".join(found) if found else None
 
 
 def describe_error(result: NotebookResult) -> str:
