@@ -12,7 +12,7 @@ NNUNET_CHECK := nnunetv2 batchgenerators acvl_utils blosc2 ndindex msgpack numex
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup book run build test test-fast lab lint clean constraints dicom3tools
+.PHONY: setup book run build test test-fast test-integration test-book lab lint clean constraints dicom3tools
 
 setup: $(VENV)/.installed
 
@@ -58,10 +58,16 @@ build: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The fast tier: the library's unit tests and ruff, without the integration tests (marker slow: cohorts with PET or
-# 4D-CT, trainings of an epoch or more, commands, exports) and without the book (marker book, and nbval's notebooks).
+# The three tiers (tests/unit, tests/integration, tests/book; markers slow and book), each alone. `make test` runs all
+# three; its book tier reuses the executed copies of a `make book` of the same commit, profile and cache.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not book" tests
+	$(BIN)/python -m pytest -m "not slow and not book" tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+test-book: setup
+	$(BIN)/python -m pytest tests/book
 
 # JupyterLab on the chapters, with the environment's kernel ("Python 3 (gtv-book)").
 lab: setup

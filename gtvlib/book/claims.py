@@ -1,8 +1,8 @@
 """What a chapter's text says about its own numbers, recorded by the run and checked by the book's tests.
 
 A chapter calls :func:`headline` with the numbers a reader takes away (the model's score, every reference beside
-it, the paper's number, the test it ran) and :func:`claim` for every sentence of its prose that compares numbers of
-the run ("the model beats the ellipse", "the simulated physician's ITV is larger than the truth"). Each call prints
+it, the paper's number, the test it ran; recorded silently) and :func:`claim` for every sentence of its prose that compares numbers of
+the run ("the model beats the ellipse", "the simulated physician's ITV is larger than the truth"). Each claim prints
 one line, so a reader sees what was checked and whether it held.
 
 When the book runner executes the chapter it sets :data:`ENV` to a file; every call rewrites that file (atomically)
@@ -63,14 +63,14 @@ def reset() -> None:
 def headline(kind: str, **numbers) -> None:
     """Record a chapter's headline numbers of one ``kind`` ("model", "reference", "paper", "test", "data").
 
-    Example: ``headline("model", slice_dice=0.93, patient_dice=0.91)``. Each number is printed.
+    Example: ``headline("model", slice_dice=0.93, patient_dice=0.91)``. Nothing is printed: the chapter prints
+    these numbers in its own words; they go to the run manifest.
     """
     if not numbers:
         raise GtvError(f"headline({kind!r}): no numbers given; expected name=value pairs")
     values = {name: _number(name, value) for name, value in numbers.items()}
     _stated["headline"].append({"kind": kind, "numbers": values})
     _write()
-    print(f"headline ({kind}): " + ", ".join(f"{name} {value:.4g}" for name, value in values.items()))
 
 
 def claim(text: str, left: tuple[str, float], relation: str, right) -> bool:
@@ -110,4 +110,16 @@ def failed_claims(chapter: str, stated: dict) -> list[str]:
         right = entry["right"][1]
         if not holds(entry["left"][1], entry["relation"], right):
             failures.append(f"chapter {chapter}: claim {entry['text']!r} does not hold in this run: {describe(entry)} is false")
+    return failures
+
+
+def manifest_failures(manifest: dict) -> list[str]:
+    """:func:`failed_claims` of every chapter of a run manifest (``_build/executed/run_manifest.json``), and one
+    message per chapter that stated no headline number."""
+    failures = []
+    for notebook in manifest.get("notebooks", []):
+        stated = notebook.get("stated") or {}
+        if not stated.get("headline"):
+            failures.append(f"chapter {notebook['name']}: no headline numbers recorded (gtvlib.book.claims.headline)")
+        failures += failed_claims(notebook["name"], stated)
     return failures

@@ -9,7 +9,6 @@ cell. A JSON run manifest records the whole run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ from gtvlib.book.profiles import declared_parameters, load_profiles, resolve_par
 from gtvlib.book.project import toc_notebooks
 from gtvlib.book.provenance import environment_provenance, now_iso
 from gtvlib.util.atomic import atomic_path, remove_stale_partials, write_json_atomic
+from gtvlib.util.checksums import tree_fingerprint
 from gtvlib.util.errors import GtvError
 from gtvlib.util.paths import cache_dir, data_dir, runs_dir
 
@@ -267,18 +267,8 @@ def run_book(
 
 
 def state_fingerprint() -> str:
-    """A digest of the files in the cache, runs and data folders (relative name, size, modification time): equal
-    digests mean no file there was added, changed or removed in between. No path or name leaves this function."""
-    digest = hashlib.sha256()
-    for folder in (cache_dir(), runs_dir(), data_dir()):
-        digest.update(str(folder).encode() + b"\0")
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                info = path.stat()
-                digest.update(f"{path.relative_to(folder)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    """What the chapters read and write: a fingerprint of the cache, runs and data folders (no path leaves it)."""
+    return tree_fingerprint([cache_dir(), runs_dir(), data_dir()])
 
 
 def reusable_run(root: Path, profile_name: str) -> str | None:

@@ -3,6 +3,8 @@
 * :func:`sha256_file`: hex SHA-256 of a file, read in blocks (datasets of many GB are fine).
 * :func:`write_sha256sums` / :func:`verify_sha256sums`: a ``SHA256SUMS`` list in ``sha256sum`` format
   (``<hex>  <relative path>``), as a generated cohort or a recorded real dataset carries.
+* :func:`tree_fingerprint`: a digest of the files under some folders (names; contents of small files, size and
+  modification time of large ones): equal fingerprints mean that nothing there was added, changed or removed.
 * :func:`settings_key`: a short hex key of JSON-serialisable settings (sorted keys), naming caches and
   run folders so that the same settings find the same folder and different settings never mix.
 """
@@ -99,3 +101,21 @@ def listed_digests(folder: str | os.PathLike) -> dict[str, str]:
     """{relative path: digest} of ``folder/SHA256SUMS``, or {} when the folder has no such list."""
     sums = Path(folder) / "SHA256SUMS"
     return read_sha256sums(sums) if sums.is_file() else {}
+
+
+def tree_fingerprint(folders: list[str | os.PathLike], content_below_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 over every file below ``folders``, in sorted order: its relative name and, for a file under
+    ``content_below_bytes``, its contents (a table or settings file rewritten with the same contents leaves the
+    fingerprint as it was), for a larger one its size and modification time (caches and weights are written once).
+    No name or path leaves the function."""
+    digest = hashlib.sha256()
+    for folder in map(Path, folders):
+        digest.update(str(folder).encode() + b"\0")
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = path.stat()
+                stamp = path.read_bytes() if info.st_size < content_below_bytes else f"{info.st_size}\0{info.st_mtime_ns}".encode()
+                digest.update(f"{path.relative_to(folder)}\0".encode() + hashlib.sha256(stamp).digest())
+    return digest.hexdigest()

@@ -1,9 +1,7 @@
-"""The whole book, once per test session: execute (quick profile), build, and check the HTML."""
+"""The whole book (executed once per test session, tests/book/conftest.py): its HTML, manifest, figures and widgets."""
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 
 import nbformat
@@ -19,18 +17,6 @@ pytestmark = pytest.mark.book
 HTML = ROOT / "_build" / "html"
 EXECUTED = ROOT / "_build" / "executed"
 PLOTLY_DIV = re.compile(r'<div id="([0-9a-f-]{36})" class="plotly-graph-div"')
-
-
-@pytest.fixture(scope="module")
-def built_book():
-    """`make book`'s two steps, as subprocesses, on the repository itself."""
-    run = subprocess.run([sys.executable, "-m", "gtvlib.book", "run", "--profile", "quick", "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    build = subprocess.run([sys.executable, "-m", "gtvlib.book", "build"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
-    return HTML
 
 
 def _page(entry: str) -> str:
@@ -115,7 +101,7 @@ def test_static_images_and_citations(built_book):
 
 
 def test_no_identifying_values_in_the_book(built_book):
-    """The CT test file's patient name, IDs and institution never reach a page."""
+    """The CT test file's patient name, IDs and institution reach no page and no output of an executed chapter."""
     from gtvlib.data.dicom import pydicom_test_file, read_dataset
 
     ct = read_dataset(pydicom_test_file("CT_small.dcm"))
@@ -124,6 +110,11 @@ def test_no_identifying_values_in_the_book(built_book):
         text = page.read_text(encoding="utf-8")
         for secret in secrets:
             assert secret not in text, f"{secret!r} appears in {page.relative_to(HTML)}"
+    for notebook_path in toc_notebooks(ROOT):
+        executed = nbformat.read(EXECUTED / notebook_path.relative_to(ROOT), as_version=4)
+        outputs = json.dumps([output for output in _outputs(executed)])
+        for secret in secrets:
+            assert secret not in outputs, f"{secret!r} appears in the outputs of {notebook_path.name}"
 
 
 def test_build_fails_on_warnings(tmp_path):

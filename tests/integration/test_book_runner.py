@@ -25,8 +25,12 @@ def _notebook(path: Path, parameters: str, *cells: str) -> None:
 
 
 @pytest.fixture()
-def small_book(tmp_path: Path) -> Path:
-    """Three notebooks: c (ok), a (fails in its third cell), b (ok) — TOC order c, a, b."""
+def small_book(tmp_path: Path, monkeypatch) -> Path:
+    """Three notebooks: c (ok), a (fails in its third cell), b (ok) — TOC order c, a, b. The cache, runs and data
+    folders are empty ones of its own (the run manifest fingerprints them)."""
+    for variable, folder in (("GTVLIB_CACHE", "cache"), ("GTVLIB_RUNS", "runs"), ("GTVLIB_DATA", "data")):
+        (tmp_path / folder).mkdir()
+        monkeypatch.setenv(variable, str(tmp_path / folder))
     (tmp_path / "_config.yml").write_text("title: t\n")
     (tmp_path / "_toc.yml").write_text(textwrap.dedent("""\
         format: jb-book
