@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, repository_folders
 
 PROFILE = "quick"
 
@@ -22,13 +22,14 @@ def book_run() -> dict:
     """The executed quick book: ``{"reused": why not | None, "executed": folder}``."""
     from gtvlib.book.runner import EXECUTED_DIR, reusable_run
 
-    why_not = reusable_run(ROOT, PROFILE)
-    if why_not is None:
-        print(f"\nbook tier: the executed copies of `make book` are reused ({ROOT / EXECUTED_DIR}: same commit, profile, cache)")
-    else:
-        run = subprocess.run([sys.executable, "-m", "gtvlib.book", "run", "--profile", PROFILE, "--no-progress"],
-                             cwd=ROOT, capture_output=True, text=True, timeout=3600)
-        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-4000:]
+    with repository_folders():
+        why_not = reusable_run(ROOT, PROFILE)
+        if why_not is None:
+            print(f"\nbook tier: the executed copies of `make book` are reused ({ROOT / EXECUTED_DIR}: same commit, profile, cache)")
+        else:
+            run = subprocess.run([sys.executable, "-m", "gtvlib.book", "run", "--profile", PROFILE, "--no-progress"],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=3600)
+            assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-4000:]
     return {"executed": ROOT / EXECUTED_DIR, "reused": why_not is None, "why_executed": why_not}
 
 

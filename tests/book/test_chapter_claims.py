@@ -12,7 +12,7 @@ import pytest
 
 from gtvlib.book.claims import manifest_failures
 from gtvlib.book.runner import RUN_MANIFEST, batch_environment
-from tests.conftest import ROOT
+from tests.conftest import ROOT, repository_folders
 
 pytestmark = pytest.mark.book
 # Re-executed by nbval: the chapters that take a minute or two together and train nothing (01 reads one CT file,
@@ -46,7 +46,8 @@ def test_a_claim_broken_by_an_edited_reference_fails_naming_chapter_and_claim(bo
 
 
 def _nbval(notebooks: list, cwd) -> subprocess.CompletedProcess:
-    env = {**batch_environment(), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with repository_folders():  # the chapters find the book run's cohorts and runs
+        env = {**batch_environment(), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.book.nbval_history",
                            "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE), "-q",
                            "--rootdir", str(cwd), "-o", "addopts=", *map(str, notebooks)],

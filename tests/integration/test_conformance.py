@@ -7,7 +7,6 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from gtvlib.data import synthetic
 from gtvlib.data.dicom.conformance import find_dciodvfy, verify_dicom
 from gtvlib.util.errors import GtvError
 
@@ -27,9 +26,8 @@ def one_file_per_series(folder: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    return synthetic.generate_cohort(tmp_path_factory.mktemp("conformance") / "c", "quick", seed=3, patients=1,
-                                     four_d_patients=1, pet_patients=1, workers=1)
+def cohort(motion_cohort):
+    return motion_cohort  # every series type: planning CT, 4D-CT phases, MIP, AVG, PET, RTSTRUCT, SEG
 
 
 @needs_dciodvfy

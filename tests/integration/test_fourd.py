@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow  # an integration module: every test here is of th
 
 
 @pytest.fixture(scope="module")
-def cohort_4d(tmp_path_factory):
-    return synthetic.generate_cohort(tmp_path_factory.mktemp("c4d") / "c", "quick", seed=0, patients=2, four_d_patients=2)
+def cohort_4d(motion_cohort):
+    return motion_cohort  # SYNTH-001 and SYNTH-002 have a 4D-CT
 
 
 def test_breathing_model():
@@ -83,7 +83,7 @@ def test_load_4d_rejects_other_folders(tmp_path):
         fourd.load_4d(tmp_path)
 
 
-def test_the_cohort_bytes_equal_the_recorded_golden_list(cohort_4d, root):
+def test_the_cohort_bytes_equal_the_recorded_golden_list(root, tmp_path):
     """Any change to the generator that alters one byte of the cohort (CT, RTSTRUCT, SEG, masks, parameters,
     4D-CT, clinical table) fails here; a deliberate change bumps GENERATOR_VERSION and records a new list.
 
@@ -103,6 +103,7 @@ def test_the_cohort_bytes_equal_the_recorded_golden_list(cohort_4d, root):
         pytest.skip(f"golden list recorded with {facts['packages']} on CPU features {facts['numpy_cpu_features']}; "
                     f"this machine has {here}")
     assert synthetic.GENERATOR_VERSION == facts["cohort"]["generator_version"]
+    cohort_4d = synthetic.generate_cohort(tmp_path / "c", "quick", seed=0, patients=2, four_d_patients=2)
     expected = (golden / "quick_seed0_2patients_4d.SHA256SUMS").read_text().splitlines()
     actual = (cohort_4d / "SHA256SUMS").read_text().splitlines()
     changed = sorted(set(expected) ^ set(actual))

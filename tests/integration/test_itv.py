@@ -1,4 +1,4 @@
-"""Integration tier of tests/unit/test_itv.py: motion-resolved targets (gtvlib.itv): the ITV union on constructed phases, one grid for every phase, the MIP"""
+"""Integration tier of tests/unit/test_itv.py: the motion-resolved targets of a synthetic 4D-CT (gtvlib.itv, chapter 8)."""
 
 import json
 
@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from gtvlib import itv
-from tests.unit import test_itv as unit_tier  # the unit tier's fixtures and helpers, shared
 
-four_d_cohort = unit_tier.four_d_cohort
+
+@pytest.fixture(scope="module")
+def four_d_cohort(motion_cohort):
+    """The shared motion cohort (SYNTH-001 and SYNTH-002 with a 10-phase 4D-CT) as a Cohort."""
+    from gtvlib.data.cohort import Cohort
+    from gtvlib.data.dicom.patient import load_patient
+
+    ids = ["SYNTH-001", "SYNTH-002", "SYNTH-003"]
+    return Cohort("synthetic", "the motion cohort", motion_cohort, ids, lambda pid, s: load_patient(motion_cohort / pid, structures=s))
 
 
 @pytest.mark.slow
@@ -19,7 +26,7 @@ def test_motion_itvs_of_a_4d_ct(four_d_cohort):
 
     from gtvlib.chapters import ch08_motion_itv as iseg
 
-    assert iseg.four_d_patients(four_d_cohort) == ["SYNTH-001"]
+    assert iseg.four_d_patients(four_d_cohort) == ["SYNTH-001", "SYNTH-002"]
     threshold = torch.nn.Conv3d(1, 1, 1)
     with torch.no_grad():  # mediastinal window [−160, 240] HU → [0, 1]; logit > 0 above −100 HU
         threshold.weight.fill_(1.0)

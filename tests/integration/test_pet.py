@@ -9,17 +9,16 @@ from gtvlib.util.errors import GtvError
 
 
 @pytest.mark.slow
-def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(tmp_path):
+def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(motion_cohort):
     """The PET of a synthetic patient lies in its CT's frame of reference and study, and the IGTV (union of the PET's
     phase GTVs, on the CT grid) is the 4D-CT's ITV: one breathing motion for both."""
     import json
 
     from gtvlib.data.dicom.patient import load_patient
-    from gtvlib.data.synthetic import generate_cohort
     from gtvlib.data.synthetic.truth import load_masks
     from gtvlib.metrics import dice
 
-    folder = generate_cohort(tmp_path / "c", "quick", seed=6, patients=1, pet_patients=1, four_d_patients=1, workers=1)
+    folder = motion_cohort  # SYNTH-001 has a PET and a 4D-CT
     ct = load_patient(folder / "SYNTH-001")
     pet = load_pet_series(folder / "pet" / "SYNTH-001" / "PT")
     assert pet.metadata["frame_of_reference_uid"] == ct.metadata["frame_of_reference_uid"]
@@ -44,13 +43,12 @@ def test_a_cohort_patient_with_pet_and_4d_ct_shares_one_frame_and_one_breathing(
 
 
 @pytest.mark.slow
-def test_petct_cases_and_their_25d_stacks(tmp_path):
+def test_petct_cases_and_their_25d_stacks(motion_cohort, small_cohort):
     from gtvlib.data.cohort import Cohort
     from gtvlib.data.dicom.patient import load_patient
     from gtvlib.data.petct import load_petct, stack_25d
-    from gtvlib.data.synthetic import generate_cohort
 
-    folder = generate_cohort(tmp_path / "c", "quick", seed=8, patients=2, pet_patients=1, workers=1)
+    folder = motion_cohort
     cohort = Cohort("synthetic", "two patients", folder, ["SYNTH-001", "SYNTH-002"],
                     lambda pid, s: load_patient(folder / pid, structures=s))
     case = load_petct(cohort, "SYNTH-001")
@@ -65,5 +63,6 @@ def test_petct_cases_and_their_25d_stacks(tmp_path):
     assert edge.shape == (1, 5, *case.ct_hu.shape[1:]) and np.array_equal(edge[0, 0], edge[0, 2])  # the end repeated
     with pytest.raises(GtvError, match=r"modalities \['MR'\]; expected a non-empty subset"):
         stack_25d(case, z, modalities=("MR",))
+    without_pet = Cohort("synthetic", "no PET", small_cohort, ["SYNTH-001"], lambda pid, s: load_patient(small_cohort / pid, structures=s))
     with pytest.raises(GtvError, match="no PT series; expected a cohort generated with pet_patients"):
-        load_petct(cohort, "SYNTH-002")
+        load_petct(without_pet, "SYNTH-001")

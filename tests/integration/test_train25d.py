@@ -20,10 +20,8 @@ pytestmark = pytest.mark.slow  # an integration module: every test here is of th
 
 
 @pytest.fixture(scope="module")
-def petct_folder(tmp_path_factory):
-    from gtvlib.data.synthetic import generate_cohort
-
-    return generate_cohort(tmp_path_factory.mktemp("petct") / "c", "quick", seed=9, patients=3, pet_patients=3, workers=1)
+def petct_folder(motion_cohort):
+    return motion_cohort  # three patients with a PET
 
 
 @pytest.fixture(scope="module")

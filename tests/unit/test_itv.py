@@ -104,18 +104,6 @@ def test_a_known_per_unit_hazard_ratio_is_recovered_by_cox():
         exponential_failures(np.array([0.1, -1.0]), (12.0, 60.0), np.random.default_rng(0))
 
 
-@pytest.fixture(scope="module")
-def four_d_cohort(tmp_path_factory):
-    """One synthetic patient with a 10-phase 4D-CT (quick geometry)."""
-    from gtvlib.data.cohort import Cohort
-    from gtvlib.data.dicom.patient import load_patient
-    from gtvlib.data.synthetic import generate_cohort
-
-    folder = generate_cohort(tmp_path_factory.mktemp("fourd") / "c", "quick", seed=5, patients=1, workers=1,
-                             four_d_patients=1)
-    return Cohort("synthetic", "one 4D patient", folder, ["SYNTH-001"], lambda pid, s: load_patient(folder / pid, structures=s))
-
-
 def test_volume_comparison_and_false_positive_effect():
     import pandas as pd
 
