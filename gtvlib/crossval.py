@@ -30,6 +30,17 @@ def fold_data(data, folds: int, seed: int = 0) -> list:
     return [data.subset(training, validation) for training, validation in kfold_splits(data.training_ids, folds, seed)]
 
 
+def prepared_folds(cohort, folds: int, seed: int = 0, **prepare) -> list:
+    """Every patient of ``cohort`` validated once: k seeded patient-level folds, each prepared on its own
+    (:func:`gtvlib.data.slices.prepare` with the fold's validation patients, so GTV-MFIT is found on the fold's
+    training labels only; folds whose crops coincide share one cache). ``prepare``: window, crop, mfit_multiple,
+    size. Returns the k :class:`~gtvlib.data.slices.prepare.PreparedSlices`."""
+    from gtvlib.data import slices
+
+    return [slices.prepare(cohort, validation_ids=validation, seed=seed, **prepare)
+            for _, validation in kfold_splits(cohort.patient_ids, folds, seed)]
+
+
 @dataclass(frozen=True)
 class Job:
     """One run to train: a :class:`~gtvlib.training.plan.Training` (its route holding one fold's data: prepared slices,

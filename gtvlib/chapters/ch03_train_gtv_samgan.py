@@ -1,13 +1,16 @@
-"""Chapter 03, training GTV-SAMGAN (seed 000, METHODS.md §1): the paper's published result on its local data, and this run's
-last epoch beside it.
+"""Chapter 03, training GTV-SAMGAN (seed 000, METHODS.md §1) and scoring it out of fold with the prompts a clinic has.
 
 The paper: 112 patients, 1,139 training and 302 validation slices at 512 × 512; SAM-Med2D ViT-B at 256 px, 100 epochs;
-Table 1 gives GTV-SAMGAN's Dice, sensitivity and specificity (%) on the validation slices.
+Table 1 gives GTV-SAMGAN's Dice, sensitivity and specificity (%) on the validation slices, each prompted with its
+ground-truth box. Here: k patient-level folds of the graded cohort (every patient scored once, by the model that did
+not see it), four prompts from the oracle box to a click, and the references that need no training on the same boxes.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from gtvlib.util.errors import GtvError
 
 SOURCE = "GTV-SAMGAN paper, local data (Table 1)"
 PAPER_COLUMN = "paper: GTV-SAMGAN, local data (Table 1)"
@@ -15,23 +18,89 @@ PAPER = {"Dice (%)": 83.74, "sensitivity (%)": 84.28, "specificity (%)": 99.98}
 PAPER_SLICES = {"training": 1139, "validation": 302}
 PAPER_EPOCHS = 100
 
-
-def last_epoch_beside_paper(epochs: pd.DataFrame, label: str) -> pd.DataFrame:
-    """The last epoch's validation slice scores of ``epochs`` (a run's ``epochs.csv``: Dice, sensitivity,
-    specificity, Jaccard in %, HD95 in mm) in a column ``label``, beside the paper's (Table 1)."""
-    last = epochs.iloc[-1]
-    ours = pd.Series({"Dice (%)": 100 * last.val_slice_dice, "sensitivity (%)": 100 * last.val_slice_sensitivity,
-                      "specificity (%)": 100 * last.val_slice_specificity, "Jaccard (%)": 100 * last.val_slice_jaccard,
-                      "HD95 (mm)": last.val_slice_hd95_mm})
-    return pd.DataFrame({label: ours.round(2), PAPER_COLUMN: pd.Series(PAPER)}
-                        ).reindex(ours.index)
+# Prompt labels of the chapter's tables → prompt kind of gtvlib.prompts (the oracle first, the cheapest last)
+PROMPT_LABELS = {"truth": "exact box per slice (oracle)", "drawn": "drawn box per slice",
+                 "lesion": "one box per lesion", "click": "click + typical square"}
+METHOD_LABELS = {"model": "GTV-SAMGAN (out of fold)", "prompt_box": "box itself", "prompt_ellipse": "inscribed ellipse",
+                 "prompt_threshold": "Otsu threshold in the box"}
 
 
-def margin_over_references(table: pd.DataFrame) -> dict:
-    """The model's slice Dice (first row of :func:`gtvlib.evaluation.references_beside`'s table) against the best
-    reference that needs no training: model, best reference (name and Dice) and the margin (positive: the model adds
-    to what its prompt alone gives)."""
-    model_row, references = table.iloc[0], table.iloc[1:]
-    best = references.dice.idxmax()
-    return {"model": float(model_row.dice), "reference": best.split(" ")[0], "reference_dice": float(references.dice.max()),
-            "margin": float(model_row.dice - references.dice.max())}
+def fold_trainings(folds: list, parameters: dict, box_prompt: str, edge_sd_mm: float) -> list:
+    """The :class:`~gtvlib.training.Training` of each fold (``folds``: prepared slices, one per fold) from the
+    chapter's parameters (its names, e.g. ``learning_rate``), trained with ``box_prompt`` boxes."""
+    from gtvlib import sweeps
+    from gtvlib.training import Training
+
+    settings = sweeps.settings_from_parameters(parameters)
+    values = dict(settings.training, box_prompt=box_prompt, prompt_edge_sd_mm=edge_sd_mm)
+    objective = values.pop("objective", "adversarial")
+    seed = int(parameters.get("seed", 0))
+    return [Training.of("slices", data, objective, **values, seed=seed, name=f"fold{k}") for k, data in enumerate(folds)]
+
+
+def train_folds(folds: list, trainings: list, workers: int = 1, show_progress: bool = True) -> pd.DataFrame:
+    """Train (or reuse, or resume) every fold under ``runs/gtv_samgan_folds/``; the job table of
+    :func:`gtvlib.crossval.train_jobs` (label, fold, model, status, run, seconds)."""
+    from gtvlib.crossval import Job, train_jobs
+    from gtvlib.util.paths import runs_dir
+
+    jobs = [Job("gtv_samgan", k, training) for k, training in enumerate(trainings)]
+    return train_jobs(jobs, runs_dir() / "gtv_samgan_folds", workers, show_progress, "folds")
+
+
+def prompt_makers(edge_sd_mm: float) -> dict:
+    """Table label → a function of a fold's prepared slices giving its :class:`~gtvlib.prompts.BoxPrompt` (the click's
+    square is the fold's training patients' median tumour extent)."""
+    from gtvlib.prompts import BoxPrompt, typical_side_mm
+
+    def maker(kind):
+        if kind == "click":
+            return lambda data: BoxPrompt("click", edge_sd_mm, typical_side_mm(data.cache, data.training_ids))
+        return lambda data: BoxPrompt(kind, edge_sd_mm)
+
+    return {label: maker(kind) for kind, label in PROMPT_LABELS.items()}
+
+
+def median_table(scores: pd.DataFrame, value: str = "dice") -> pd.DataFrame:
+    """Median [IQR] of ``value`` per prompt (rows, the order of :data:`PROMPT_LABELS`) and method (columns), with the
+    prompts given per patient (median)."""
+    from gtvlib.stats import median_iqr
+
+    table = scores.pivot_table(index="prompt", columns="method", values=value, aggfunc=median_iqr)
+    table = table.reindex(index=[p for p in PROMPT_LABELS.values() if p in table.index],
+                          columns=[m for m in METHOD_LABELS if m in table.columns]).rename(columns=METHOD_LABELS)
+    cost = scores.groupby("prompt").prompts_per_patient.median()
+    table.insert(0, "prompts per patient (median)", cost.reindex(table.index).astype(int))
+    return table
+
+
+def by_stratum(scores: pd.DataFrame, facts: pd.DataFrame, prompt: str, column: str) -> pd.DataFrame:
+    """Median patient Dice per method under ``prompt`` in each group of ``facts[column]`` (e.g. ``size``,
+    ``location``), with the number of patients in each."""
+    chosen = scores[scores.prompt == prompt].join(facts[[column]], on="patient")
+    if chosen.empty:
+        raise GtvError(f"prompt {prompt!r} has no scores; expected one of {sorted(scores.prompt.unique())}")
+    table = chosen.pivot_table(index=column, columns="method", values="dice", aggfunc="median")
+    table = table[[m for m in METHOD_LABELS if m in table.columns]].rename(columns=METHOD_LABELS)
+    table.insert(0, "patients", chosen[chosen.method == "model"].groupby(column).size())
+    return table
+
+
+def paired_with_references(scores: pd.DataFrame, prompt: str) -> pd.DataFrame:
+    """The model against each reference under ``prompt``, per patient (:func:`gtvlib.stats.paired_against`)."""
+    from gtvlib.stats import paired_against
+
+    chosen = scores[scores.prompt == prompt]
+    references = [m for m in METHOD_LABELS if m != "model" and m in set(chosen.method)]
+    table = paired_against(chosen, "model", references)
+    table["reference"] = table.reference.map(METHOD_LABELS)
+    return table.set_index("reference")
+
+
+def slice_scores_beside_paper(scores: pd.DataFrame, prompt: str) -> pd.DataFrame:
+    """The model's patient Dice and sensitivity (%) under ``prompt`` (median over patients) beside the paper's slice
+    scores (Table 1): not the same statistic, shown for scale, with the unit named in each column."""
+    model = scores[(scores.prompt == prompt) & (scores.method == "model")]
+    ours = pd.Series({"Dice (%)": 100 * model.dice.median(), "sensitivity (%)": 100 * model.sensitivity.median()})
+    return pd.DataFrame({f"this run: median patient score, {prompt}, {model.patient.nunique()} patients out of fold":
+                         ours.round(1), PAPER_COLUMN + ", validation slices": pd.Series(PAPER)}).reindex(ours.index)

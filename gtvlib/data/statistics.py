@@ -155,3 +155,31 @@ def convention_effects(conventions) -> dict[str, dict[str, float]]:
                          "median_change": float(change.median()), "smallest_change": float(change[smallest[rows.index]].iloc[0]),
                          "median_dice": float(rows.dice_vs_centre.median())}
     return effects
+
+
+def case_facts(cohort: Cohort):
+    """What makes each patient easy or hard, one row per patient (index ``patient``): the primary GTV's volume (cm³,
+    from the generator), its size stratum (``< 5 cm³``, ``5–30 cm³``, ``> 30 cm³``), its location (``central``:
+    against the mediastinum or hilum; ``juxta-pleural``; ``peripheral``), whether it is part-solid, spiculated, has
+    atelectasis or a vessel beside it, and an involved node. Real cohorts have no generator parameters: the volume
+    comes from the label and the rest is unknown (NaN)."""
+    import pandas as pd
+
+    from gtvlib.data.synthetic.tumour import size_stratum
+
+    rows = []
+    for pid in cohort.patient_ids:
+        params = cohort.parameters(pid)
+        if params is None:
+            volume = cohort.load(pid)
+            gtv = np.any([mask for name, mask in volume.masks.items() if name.startswith("GTV")], axis=0)
+            cm3 = volume_cm3(gtv, volume.spacing_mm)
+            rows.append({"patient": pid, "gtv_cm3": cm3, "size": size_stratum(cm3)})
+            continue
+        tumour = params["tumour"]
+        companions = tumour.get("companions") or {}
+        rows.append({"patient": pid, "gtv_cm3": float(tumour["volume_cm3"]), "size": size_stratum(tumour["volume_cm3"]),
+                     "location": tumour["category"], "part_solid": bool(tumour["part_solid"]),
+                     "spiculated": bool(tumour["spiculated"]), "atelectasis": companions.get("atelectasis") is not None,
+                     "vessel": companions.get("vessel") is not None, "node": params.get("node") is not None})
+    return pd.DataFrame(rows).set_index("patient")

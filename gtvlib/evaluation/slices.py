@@ -35,13 +35,23 @@ PROTOCOLS = {"tumour": "theta0", "all": "thetan"}  # which slices are predicted 
 
 @torch.no_grad()
 def predict_slices(model, predict, cache: SliceCache, pairs: list[tuple[str, int]], device,
-                   batch_size: int = 8) -> dict[tuple[str, int], np.ndarray]:
-    """Masks (S, S) bool per (patient, slice) of ``pairs``, in evaluation mode, batch by batch."""
+                   batch_size: int = 8, prompts: dict | None = None) -> dict[tuple[str, int], np.ndarray]:
+    """Masks (S, S) bool per (patient, slice) of ``pairs``, in evaluation mode, batch by batch. ``prompts``: the box
+    (x0, y0, x1, y1) of each (patient, slice) (:func:`gtvlib.prompts.prompt_boxes`) handed to a box-prompted
+    ``predict``; None: it draws the ground-truth box from the label."""
     model.eval()
     out = {}
     for batch in torch.utils.data.DataLoader(SliceDataset(cache, pairs), batch_size=batch_size):
+        extra = {}
+        if prompts is not None:
+            keys = list(zip(batch["patient"], batch["slice_index"].tolist()))
+            missing = [key for key in keys if key not in prompts]
+            if missing:
+                raise GtvError(f"no box prompt for (patient, slice) {missing[:3]}; expected one for every predicted slice "
+                               "(prompts exist for tumour slices only: use slices='tumour')")
+            extra["boxes"] = torch.from_numpy(np.stack([prompts[key] for key in keys])).to(device)
         with autocast(device):
-            logits = predict(model, batch["image"].to(device), batch["label"].to(device))
+            logits = predict(model, batch["image"].to(device), batch["label"].to(device), **extra)
         for pid, k, mask in zip(batch["patient"], batch["slice_index"].tolist(), (logits.float() > 0).cpu().numpy()):
             out[(pid, k)] = mask[0]
     return out
@@ -58,16 +68,17 @@ def stitch(predictions: dict[tuple[str, int], np.ndarray], patient_id: str, shap
 
 
 def evaluate(model, cache: SliceCache, patient_ids: list[str], device, predict, slices: str = "tumour",
-             batch_size: int = 8) -> Evaluation:
+             batch_size: int = 8, prompts: dict | None = None) -> Evaluation:
     """Predict the ``slices`` ("tumour" or "all") of ``patient_ids`` and score them per slice and per patient.
 
     Slice scores use the in-plane spacing of the model grid, patient scores the 3-D spacing
-    (:meth:`~gtvlib.data.slices.cache.SliceCache.spacing_mm`), both in mm.
+    (:meth:`~gtvlib.data.slices.cache.SliceCache.spacing_mm`), both in mm. ``prompts``: the box of every predicted
+    slice for a box-prompted model (:func:`gtvlib.prompts.prompt_boxes`; None: the ground-truth box).
     """
     if slices not in PROTOCOLS:
         raise GtvError(f"slices={slices!r}; expected one of {sorted(PROTOCOLS)}")
     pairs = cache.index(patient_ids, PROTOCOLS[slices])
-    predictions = predict_slices(model, predict, cache, pairs, device, batch_size)
+    predictions = predict_slices(model, predict, cache, pairs, device, batch_size, prompts)
     labels = {pid: np.asarray(cache.load(pid)[1], dtype=bool) for pid in patient_ids}  # read once per patient
     slice_scores, per_slice = [], []
     for pid, k in pairs:
@@ -83,7 +94,7 @@ REFERENCES = ("prompt_box", "prompt_ellipse", "prompt_threshold")
 
 
 def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, patient_ids: list[str], device,
-                      slices: str = "tumour"):
+                      slices: str = "tumour", prompts: dict | None = None):
     """A table of trained models' scores beside the no-training references of
     :mod:`gtvlib.models.references` on the same slices: rows per model (``evaluations``: label →
     :class:`Evaluation`) and per reference; columns slice Dice, sensitivity, specificity, Jaccard, HD95 (mm)
@@ -95,7 +106,7 @@ def references_beside(evaluations: dict[str, Evaluation], cache: SliceCache, pat
     rows = dict(evaluations)
     for name in REFERENCES:
         rows[f"{name} (no training)"] = evaluate(build_model(name), cache, patient_ids, device, model_spec(name).predict,
-                                                 slices)
+                                                 slices, prompts=prompts)
     return pd.DataFrame({label: {**{metric: e.summary[f"slice_{metric}"] for metric in SLICE_METRICS},
                                  "patient_dice_mean": e.summary["patient_dice"],
                                  "patient_dice_median": e.summary["patient_dice_median"]}
@@ -169,3 +180,37 @@ def fold_gates(run_folders, cache, patient_ids: list[str], device=None) -> list:
         trained = load_trained(folder)
         out.append(evaluate_classifier(trained.model.to(device), cache, patient_ids, device, trained.spec.predict))
     return out
+
+
+def out_of_fold(fold_runs, prompts: dict, device=None, references=REFERENCES):
+    """Every patient scored once, by the model of the fold that held it out, and by the no-training references, under
+    each prompt: a long table, one row per (patient, prompt, method).
+
+    ``fold_runs``: [(prepared slices of a fold, its run folder)]; ``prompts``: label → a function of a fold's prepared
+    slices returning the :class:`~gtvlib.prompts.BoxPrompt` to draw (a click's square comes from the fold's training
+    patients). Boxes are seeded per patient, so the model and the references answer the very same boxes. Columns:
+    patient, fold, prompt, method (``model`` or a reference name), ``prompts_per_patient`` (what the clinician gives:
+    one per tumour slice, or 1 for a ``lesion`` box drawn once), and the 3-D scores of
+    :func:`gtvlib.metrics.patient_row`."""
+    import pandas as pd
+    import torch
+
+    from gtvlib.models import build_model, model_spec
+    from gtvlib.models.trained import load_trained
+    from gtvlib.prompts import prompt_boxes
+
+    device = device or torch.device("cpu")
+    rows = []
+    for fold, (data, folder) in enumerate(fold_runs):
+        trained = load_trained(folder)
+        methods = {"model": (trained.model.to(device), trained.spec.predict)}
+        methods.update({name: (build_model(name), model_spec(name).predict) for name in references})
+        for label, make_prompt in prompts.items():
+            prompt = make_prompt(data)
+            boxes = prompt_boxes(prompt, data.cache, data.validation_ids)
+            for method, (model, predict) in methods.items():
+                evaluation = evaluate(model, data.cache, data.validation_ids, device, predict, prompts=boxes)
+                for row in evaluation.per_patient:
+                    given = 1 if prompt.kind == "lesion" else sum(1 for pid, _ in boxes if pid == row["patient"])
+                    rows.append({"fold": fold, "prompt": label, "method": method, "prompts_per_patient": given, **row})
+    return pd.DataFrame(rows)

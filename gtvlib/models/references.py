@@ -109,10 +109,13 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[1:-1][int(np.argmax(between))])
 
 
-def predict_reference(model: PromptReference, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Logits (B, 1, S, S) of the reference for images (B, 1, S, S) with their ground-truth boxes."""
-    masks = labels[:, 0].detach().cpu().numpy() > 0.5
-    boxes = torch.from_numpy(np.stack([box_from_mask(mask) for mask in masks]))
+def predict_reference(model: PromptReference, images: torch.Tensor, labels: torch.Tensor,
+                      boxes: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (B, 1, S, S) of the reference for images (B, 1, S, S) with ``boxes`` (B, 4), or their ground-truth
+    boxes when None."""
+    if boxes is None:
+        masks = labels[:, 0].detach().cpu().numpy() > 0.5
+        boxes = torch.from_numpy(np.stack([box_from_mask(mask) for mask in masks]))
     return model(images, boxes)
 
 

@@ -339,9 +339,11 @@ def boxes_from_labels(labels: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack([box_from_mask(mask) for mask in masks])).to(labels.device)
 
 
-def predict_with_box_prompt(model: SamMed2D, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mask logits (B, 1, S, S) of images (B, 1, S, S) in [0, 1], each prompted with its ground-truth box."""
-    return model(sam_input(images), boxes=boxes_from_labels(labels))["masks"]
+def predict_with_box_prompt(model: SamMed2D, images: torch.Tensor, labels: torch.Tensor,
+                            boxes: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask logits (B, 1, S, S) of images (B, 1, S, S) in [0, 1], each prompted with its ``boxes`` (B, 4) row, or
+    its ground-truth box when None."""
+    return model(sam_input(images), boxes=boxes_from_labels(labels) if boxes is None else boxes)["masks"]
 
 
 def sam_training_outputs(model: SamMed2D, images: torch.Tensor, boxes: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

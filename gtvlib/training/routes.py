@@ -35,7 +35,10 @@ class SliceRoute:
     training slices' sampling (θ0: tumour slices only, the only choice for a box-prompted model); ``box_jitter_px``:
     the training box prompt's jitter (box-prompted models); ``augment``: seeded flips and transposes; ``shift_px``: a
     random translation of up to ± ``shift_px``; ``validation_slices``: ``"tumour"`` (the GTV-SAMGAN protocol) or
-    ``"all"`` (false positives on tumour-free slices count)."""
+    ``"all"`` (false positives on tumour-free slices count). ``box_prompt``: how a box-prompted model's boxes are drawn
+    in training and validation (:data:`gtvlib.prompts.BOX_PROMPTS`; ``truth``: the label's box shifted by up to
+    ``box_jitter_px``, the paper's), edges off by ``prompt_edge_sd_mm``; a ``click`` prompt's square is the training
+    patients' typical tumour extent."""
 
     data: object = field(repr=False)
     balance: str = "theta0"
@@ -43,11 +46,22 @@ class SliceRoute:
     augment: bool = False
     shift_px: int = 0
     validation_slices: str = "tumour"
+    box_prompt: str = "truth"
+    prompt_edge_sd_mm: float = 3.0
     kind = "slices"
 
     def settings(self) -> dict:
+        drawn = {} if self.box_prompt == "truth" else {"box_prompt": self.box_prompt,
+                                                      "prompt_edge_sd_mm": self.prompt_edge_sd_mm}
         return {"balance": self.balance, "box_jitter_px": self.box_jitter_px, "augment": self.augment,
-                "shift_px": self.shift_px, "validation_slices": self.validation_slices}
+                "shift_px": self.shift_px, "validation_slices": self.validation_slices, **drawn}
+
+    def prompt(self):
+        """The :class:`~gtvlib.prompts.BoxPrompt` of this route (a click's square from the training patients)."""
+        from gtvlib.prompts import BoxPrompt, typical_side_mm
+
+        side = typical_side_mm(self.data.cache, self.data.training_ids) if self.box_prompt == "click" else 0.0
+        return BoxPrompt(self.box_prompt, self.prompt_edge_sd_mm, side)
 
     def data_key(self) -> dict:
         cache = self.data.cache
@@ -60,6 +74,12 @@ class SliceRoute:
         if spec.task not in SLICE_TASKS:
             raise GtvError(f"model {spec.name!r} is a {spec.task} model; the slice route trains 2-D networks "
                            f"(tasks {list(SLICE_TASKS)})")
+        from gtvlib.prompts import BOX_PROMPTS
+
+        if self.box_prompt not in BOX_PROMPTS:
+            raise GtvError(f"box_prompt={self.box_prompt!r}; expected one of {list(BOX_PROMPTS)}")
+        if self.box_prompt != "truth" and spec.prompt == "none":
+            raise GtvError(f"box_prompt={self.box_prompt!r} with {spec.name}, which takes no prompt; expected 'truth'")
         if self.balance != "theta0" and spec.prompt != "none":
             raise GtvError(f"balance={self.balance!r} with {spec.name}, which needs a box on every slice; tumour-free "
                            "slices have none: expected balance='theta0' for a box-prompted model")
@@ -78,7 +98,8 @@ class SliceRoute:
         if not pairs:
             raise GtvError(f"no tumour slices among the training patients {self.data.training_ids}")
         jitter = self.box_jitter_px if spec.prompt != "none" else None
-        self._dataset = SliceDataset(self.data.cache, pairs, config.seed, self.augment, jitter, self.shift_px)
+        self._prompt = self.prompt() if spec.prompt != "none" else None
+        self._dataset = SliceDataset(self.data.cache, pairs, config.seed, self.augment, jitter, self.shift_px, self._prompt)
 
     @property
     def dataset(self):
@@ -127,8 +148,13 @@ class SliceRoute:
 
         if objective.task == "slice classification":
             return evaluate_classifier(model, self.data.cache, self.data.validation_ids, device, spec.predict)
+        prompts = None
+        if getattr(self, "_prompt", None) is not None and self._prompt.kind != "truth":
+            from gtvlib.prompts import prompt_boxes
+
+            prompts = prompt_boxes(self._prompt, self.data.cache, self.data.validation_ids)
         return evaluate(model, self.data.cache, self.data.validation_ids, device, spec.predict,
-                        slices=self.validation_slices, batch_size=VALIDATION_BATCH[self.validation_slices])
+                        slices=self.validation_slices, batch_size=VALIDATION_BATCH[self.validation_slices], prompts=prompts)
 
     def unscored(self, objective):
         from gtvlib.evaluation.results import unscored

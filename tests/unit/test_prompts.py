@@ -53,3 +53,65 @@ def test_click_from_error():
 def test_box_around_a_click():
     np.testing.assert_array_equal(prompts.box_around_point((10, 12), 8, 64), [6, 8, 14, 16])
     np.testing.assert_array_equal(prompts.box_around_point((2, 60), 10, 64), [0, 55, 7, 63])
+
+
+def _lesion(z=6, size=48):
+    """A spindle-shaped lesion (z, S, S): wide in the middle slices, narrow at its ends, and a second small lesion."""
+    labels = np.zeros((z + 4, size, size), bool)
+    for k, half in zip(range(1, z + 1), [1, 3, 6, 6, 3, 1]):
+        labels[k, 20 - half:20 + half + 1, 24 - half:24 + half + 1] = True
+    labels[8, 40:43, 5:8] = True  # another lesion, off the first one's slices
+    return labels
+
+
+def test_clinical_box_prompts_carry_what_they_say_and_no_more():
+    labels = _lesion()
+    rng = np.random.default_rng(0)
+    exact = prompts.BoxPrompt("truth").patient_boxes(labels, 1.0, rng)
+    assert sorted(exact) == [1, 2, 3, 4, 5, 6, 8]
+    np.testing.assert_array_equal(exact[1], [23, 19, 25, 21])
+    # drawn with no error is the exact box; with 3 mm at 1 mm/px each edge moves by a normal error of SD 3 px
+    np.testing.assert_array_equal(prompts.BoxPrompt("drawn", 0.0).patient_boxes(labels, 1.0, rng)[3], exact[3])
+    moved = np.array([prompts.BoxPrompt("drawn", 3.0).slice_box(labels[3], 1.0, rng) for _ in range(400)]) - exact[3]
+    assert 2.5 < moved.std() < 3.5 and abs(moved.mean()) < 0.5
+    # one box per lesion: the same box on every slice of the lesion, holding all of it; the ends get a loose box
+    lesion = prompts.BoxPrompt("lesion", 0.0).patient_boxes(labels, 1.0, rng)
+    assert all(np.array_equal(lesion[k], [18, 14, 30, 26]) for k in range(1, 7))
+    np.testing.assert_array_equal(lesion[8], exact[8])  # the other lesion keeps a box of its own
+    # a click: a square of the typical side (mm → px) around a tumour pixel, never the tumour's own size
+    click = prompts.BoxPrompt("click", typical_side_mm=10.0).slice_box(labels[3], 0.5, rng)
+    assert click[2] - click[0] == pytest.approx(20.0) and click[3] - click[1] == pytest.approx(20.0)
+    centre = ((click[1] + click[3]) / 2, (click[0] + click[2]) / 2)
+    assert labels[3][int(round(centre[0])), int(round(centre[1]))]
+
+
+def test_box_prompts_refuse_what_they_cannot_draw():
+    with pytest.raises(GtvError, match="box prompt 'oracle' is unknown"):
+        prompts.BoxPrompt("oracle")
+    with pytest.raises(GtvError, match="typical tumour extent"):
+        prompts.BoxPrompt("click")
+    with pytest.raises(GtvError, match="edge_sd_mm"):
+        prompts.BoxPrompt("drawn", -1.0)
+
+
+class _Cache:
+    """The two methods of a slice cache that prompt_boxes reads."""
+
+    def __init__(self, volumes):
+        self.volumes = volumes
+
+    def load(self, pid):
+        return None, self.volumes[pid]
+
+    def spacing_mm(self, pid):
+        return (5.0, 1.0, 1.0)
+
+
+def test_prompt_boxes_are_seeded_per_patient_not_per_company():
+    cache = _Cache({"A": _lesion(), "B": _lesion()[:, ::-1]})
+    drawn = prompts.BoxPrompt("lesion", 3.0)
+    both = prompts.prompt_boxes(drawn, cache, ["A", "B"])
+    alone = prompts.prompt_boxes(drawn, cache, ["B"])
+    assert all(np.array_equal(both[key], alone[key]) for key in alone)
+    assert not np.array_equal(both[("A", 3)], prompts.prompt_boxes(drawn, cache, ["A"], seed=1)[("A", 3)])
+    assert prompts.typical_side_mm(cache, ["A"]) == pytest.approx(np.median([3, 7, 13, 13, 7, 3, 3]))

@@ -113,3 +113,52 @@ def test_seed_summary_t_interval():
     low, high = scipy_stats.t.interval(0.95, 2, loc=0.82, scale=scipy_stats.sem([0.8, 0.82, 0.84]))
     assert summary.loc["a", "mean"] == pytest.approx(0.82) and summary.loc["a", "seeds"] == 3
     assert summary.loc["a", "ci_low"] == pytest.approx(low) and summary.loc["a", "ci_high"] == pytest.approx(high)
+
+
+def test_percentile_bootstrap_is_refused_on_few_units_because_it_undercovers():
+    """Three normal values: the percentile bootstrap's nominal 95 % interval covers the true mean far less often (the
+    reason bootstrap_ci refuses n < 10); Student's t interval keeps its 95 %."""
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0.0, 1.0, size=(400, 3))
+    boot = scipy_stats.bootstrap((samples,), np.mean, axis=-1, confidence_level=0.95, n_resamples=999,
+                                 method="percentile", rng=rng)
+    covered = np.mean((boot.confidence_interval.low < 0) & (boot.confidence_interval.high > 0))
+    assert 0.6 < covered < 0.85
+    t_covered = np.mean([low < 0 < high for _, low, high in (stats.t_interval(s) for s in samples)])
+    assert 0.92 < t_covered < 0.98
+    with pytest.raises(GtvError, match="percentile bootstrap of 3 value"):
+        stats.bootstrap_ci([0.8, 0.9, 0.85])
+
+
+def test_minimal_detectable_difference_has_the_power_it_claims():
+    from scipy import stats as scipy_stats
+
+    mdd = stats.minimal_detectable_difference(1.0, 40)
+    assert 0.44 < mdd < 0.47  # (1.96 + 0.84) / √40 = 0.443 with the normal; the t distribution needs a little more
+    rng = np.random.default_rng(1)
+    differences = rng.normal(mdd, 1.0, size=(4000, 40))
+    power = np.mean(scipy_stats.ttest_1samp(differences, 0.0, axis=1).pvalue < 0.05)
+    assert 0.77 < power < 0.83
+    assert stats.minimal_detectable_difference(2.0, 40) == pytest.approx(2 * mdd)
+
+
+def test_paired_against_matches_scipy_on_the_same_patients():
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(2)
+    reference = rng.uniform(0.5, 0.9, 12)
+    model = reference + rng.normal(0.05, 0.05, 12)
+    table = pd.DataFrame({"patient": [f"P{i}" for i in range(12)] * 2 + ["P99"],
+                          "method": ["model"] * 12 + ["box"] * 12 + ["model"],  # P99: scored by the model only
+                          "dice": [*model, *reference, 0.1]})
+    row = stats.paired_against(table, "model", ["box"]).iloc[0]
+    difference = model - reference
+    assert row.n == 12 and row.wins == int((difference > 0).sum())
+    assert row["P (Wilcoxon)"] == pytest.approx(scipy_stats.wilcoxon(model, reference).pvalue)
+    low, high = scipy_stats.t.interval(0.95, 11, loc=difference.mean(), scale=scipy_stats.sem(difference))
+    assert (row["ci low"], row["ci high"]) == (pytest.approx(low), pytest.approx(high))
+    assert row["median difference"] == pytest.approx(np.median(difference))
+    with pytest.raises(GtvError, match="'ellipse'"):
+        stats.paired_against(table, "model", ["ellipse"])

@@ -74,7 +74,9 @@ def test_sweep_defaults_are_the_chapters_parameter_cells(root):
     chapter = defaults(sweeps.CHAPTER)
     assert {name: chapter[name] for name in sweeps.CHAPTER_DEFAULTS} == sweeps.CHAPTER_DEFAULTS
     assert set(sweeps.CHAPTER_PARAMETERS) == set(sweeps.CHAPTER_DEFAULTS)
-    assert defaults(sweeps.SWEEP_CHAPTER)["seeds"] == sweeps.SWEEP_SEEDS
+    sweep_chapter = defaults(sweeps.SWEEP_CHAPTER)
+    assert sweep_chapter["seeds"] == sweeps.SWEEP_SEEDS
+    assert {name: sweep_chapter[name] for name in sweeps.SWEEP_DATA_DEFAULTS} == sweeps.SWEEP_DATA_DEFAULTS
 
 
 def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):

@@ -2,7 +2,9 @@
 
 Items are dicts: ``image`` (1, H, W) float32 in [0, 1], ``label`` (1, H, W) float32 in {0, 1}, ``patient``,
 ``slice_index`` and, when ``box_jitter_px`` is given, ``box`` (4,) float32 (x0, y0, x1, y1) pixels of the
-label's largest component, shifted by up to ``box_jitter_px`` (SAM-Med2D's training prompt; 0 for none).
+label's largest component, shifted by up to ``box_jitter_px`` (SAM-Med2D's training prompt; 0 for none), or drawn
+as a clinic draws it (``box_prompt``, a :class:`~gtvlib.prompts.BoxPrompt`: edges off by a physician's error, one
+loose box per lesion, a box around a click).
 
 Randomness is drawn from ``(seed, epoch, index)``: the same item in the same epoch is always the same, so a
 run resumed from a checkpoint sees exactly the data an uninterrupted run would. Safe with DataLoader workers
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from gtvlib.data.slices.cache import SliceCache
-from gtvlib.prompts import box_from_mask
+from gtvlib.prompts import BoxPrompt, box_from_mask, jitter_edges, lesion_box
 
 
 class SliceDataset(torch.utils.data.Dataset):
@@ -29,11 +31,13 @@ class SliceDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, cache: SliceCache, pairs: list[tuple[str, int]], seed: int = 0, augment: bool = False,
-                 box_jitter_px: int | None = None, shift_px: int = 0):
+                 box_jitter_px: int | None = None, shift_px: int = 0, box_prompt: BoxPrompt | None = None):
         self.cache, self.pairs, self.seed, self.augment, self.box_jitter_px = cache, list(pairs), seed, augment, box_jitter_px
         self.shift_px = shift_px
+        self.box_prompt = None if box_prompt is None or box_prompt.kind == "truth" else box_prompt
         self.epoch = 0
         self._open: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lesions: dict[str, tuple | None] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -48,19 +52,42 @@ class SliceDataset(torch.utils.data.Dataset):
         images, labels = self._open[pid]
         image, label = np.asarray(images[k], dtype=np.float32), np.asarray(labels[k], dtype=bool)
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        box_mask = self._lesion_box_mask(pid, labels, k, rng) if self.box_prompt is not None else None
         if self.augment:
             flip_rows, flip_columns, transpose = rng.integers(0, 2, size=3)
             image, label = (flip_square(array, flip_rows, flip_columns, transpose) for array in (image, label))
+            box_mask = None if box_mask is None else flip_square(box_mask, flip_rows, flip_columns, transpose)
         if self.shift_px > 0:
             shift = rng.integers(-self.shift_px, self.shift_px + 1, size=2)
             shifted = shift_image(label, shift, "constant")
             if shifted.any() or not label.any():  # a shift that pushes the tumour out of the field is not applied
                 image, label = shift_image(image, shift, "edge"), shifted
+                box_mask = None if box_mask is None else shift_image(box_mask, shift, "constant")
         item = {"image": torch.from_numpy(image)[None], "label": torch.from_numpy(label.astype(np.float32))[None],
                 "patient": pid, "slice_index": k}
-        if self.box_jitter_px is not None:
+        if self.box_prompt is not None:
+            lesion = box_mask if box_mask is not None and box_mask.any() else None
+            item["box"] = torch.from_numpy(self.box_prompt.slice_box(label, self.cache.spacing_mm(pid)[1], rng, lesion))
+        elif self.box_jitter_px is not None:
             item["box"] = torch.from_numpy(box_from_mask(label, self.box_jitter_px, rng))
         return item
+
+    def _lesion_box_mask(self, pid: str, labels, k: int, rng) -> np.ndarray | None:
+        """A ``lesion`` prompt's box on slice ``k`` as a mask (S, S) (to be flipped and shifted with the image), its
+        edges jittered anew for this item; None for other prompts or off the lesion."""
+        if self.box_prompt.kind != "lesion":
+            return None
+        if pid not in self._lesions:
+            self._lesions[pid] = lesion_box(np.asarray(labels, bool))
+        found = self._lesions[pid]
+        if found is None or not found[1][k]:
+            return None
+        size = labels.shape[-1]
+        x0, y0, x1, y1 = (int(v) for v in jitter_edges(found[0], self.box_prompt.edge_sd_mm / self.cache.spacing_mm(pid)[1],
+                                                         rng, size))
+        mask = np.zeros((size, size), bool)
+        mask[y0:y1 + 1, x0:x1 + 1] = True
+        return mask
 
 
 def shift_image(array: np.ndarray, shift_rows_columns, padding: str) -> np.ndarray:

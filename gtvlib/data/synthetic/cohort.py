@@ -62,11 +62,13 @@ class Preset:
     noise_scale: float = 1.0  # acquisition: × each patient's noise SD (an "external" scanner or a lower dose)
     kernel_sigma_mm: float = 0.0  # acquisition: in-plane Gaussian SD (mm) of a softer reconstruction kernel
     pet_patients: int = 0  # the first N patients also get an FDG-PET (PT series, IGTV truth), see synthetic.pet
+    tumour_mix: str = "nsclc"  # nsclc (DATA.md's NSCLC mix) or graded (size strata, companions: synthetic.tumour)
 
 
 # Acquisition fields enter a cohort's key and cohort.json only where they differ from these defaults, so the cohorts
 # made before the fields existed keep their keys and bytes.
-ACQUISITION_DEFAULTS = {"noise_scale": 1.0, "kernel_sigma_mm": 0.0, "pet_patients": 0}
+ACQUISITION_DEFAULTS = {"noise_scale": 1.0, "kernel_sigma_mm": 0.0, "pet_patients": 0, "tumour_mix": "nsclc"}
+TUMOUR_MIXES = ("nsclc", "graded")
 
 
 def settings_dict(settings: "Preset") -> dict:
@@ -78,6 +80,9 @@ def settings_dict(settings: "Preset") -> dict:
 PRESETS = {
     # Small enough that generation and every chapter fit the quick profile on a 2-core CPU.
     "quick": Preset(patients=16, matrix=128, pixel_mm=3.5, slice_mm=5.0, slices=(52, 60)),
+    # The quick geometry with graded difficulty: 40 patients, a third of the GTVs under 5 cm³, tumours against the
+    # mediastinum and the pleura, atelectasis and vessels beside them (the segmentation chapters' cohort, 5 folds of 8).
+    "graded": Preset(patients=40, matrix=128, pixel_mm=3.5, slice_mm=5.0, slices=(52, 60), tumour_mix="graded"),
     # The paper's geometry and the size of its local data set (112 patients).
     "paper": Preset(patients=112, matrix=512, pixel_mm=0.977, slice_mm=3.0, slices=(100, 150)),
 }
@@ -106,6 +111,7 @@ def preset(name: str, **overrides) -> Preset:
         ("kernel_sigma_mm", _positive(settings.kernel_sigma_mm, allow_zero=True), "a number of mm ≥ 0 (0 = no extra smoothing)"),
         ("pet_patients", isinstance(settings.pet_patients, int) and 0 <= settings.pet_patients <= settings.patients,
          f"an integer from 0 to the number of patients ({settings.patients})"),
+        ("tumour_mix", settings.tumour_mix in TUMOUR_MIXES, f"one of {TUMOUR_MIXES}"),
         ("four_d_patients", isinstance(settings.four_d_patients, int) and 0 <= settings.four_d_patients <= settings.patients,
          f"an integer from 0 to the number of patients ({settings.patients})"),
     ]
@@ -122,7 +128,10 @@ def _positive(value, allow_zero: bool = False) -> bool:
 
 def cohort_key(settings: Preset, seed: int) -> str:
     """Hash of everything that determines the cohort's bytes."""
-    return settings_key({"preset": settings_dict(settings), "seed": seed, "version": GENERATOR_VERSION}, length=12)
+    key = {"preset": settings_dict(settings), "seed": seed, "version": GENERATOR_VERSION}
+    if settings.tumour_mix != "nsclc":  # the graded mix's own version: changing it leaves the other cohorts' keys alone
+        key["mix_version"] = tumour.MIX_VERSIONS[settings.tumour_mix]
+    return settings_key(key, length=12)
 
 
 def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict:
@@ -131,8 +140,15 @@ def generate_patient(index: int, settings: Preset, seed: int, out: Path) -> dict
     patient_id = f"SYNTH-{index + 1:03d}"
     anatomy_params = anatomy.sample_anatomy(rng)
     shapes = anatomy.build_anatomy(anatomy_params)
-    form = tumour.sample_tumour_form(rng, anatomy_params["contrast_enhanced"])
-    tumour_params = tumour.place_tumour(rng, form, shapes, anatomy.forbidden_organs(shapes))
+    enhanced = anatomy_params["contrast_enhanced"]
+    if settings.tumour_mix == "graded":
+        form = tumour.sample_graded_form(rng, enhanced, index)
+        tumour_params = tumour.place_tumour(rng, form, shapes, anatomy.forbidden_organs(shapes), tumour.GRADED_CATEGORIES)
+        lung = shapes["lungs"]["Lung-Right" if tumour_params["side"] == "right" else "Lung-Left"]
+        tumour_params["companions"] = tumour.sample_companions(rng, tumour_params, enhanced, anatomy_params["blood_hu"], lung)
+    else:
+        form = tumour.sample_tumour_form(rng, enhanced)
+        tumour_params = tumour.place_tumour(rng, form, shapes, anatomy.forbidden_organs(shapes))
     node = (tumour.sample_node(rng, anatomy.station_centres(shapes["landmarks"]), anatomy_params["contrast_enhanced"])
             if rng.random() < settings.node_probability else None)
     nz = int(rng.integers(settings.slices[0], settings.slices[1] + 1))

@@ -24,7 +24,7 @@ from gtvlib.data.synthetic.anatomy import (
     vessel_tree,
 )
 from gtvlib.data.synthetic.shapes import Shape, ellipsoid, tube
-from gtvlib.data.synthetic.tumour import tumour_shapes
+from gtvlib.data.synthetic.tumour import companion_shapes, tumour_shapes
 from gtvlib.util.errors import GtvError
 
 
@@ -185,6 +185,9 @@ def render_patient(anatomy_params: dict, grid: Grid, rng: np.random.Generator, t
     roi_shapes = {"Lung-Left": anatomy["lungs"]["Lung-Left"], "Lung-Right": anatomy["lungs"]["Lung-Right"],
                   "Heart": anatomy["heart"], "Esophagus": anatomy["esophagus"], "Spinal-Cord": anatomy["cord"]}
     if tumour is not None:
+        lung_of_tumour = anatomy["lungs"]["Lung-Right" if tumour["side"] == "right" else "Lung-Left"]
+        for shape, value in companion_shapes(tumour.get("companions")).values():  # not GTV: painted under it
+            paint(shape & lung_of_tumour, value)
         parts = tumour_shapes(tumour)
         gtv = parts["gtv"] - forbidden
         if tumour["part_solid"]:

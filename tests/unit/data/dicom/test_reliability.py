@@ -359,7 +359,7 @@ def test_a_damaged_nifti_is_refused_not_zero_filled(tmp_path, case, expected):
     (["--seed", "-1"], r"seed=-1; expected an integer ≥ 0"),
     (["--workers", "0"], r"workers=0; expected an integer ≥ 1"),
     (["--patients", "2", "--4d", "3"], r"four_d_patients=3; expected an integer from 0 to the number of patients \(2\)"),
-    (["--preset", "huge"], r"preset 'huge' is unknown; expected one of \['paper', 'quick'\]"),
+    (["--preset", "huge"], r"preset 'huge' is unknown; expected one of \['graded', 'paper', 'quick'\]"),
 ])
 def test_the_synth_command_checks_its_arguments_before_any_work(tmp_path, capsys, arguments, expected):
     from gtvlib.data.__main__ import main

@@ -120,7 +120,7 @@ def test_acquisition_settings_change_noise_and_sharpness_not_the_defaults():
 
     quick = synthetic.preset("quick")
     old_fields = {k: v for k, v in asdict(quick).items() if k not in ACQUISITION_DEFAULTS}
-    assert set(ACQUISITION_DEFAULTS) == {"noise_scale", "kernel_sigma_mm", "pet_patients"}
+    assert set(ACQUISITION_DEFAULTS) == {"noise_scale", "kernel_sigma_mm", "pet_patients", "tumour_mix"}
     assert settings_dict(quick) == old_fields
     assert cohort_key(quick, 0) == settings_key({"preset": old_fields, "seed": 0, "version": GENERATOR_VERSION}, length=12)
     noisy = synthetic.preset("quick", noise_scale=2.0)
@@ -175,3 +175,56 @@ def test_impossible_rendering_and_placement_are_gtv_errors():
     everywhere = half_space((0, 0, 1), 1e5)  # every point is "inside a forbidden organ"
     with pytest.raises(GtvError, match="no admissible position for a .* tumour in the (left|right) .* lobe after 4000 draws"):
         tumour.place_tumour(rng, tumour.sample_tumour_form(rng, False), shapes, everywhere)
+
+
+def _graded(index: int, seed: int = 0):
+    """One patient of the graded mix rendered as the cohort renders it (its companions beside the tumour)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    anatomy_params = anatomy.sample_anatomy(rng)
+    shapes = anatomy.build_anatomy(anatomy_params)
+    enhanced = anatomy_params["contrast_enhanced"]
+    form = tumour.sample_graded_form(rng, enhanced, index)
+    tumour_params = tumour.place_tumour(rng, form, shapes, anatomy.forbidden_organs(shapes), tumour.GRADED_CATEGORIES)
+    lung = shapes["lungs"]["Lung-Right" if tumour_params["side"] == "right" else "Lung-Left"]
+    tumour_params["companions"] = tumour.sample_companions(rng, tumour_params, enhanced, anatomy_params["blood_hu"], lung)
+    grid = render.Grid((56, 128, 128), (5.0, 3.5, 3.5), (-222.25, -222.25, anatomy_params["lung_apex_z_mm"] + 15 - 275))
+    hu, masks, _ = render.render_patient(anatomy_params, grid, rng, tumour_params, None)
+    return anatomy_params, tumour_params, grid, hu, masks
+
+
+def test_graded_mix_draws_its_size_strata_in_turn_and_its_locations():
+    volumes = [tumour.sample_graded_form(np.random.default_rng(i), False, i)["volume_cm3"] for i in range(300)]
+    strata = [tumour.size_stratum(v) for v in volumes]
+    assert strata[:6] == ["< 5 cm³", "5–30 cm³", "> 30 cm³"] * 2
+    assert min(volumes) >= 0.5 and max(volumes) <= 100 and strata.count("< 5 cm³") == 100
+    assert synthetic.preset("graded").patients == 40 and synthetic.preset("graded").tumour_mix == "graded"
+    with pytest.raises(GtvError, match="tumour_mix"):
+        synthetic.preset("quick", tumour_mix="hard")
+    # the graded mix is a new preset: the quick cohort keeps its key (its fields at their defaults are not hashed)
+    assert "tumour_mix" not in synthetic.cohort.settings_dict(synthetic.preset("quick"))
+
+
+def test_companions_look_like_tumour_inside_its_box_and_stay_outside_the_gtv():
+    """Atelectasis: soft-tissue HU, touching the tumour, never GTV; its centre is soft tissue on the CT."""
+    found = 0
+    for index in range(6):
+        anatomy_params, tumour_params, grid, hu, masks = _graded(index)
+        gtv = masks["GTV-1"]
+        volume_cm3 = gtv.sum() * 5.0 * 3.5 * 3.5 / 1000
+        assert volume_cm3 == pytest.approx(tumour_params["volume_cm3"], rel=0.5, abs=0.6)  # 0.5 cm³ is 8 voxels
+        atelectasis = tumour_params["companions"]["atelectasis"]
+        if atelectasis is None:
+            continue
+        found += 1
+        shape, value = tumour.companion_shapes(tumour_params["companions"])["atelectasis"]
+        renderer = render.Renderer(grid)
+        collapsed = renderer.mask(shape) & (masks["Lung-Left"] | masks["Lung-Right"]) & ~gtv
+        assert collapsed.sum() >= 2  # rendered inside the lung, not clipped away
+        lung_side = masks["Lung-Right" if tumour_params["side"] == "right" else "Lung-Left"]
+        inner = ndimage.binary_erosion(collapsed, iterations=1) & lung_side
+        if inner.sum() >= 5:
+            assert abs(np.median(hu[inner]) - value) <= 45  # soft tissue (bronchograms and partial volume lower it)
+            assert -100 < np.median(hu[inner]) < 150
+        assert ndimage.binary_dilation(gtv, iterations=2)[collapsed].any()  # it touches the tumour
+        assert -50 <= atelectasis["hu"] <= 150
+    assert found >= 2
