@@ -41,6 +41,32 @@ def prepared_folds(cohort, folds: int, seed: int = 0, **prepare) -> list:
             for _, validation in kfold_splits(cohort.patient_ids, folds, seed)]
 
 
+SLICE_FOLDS_ROOT = "gtv_samgan_folds"  # runs/<this>/: the box-prompted fold runs of chapters 3–5 (keyed by settings)
+
+
+def slice_fold_trainings(folds: list, training: dict, box_prompt: str, edge_sd_mm: float, seed: int = 0,
+                         name: str = "fold") -> list:
+    """The :class:`~gtvlib.training.Training` of each fold (``folds``: prepared slices, one per fold, e.g.
+    :func:`prepared_folds`) with the training settings ``training`` (the training's vocabulary, e.g.
+    :class:`~gtvlib.sweeps.SweepSettings`' ``training``; ``objective`` among them), trained and validated with
+    ``box_prompt`` boxes (:data:`gtvlib.prompts.BOX_PROMPTS`) whose edges are off by ``edge_sd_mm``."""
+    from gtvlib.training import Training
+
+    values = dict(training, box_prompt=box_prompt, prompt_edge_sd_mm=edge_sd_mm)
+    objective = values.pop("objective", "adversarial")
+    return [Training.of("slices", data, objective, **values, seed=seed, name=f"{name}{k}") for k, data in enumerate(folds)]
+
+
+def train_folds(trainings: dict[str, list], workers: int = 1, show_progress: bool = True,
+                root: str = SLICE_FOLDS_ROOT) -> pd.DataFrame:
+    """Train (or reuse, or resume) every label's fold trainings in one job list under ``runs/<root>/``: the job table of
+    :func:`train_jobs` with the label in ``arm``."""
+    from gtvlib.util.paths import runs_dir
+
+    jobs = [Job(label, k, training) for label, folds in trainings.items() for k, training in enumerate(folds)]
+    return train_jobs(jobs, runs_dir() / root, workers, show_progress, "folds").rename(columns={"label": "arm"})
+
+
 @dataclass(frozen=True)
 class Job:
     """One run to train: a :class:`~gtvlib.training.plan.Training` (its route holding one fold's data: prepared slices,

@@ -99,6 +99,9 @@ BOX_PROMPTS = ("truth", "drawn", "lesion", "click")
 PROMPT_COST = {"truth": "one exact box per tumour slice (an oracle)", "drawn": "one box per tumour slice",
                "lesion": "one box and two slice marks per patient", "click": "one click per tumour slice"}
 EDGE_SD_MM = 3.0  # SD of a drawn box edge (mm): physicians' in-plane GTV edge spread is of this size
+# how the tables name each prompt (the oracle first, the cheapest last)
+PROMPT_LABELS = {"truth": "exact box per slice (oracle)", "drawn": "drawn box per slice",
+                 "lesion": "one box per lesion", "click": "click + typical square"}
 
 
 def mask_box(mask: np.ndarray) -> np.ndarray | None:
@@ -231,3 +234,14 @@ def typical_side_mm(cache, patient_ids: list[str]) -> float:
     if not sides:
         raise GtvError(f"the patients {patient_ids} have no tumour slice; expected some to measure a typical extent")
     return float(np.median(sides))
+
+
+def prompt_makers(edge_sd_mm: float = EDGE_SD_MM) -> dict:
+    """Table label (:data:`PROMPT_LABELS`) → a function of a fold's prepared slices giving its :class:`BoxPrompt` (a
+    click's square is that fold's training patients' median tumour extent, never the scored patients')."""
+    def maker(kind):
+        if kind == "click":
+            return lambda data: BoxPrompt("click", edge_sd_mm, typical_side_mm(data.cache, data.training_ids))
+        return lambda data: BoxPrompt(kind, edge_sd_mm)
+
+    return {label: maker(kind) for kind, label in PROMPT_LABELS.items()}

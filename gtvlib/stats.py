@@ -281,3 +281,30 @@ def paired_against(table: pd.DataFrame, method: str, references, value: str = "d
                      "wins": int((difference > 0).sum()), "P (Wilcoxon)": p,
                      "detectable at 80 % power": minimal_detectable_difference(sd, len(both)) if sd > 0 else 0.0})
     return pd.DataFrame(rows)
+
+
+def ar1_curves(phi: float, epochs: int, count: int, rng: np.random.Generator, sd: float = 1.0) -> np.ndarray:
+    """``count`` stationary AR(1) curves (count, epochs) of mean 0: x_t = φ x_{t−1} + ε_t, ε ~ N(0, sd²(1 − φ²)),
+    so every value has SD ``sd`` and neighbouring epochs correlate by φ (a training curve around its level)."""
+    if not -1 < phi < 1:
+        raise GtvError(f"phi={phi}; expected an autocorrelation strictly between −1 and 1")
+    if epochs < 2 or count < 1:
+        raise GtvError(f"epochs={epochs}, count={count}; expected at least 2 epochs and 1 curve")
+    out = np.empty((count, epochs))
+    out[:, 0] = rng.normal(0.0, sd, count)
+    noise = rng.normal(0.0, sd * np.sqrt(1 - phi ** 2), (count, epochs))
+    for t in range(1, epochs):
+        out[:, t] = phi * out[:, t - 1] + noise[:, t]
+    return out
+
+
+def epochwise_false_positive_rate(phi: float, epochs: int, pairs: int = 2000, seed: int = 0,
+                                  alpha: float = 0.05) -> float:
+    """How often Figure 7's test (a two-sided Welch t-test on the epoch-wise values of two runs) finds a difference at
+    ``alpha`` between two runs that do *not* differ: ``pairs`` pairs of AR(1) curves of the same mean with lag-1
+    autocorrelation ``phi`` over ``epochs`` epochs. Independent epochs (φ = 0) give ``alpha``; correlated ones more,
+    because the test counts every epoch as a new sample."""
+    rng = np.random.default_rng(seed)
+    first, second = ar1_curves(phi, epochs, pairs, rng), ar1_curves(phi, epochs, pairs, rng)
+    p = stats.ttest_ind(first, second, axis=1, equal_var=False).pvalue
+    return float(np.mean(p < alpha))

@@ -2,8 +2,9 @@
 
 ``python -m gtvlib.book sweep NAME [--profile P]`` runs one of :data:`GRIDS` with the training settings
 of a profile (:data:`CHAPTER_DEFAULTS` — the GTV-SAMGAN chapter's parameters, which a test holds equal to its
-notebook's ``parameters`` cell — overlaid with the ``03_train_gtv_samgan`` values of ``profiles.yaml``: the
-chapter's own run is one configuration of the ``ablation`` grid, so the chapters share it):
+notebook's ``parameters`` cell — overlaid with the ``03_train_gtv_samgan`` values of ``profiles.yaml``) on a 4:1
+patient split of that chapter's cohort (chapters 3 and 4 score theirs out of fold on 5 folds instead; chapter 6
+trains its one segmentation run here):
 
 * ``ablation`` (Table 3): SAM-Med2D; + GTV-MFIT; + GAN; + GAN + GTV-MFIT (GTV-SAMGAN);
 * ``loss_weights`` (Table 4): FL/Dice/MaskIoU/Mean weights 10/1/1/1, 20/0.5/0.5/1, 20/1/1/0.1, 20/1/1/1;
@@ -34,17 +35,15 @@ from gtvlib.util.atomic import write_text_atomic
 from gtvlib.util.errors import GtvError
 
 CHAPTER = "03_train_gtv_samgan"  # its parameters are the sweeps' training settings
-SWEEP_CHAPTER = "04_ablations"  # its ``seeds`` parameter is the number of seeds
 # The GTV-SAMGAN chapter's defaults of the names the sweeps read (its notebook's parameters cell; a test holds them
-# equal), and the ablation chapter's default number of seeds.
+# equal); a sweep trains SWEEP_SEEDS seeds unless told otherwise.
 CHAPTER_DEFAULTS = {"model_name": "sam_med2d_tiny", "mode": "gan", "epochs": 12, "batch_size": 8, "learning_rate": 2.0e-3,
                     "train_encoder": "all", "augment": True, "box_jitter_px": 1, "shift_px": 8,
                     "schedule": "warmup_cosine", "keep_checkpoints": 1, "checkpoint": "", "allow_unsafe_pickle": False,
-                    "dataset": "synthetic", "seed": 0, "window": "hcf_paper", "mfit_multiple": 32}
+                    "dataset": "synthetic", "preset": "graded", "seed": 0, "window": "hcf_paper", "mfit_multiple": 32}
 SWEEP_SEEDS = 3
-# The sweeps' cohort and split are the ablation chapter's parameters (chapter 3 scores its own cohort out of fold):
-# the 16-patient quick cohort split 4:1, a test holds them equal to that chapter's parameters cell.
-SWEEP_DATA_DEFAULTS = {"preset": "quick", "validation_fraction": 0.2}
+# Chapters 3 and 4 score their cohort out of fold; a sweep (and chapter 6's one segmentation run) splits it 4:1.
+SWEEP_DATA_DEFAULTS = {"validation_fraction": 0.2}
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ GRIDS: dict[str, list[GridPoint]] = {
         GridPoint("unet", "U-Net (MONAI UNet)", {"model": "unet", **_PROMPT_FREE}),
         GridPoint("unetpp", "UNet++ (MONAI BasicUNetPlusPlus)", {"model": "unetpp", **_PROMPT_FREE}),
         GridPoint("unetpp_ds", "UNet++ deep supervision", {"model": "unetpp_ds", **_PROMPT_FREE}),
-        GridPoint("swin_unetr", "SwinUNETR 2-D (for SwinU-Net)", {"model": "swin_unetr", **_PROMPT_FREE}),
-        GridPoint("dynunet", "nnU-Net architecture (MONAI DynUNet)", {"model": "dynunet", **_PROMPT_FREE}),
+        GridPoint("swin_unetr", "SwinUNETR 2-D (MONAI; not Swin-Unet)", {"model": "swin_unetr", **_PROMPT_FREE}),
+        GridPoint("dynunet", "DynUNet (MONAI; nnU-Net's architecture, not its pipeline)", {"model": "dynunet", **_PROMPT_FREE}),
         GridPoint("attention_unet", "Attention U-Net (MONAI AttentionUnet)", {"model": "attention_unet", **_PROMPT_FREE}),
     ],
 }
@@ -101,7 +100,7 @@ _TRAINING_PARAMETERS = {"model_name": "model", "mode": "objective", "epochs": "e
                         "allow_unsafe_pickle": "allow_unsafe_pickle"}
 OBJECTIVE_OF_MODE = {"gan": "adversarial", "supervised": "supervised"}  # the chapter's ``mode`` → objective
 _DATA_PARAMETERS = ("dataset", "preset", "seed", "window", "mfit_multiple", "validation_fraction")
-CHAPTER_PARAMETERS = (*_TRAINING_PARAMETERS, "dataset", "seed", "window", "mfit_multiple")  # the chapter-3 names the sweeps read
+CHAPTER_PARAMETERS = (*_TRAINING_PARAMETERS, "dataset", "preset", "seed", "window", "mfit_multiple")  # the chapter-3 names the sweeps read
 
 
 @dataclass
@@ -131,8 +130,8 @@ def settings_from_parameters(parameters: dict, seeds=(0, 1, 2), profile: str = "
 
 def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettings:
     """The settings of ``profile``: :data:`CHAPTER_DEFAULTS` overlaid with the profile's values for every notebook
-    and for the GTV-SAMGAN chapter (``profiles.yaml``); ``seeds`` (default: the profile's ``seeds`` of the ablation
-    chapter, else :data:`SWEEP_SEEDS`) seeds 0 … n − 1."""
+    and for the GTV-SAMGAN chapter (``profiles.yaml``); ``seeds`` (default:
+    :data:`SWEEP_SEEDS`) seeds 0 … n − 1."""
     from gtvlib.book.profiles import load_profiles
     from gtvlib.util.paths import project_root
 
@@ -145,10 +144,9 @@ def sweep_settings(profile: str = "quick", root=None, seeds=None) -> SweepSettin
     def values_for(stem: str, names) -> dict:  # the profile's values a notebook declaring ``names`` receives
         return {**{k: v for k, v in chosen.parameters.items() if k in names}, **chosen.notebooks.get(stem, {})}
 
-    parameters = {**CHAPTER_DEFAULTS, **values_for(CHAPTER, CHAPTER_DEFAULTS), **SWEEP_DATA_DEFAULTS,
-                  **values_for(SWEEP_CHAPTER, SWEEP_DATA_DEFAULTS)}
+    parameters = {**CHAPTER_DEFAULTS, **values_for(CHAPTER, CHAPTER_DEFAULTS), **SWEEP_DATA_DEFAULTS}
     if seeds is None:
-        seeds = range(int(values_for(SWEEP_CHAPTER, ("seeds",)).get("seeds", SWEEP_SEEDS)))
+        seeds = range(SWEEP_SEEDS)
     return settings_from_parameters(parameters, seeds, profile)
 
 

@@ -3,10 +3,10 @@ stages, and its paper's published numbers (labelled as the paper's, never typed 
 module calls the stages (data, training, evaluation, inference, sweeps) and never another chapter.
 
 =======================  ==========================================================================
-``ch03_train_gtv_samgan`` GTV-SAMGAN (seed 000): the paper's Table-1 result, this run's last epoch beside it, its
-                         margin over the box references that need no training
-``ch04_ablations``       GTV-SAMGAN's Tables 1, 3 and 4 beside the sweeps that retrain them, the two rankings,
-                         each configuration's margin over the references, the final models' evaluations
+``ch03_train_gtv_samgan`` GTV-SAMGAN (seed 000): the paper's Table-1 result; the out-of-fold scores under each
+                         prompt beside the references, paired tests, strata by size and location
+``ch04_ablations``       GTV-SAMGAN's ablation on chapter 3's folds: the arms, their paired contrasts beside the
+                         paper's Table-3 differences, the constant-rate stability runs; Tables 1, 3 and 4
 ``ch06_recurrence``      SCLC recurrence (seed 003): the paper's numbers, the features recomputed with other
                          primaries (a model's GTV, the reference grown or shrunk)
 ``ch07_hcf_cascade``     HCF (seed 001): the cascade's trainings as fold jobs, its ablation rows beside the

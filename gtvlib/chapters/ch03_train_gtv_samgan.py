@@ -18,52 +18,14 @@ PAPER = {"Dice (%)": 83.74, "sensitivity (%)": 84.28, "specificity (%)": 99.98}
 PAPER_SLICES = {"training": 1139, "validation": 302}
 PAPER_EPOCHS = 100
 
-# Prompt labels of the chapter's tables → prompt kind of gtvlib.prompts (the oracle first, the cheapest last)
-PROMPT_LABELS = {"truth": "exact box per slice (oracle)", "drawn": "drawn box per slice",
-                 "lesion": "one box per lesion", "click": "click + typical square"}
 METHOD_LABELS = {"model": "GTV-SAMGAN (out of fold)", "prompt_box": "box itself", "prompt_ellipse": "inscribed ellipse",
                  "prompt_threshold": "Otsu threshold in the box"}
 
 
-def fold_trainings(folds: list, parameters: dict, box_prompt: str, edge_sd_mm: float) -> list:
-    """The :class:`~gtvlib.training.Training` of each fold (``folds``: prepared slices, one per fold) from the
-    chapter's parameters (its names, e.g. ``learning_rate``), trained with ``box_prompt`` boxes."""
-    from gtvlib import sweeps
-    from gtvlib.training import Training
-
-    settings = sweeps.settings_from_parameters(parameters)
-    values = dict(settings.training, box_prompt=box_prompt, prompt_edge_sd_mm=edge_sd_mm)
-    objective = values.pop("objective", "adversarial")
-    seed = int(parameters.get("seed", 0))
-    return [Training.of("slices", data, objective, **values, seed=seed, name=f"fold{k}") for k, data in enumerate(folds)]
-
-
-def train_folds(folds: list, trainings: list, workers: int = 1, show_progress: bool = True) -> pd.DataFrame:
-    """Train (or reuse, or resume) every fold under ``runs/gtv_samgan_folds/``; the job table of
-    :func:`gtvlib.crossval.train_jobs` (label, fold, model, status, run, seconds)."""
-    from gtvlib.crossval import Job, train_jobs
-    from gtvlib.util.paths import runs_dir
-
-    jobs = [Job("gtv_samgan", k, training) for k, training in enumerate(trainings)]
-    return train_jobs(jobs, runs_dir() / "gtv_samgan_folds", workers, show_progress, "folds")
-
-
-def prompt_makers(edge_sd_mm: float) -> dict:
-    """Table label → a function of a fold's prepared slices giving its :class:`~gtvlib.prompts.BoxPrompt` (the click's
-    square is the fold's training patients' median tumour extent)."""
-    from gtvlib.prompts import BoxPrompt, typical_side_mm
-
-    def maker(kind):
-        if kind == "click":
-            return lambda data: BoxPrompt("click", edge_sd_mm, typical_side_mm(data.cache, data.training_ids))
-        return lambda data: BoxPrompt(kind, edge_sd_mm)
-
-    return {label: maker(kind) for kind, label in PROMPT_LABELS.items()}
-
-
 def median_table(scores: pd.DataFrame, value: str = "dice") -> pd.DataFrame:
-    """Median [IQR] of ``value`` per prompt (rows, the order of :data:`PROMPT_LABELS`) and method (columns), with the
+    """Median [IQR] of ``value`` per prompt (rows, the order of :data:`gtvlib.prompts.PROMPT_LABELS`) and method (columns), with the
     prompts given per patient (median)."""
+    from gtvlib.prompts import PROMPT_LABELS
     from gtvlib.stats import median_iqr
 
     table = scores.pivot_table(index="prompt", columns="method", values=value, aggfunc=median_iqr)

@@ -26,7 +26,7 @@ import importlib
 import importlib.util
 import sys
 import types
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -298,6 +298,16 @@ def build_sam_med2d_tiny() -> SamMed2D:
     return SamMed2D(TINY)
 
 
+# The tiny model without the zoom: it sees the crop's own pixels, so GTV-MFIT (which sets how many mm a pixel of the
+# model input is) can change what the tumour looks like at the input (chapter 4's GTV-MFIT arms).
+TINY_NO_ZOOM = replace(TINY, prompt_zoom=0.0)
+
+
+def build_sam_med2d_tiny_no_zoom() -> SamMed2D:
+    """The tiny SAM-Med2D without the prompt-centred zoom (the input is the crop resized to 64 px)."""
+    return SamMed2D(TINY_NO_ZOOM)
+
+
 def input_windows(config: SamMed2DConfig, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """The windows (B, 3) (left, top, side) a model of ``config`` sees on a ``size`` image for boxes (B, 4):
     :func:`zoom_windows` with ``prompt_zoom``, else the whole image."""
@@ -365,4 +375,6 @@ REGISTRY = {
                              ("sam_med2d_b", "sam_vit_b")),
     "sam_med2d_tiny": _spec("sam_med2d_tiny", build_sam_med2d_tiny, TINY,
                             "SAM-Med2D tiny with adapters, 2 encoder blocks of width 32, prompt-centred zoom ×2", ()),
+    "sam_med2d_tiny_no_zoom": _spec("sam_med2d_tiny_no_zoom", build_sam_med2d_tiny_no_zoom, TINY_NO_ZOOM,
+                                    "SAM-Med2D tiny with adapters, 2 encoder blocks of width 32, no zoom", ()),
 }

@@ -227,7 +227,7 @@ def test_an_unknown_model_lists_the_registered_ones():
     expected = (r"model 'sam_vit_h' is not registered; expected one of \['attention_unet', 'dynunet', 'hcf_classifier', "
                 r"'hcf_classifier_w16', 'igtv', 'igtv_ct', 'igtv_ct_small', 'igtv_mamba', 'igtv_mamba_small', 'igtv_pet', "
                     r"'igtv_pet_small', 'igtv_plain', 'igtv_plain_small', 'igtv_small', "
-                    r"'prompt_box', 'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_vit_b', "
+                    r"'prompt_box', 'prompt_ellipse', 'prompt_threshold', 'sam_med2d_tiny', 'sam_med2d_tiny_no_zoom', 'sam_med2d_vit_b', "
                 r"'sanet', 'sanet_authors_warp', 'sanet_authors_warp_w16', 'sanet_no_alignment', 'sanet_no_alignment_w16', "
                 r"'sanet_no_ppm', 'sanet_no_ppm_w16', 'sanet_w16', 'swin_unetr', 'unet', 'unet3d', 'unet3d_small', 'unetpp', "
                 r"'unetpp_ds'\]")

@@ -115,3 +115,35 @@ def test_prompt_boxes_are_seeded_per_patient_not_per_company():
     assert all(np.array_equal(both[key], alone[key]) for key in alone)
     assert not np.array_equal(both[("A", 3)], prompts.prompt_boxes(drawn, cache, ["A"], seed=1)[("A", 3)])
     assert prompts.typical_side_mm(cache, ["A"]) == pytest.approx(np.median([3, 7, 13, 13, 7, 3, 3]))
+
+
+class _ImageCache(_Cache):
+    def load(self, pid):
+        labels = self.volumes[pid]
+        return labels.astype(np.float32), labels
+
+
+def test_training_boxes_follow_the_prompt_through_flips_and_shifts():
+    """A lesion box drawn without error always holds the whole tumour of every slice, whatever the augmentation; a
+    drawn box per slice moves its edges independently (not a shift of the whole box)."""
+    from gtvlib.data.slices.dataset import SliceDataset
+
+    labels = _lesion()
+    cache = _ImageCache({"A": labels})
+    pairs = [("A", k) for k in range(1, 7)]
+    lesion = SliceDataset(cache, pairs, seed=0, augment=True, box_jitter_px=1, shift_px=4,
+                          box_prompt=prompts.BoxPrompt("lesion", 0.0))
+    for epoch in range(4):
+        lesion.set_epoch(epoch)
+        for index in range(len(pairs)):
+            item = lesion[index]
+            x0, y0, x1, y1 = item["box"].numpy().astype(int)
+            label = item["label"][0].numpy() > 0
+            assert label[y0:y1 + 1, x0:x1 + 1].sum() == label.sum()
+            assert (x1 - x0, y1 - y0) in ((12, 12),)  # the lesion's box (13 px), not the slice's own
+    drawn = SliceDataset(cache, pairs, seed=0, box_prompt=prompts.BoxPrompt("drawn", 3.0))
+    offsets = set()
+    for epoch in range(30):
+        drawn.set_epoch(epoch)
+        offsets.add(tuple(drawn[2]["box"].numpy() - prompts.box_from_mask(labels[3])))
+    assert len(offsets) > 10 and any(o[0] != o[2] for o in offsets)  # edges move on their own

@@ -162,3 +162,15 @@ def test_paired_against_matches_scipy_on_the_same_patients():
     assert row["median difference"] == pytest.approx(np.median(difference))
     with pytest.raises(GtvError, match="'ellipse'"):
         stats.paired_against(table, "model", ["ellipse"])
+
+
+def test_epochwise_tests_on_curves_that_do_not_differ_reject_too_often_when_epochs_correlate():
+    curves = stats.ar1_curves(0.7, 400, 200, np.random.default_rng(3))
+    lag1 = np.mean([acf(c, nlags=1, fft=False)[1] for c in curves])
+    assert lag1 == pytest.approx(0.7, abs=0.03) and curves.std() == pytest.approx(1.0, abs=0.05)
+    independent = stats.epochwise_false_positive_rate(0.0, 40, pairs=4000)
+    assert independent == pytest.approx(0.05, abs=0.012)  # the nominal level when epochs are independent
+    correlated = [stats.epochwise_false_positive_rate(phi, 40, pairs=4000) for phi in (0.3, 0.6, 0.9)]
+    assert correlated == sorted(correlated) and correlated[1] > 0.15 and correlated[2] > 0.4
+    with pytest.raises(GtvError, match="phi=1"):
+        stats.ar1_curves(1, 10, 2, np.random.default_rng(0))

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from gtvlib import sweeps
 from gtvlib.book.__main__ import main as book_main
@@ -52,7 +51,7 @@ def test_grids_name_the_papers_configurations():
 def test_profile_settings_are_the_chapters(root):
     quick = sweeps.sweep_settings("quick", root)
     assert quick.training["model"] == "sam_med2d_tiny" and quick.training["objective"] == "adversarial"
-    assert quick.data["preset"] == "quick" and len(quick.seeds) >= 3
+    assert quick.data["preset"] == "graded" and quick.data["validation_fraction"] == 0.2 and len(quick.seeds) >= 3
     paper = sweeps.sweep_settings("paper", root)
     assert paper.training["model"] == "sam_med2d_vit_b" and paper.training["epochs"] == 100
     assert paper.training["schedule"] == "constant" and paper.training["train_encoder"] == "adapters"
@@ -62,7 +61,7 @@ def test_profile_settings_are_the_chapters(root):
 
 def test_sweep_defaults_are_the_chapters_parameter_cells(root):
     """The library reads no notebook: the sweeps' defaults are typed once in gtvlib.sweeps, and this test holds them
-    equal to the GTV-SAMGAN chapter's parameters cell (and the number of seeds to the ablation chapter's)."""
+    equal to the GTV-SAMGAN chapter's parameters cell."""
     import ast
 
     from gtvlib.book.profiles import declared_parameters
@@ -74,9 +73,6 @@ def test_sweep_defaults_are_the_chapters_parameter_cells(root):
     chapter = defaults(sweeps.CHAPTER)
     assert {name: chapter[name] for name in sweeps.CHAPTER_DEFAULTS} == sweeps.CHAPTER_DEFAULTS
     assert set(sweeps.CHAPTER_PARAMETERS) == set(sweeps.CHAPTER_DEFAULTS)
-    sweep_chapter = defaults(sweeps.SWEEP_CHAPTER)
-    assert sweep_chapter["seeds"] == sweeps.SWEEP_SEEDS
-    assert {name: sweep_chapter[name] for name in sweeps.SWEEP_DATA_DEFAULTS} == sweeps.SWEEP_DATA_DEFAULTS
 
 
 def test_sweep_trains_then_skips_finished_runs(data_for, tmp_path):
@@ -119,19 +115,28 @@ def test_command_line_refuses_unknown_sweeps_and_configurations(capsys, root):
     assert "no configuration ['bogus']" in capsys.readouterr().err
 
 
-def test_reference_margins_use_each_configurations_crop(data_for):
-    from gtvlib.evaluation.slices import references_beside
+def test_ablation_contrasts_are_paired_per_patient_beside_the_papers_rows():
+    import numpy as np
 
-    summary = pd.DataFrame([{"config": "sam_med2d", "label": "SAM-Med2D", "slice_dice_mean": 0.5, "patient_dice_median_mean": 0.6},
-                            {"config": "gan_mfit", "label": "GTV-SAMGAN", "slice_dice_mean": 0.99, "patient_dice_median_mean": 0.98}])
-    margins = ablations.reference_margins(summary, _settings(), data_for).set_index("config")
-    assert margins.crop.to_dict() == {"sam_med2d": "none", "gan_mfit": "mfit"}
-    for config, crop in (("sam_med2d", "none"), ("gan_mfit", "mfit")):
-        references = references_beside({}, data_for(crop).cache, data_for(crop).validation_ids, torch.device("cpu"))
-        row = margins.loc[config]
-        assert row.best_reference_slice_dice == pytest.approx(references.dice.max())
-        assert row.slice_margin == pytest.approx(row.slice_dice - references.dice.max())
-        assert row.patient_margin == pytest.approx(row.patient_dice_median - references.patient_dice_median.max())
-        assert row.best_slice_reference == references.dice.idxmax().split(" ")[0]
-    assert margins.loc["sam_med2d", "slice_margin"] < 0 < margins.loc["gan_mfit", "slice_margin"]
+    from gtvlib import stats
+
+    rng = np.random.default_rng(0)
+    patients = [f"P{i}" for i in range(12)]
+    base = rng.uniform(0.5, 0.8, 12)
+    arms = {"gan_zoom": base + 0.05, "supervised_zoom": base, "supervised_mfit": base + rng.normal(0, 0.02, 12),
+            "supervised_whole": base}
+    scores = pd.DataFrame([{"patient": p, "method": arm, "dice": d} for arm, values in arms.items()
+                           for p, d in zip(patients, values)])
+    table = ablations.contrast_table(scores)
+    gan = table.loc["GAN (adversarial − supervised)"]
+    assert gan["mean difference"] == pytest.approx(0.05) and gan.wins == 12 and gan.n == 12
+    assert gan["paper: difference of slice Dice"] == pytest.approx((83.74 - 81.40) / 100)
+    mfit = table.loc["GTV-MFIT (crop − whole image)"]
+    expected = stats.paired_against(scores, "supervised_mfit", ["supervised_whole"]).iloc[0]
+    assert mfit["P (Wilcoxon)"] == pytest.approx(expected["P (Wilcoxon)"])
+    assert mfit["paper: difference of slice Dice"] == pytest.approx((81.40 - 76.05) / 100)
+    assert list(ablations.published_tables()["Table 3 (ablation)"].index) == list(ablations.TABLE3)
+
+
+def test_prompt_free_baselines_train_at_the_papers_batch():
     assert sweeps.grid("baselines")[0].overrides["batch_size"] == 4  # prompt-free networks: the paper's batch

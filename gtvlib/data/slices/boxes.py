@@ -3,9 +3,9 @@
 Boxes are half-open pixel ranges, rows [row0, row1) and columns [col0, col1); they are reported as
 ``[x0, y0, x1, y1]`` (column, row), the GTV-SAMGAN paper's format.
 
-* **GTV-MFIT**: the smallest rectangle covering every *training* tumour slice's tight box, enlarged to a
-  square whose side is a multiple of 64 (or the model input), and applied unchanged to validation and
-  test slices.
+* **GTV-MFIT**: the smallest rectangle covering every *training* tumour slice's tight box (the paper's "minimal
+  cropping size"), enlarged to a square whose side we round up to a multiple of a chosen number of pixels (the
+  paper states no rounding: its two crops are 256 and 342 px), and applied unchanged to validation and test slices.
 * **Body crop**: the bounding box of the body (HU > −500, largest component) ± 12 px. The paper crops every
   image to its own box and resizes it to 512²; :func:`body_square` takes the union over the training patients
   and makes it square instead, so that a cohort keeps one model grid with square pixels.
