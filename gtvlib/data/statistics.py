@@ -162,7 +162,7 @@ def case_facts(cohort: Cohort):
     from the generator), its size stratum (``< 5 cm³``, ``5–30 cm³``, ``> 30 cm³``), its location (``central``:
     against the mediastinum or hilum; ``juxta-pleural``; ``peripheral``), whether it is part-solid, spiculated, has
     atelectasis or a vessel beside it, and an involved node. Real cohorts have no generator parameters: the volume
-    comes from the label and the rest is unknown (NaN)."""
+    comes from the GTV masks, the location is ``unknown`` and the rest NaN."""
     import pandas as pd
 
     from gtvlib.data.synthetic.tumour import size_stratum
@@ -174,7 +174,8 @@ def case_facts(cohort: Cohort):
             volume = cohort.load(pid)
             gtv = np.any([mask for name, mask in volume.masks.items() if name.startswith("GTV")], axis=0)
             cm3 = volume_cm3(gtv, volume.spacing_mm)
-            rows.append({"patient": pid, "gtv_cm3": cm3, "size": size_stratum(cm3)})
+            rows.append({"patient": pid, "gtv_cm3": cm3, "size": size_stratum(cm3), "location": "unknown",
+                         **{name: float("nan") for name in ("part_solid", "spiculated", "atelectasis", "vessel", "node")}})
             continue
         tumour = params["tumour"]
         companions = tumour.get("companions") or {}

@@ -115,7 +115,7 @@ def test_identifying_values_of_a_clinic_export_reach_no_chapter_cache_run_or_pag
     env = {**os.environ, "GTVLIB_DATA": str(data), "GTVLIB_CACHE": str(cache), "GTVLIB_RUNS": str(runs), "GTVLIB_BATCH": "1"}
 
     told = _run(["-m", "gtvlib.book", "--root", str(project), "run", "--profile", "quick", "--no-progress",
-                 "--only", *CHAPTERS, "-p", "dataset", "local", "-p", "epochs", "2", "-p", "mfit_multiple", "128",
+                 "--only", *CHAPTERS, "-p", "dataset", "local", "-p", "epochs", "2", "-p", "mfit_multiple", "128", "-p", "folds", "3",
                  "-p", "ct_file", str(inputs / "ct.dcm"), "-p", "rtstruct_file", str(inputs / "rtstruct.dcm")], project, env)
     told += _run(["-m", "gtvlib.book", "--root", str(project), "build"], project, env)
     told += _run(["-m", "gtvlib.data", "export-nnunet", "--dataset", "local", "--out", str(tmp_path / "nnunet")], project, env)
