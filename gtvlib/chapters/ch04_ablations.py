@@ -42,22 +42,29 @@ TABLE4 = {"10FL+1Dice+1MaskIoU+1Mean": 83.40, "20FL+0.5Dice+0.5MaskIoU+1Mean": 8
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm of the ablation: its ``label``, the registry model, the chapter's ``mode`` (gan or supervised), the
-    crop of its slices (``mfit`` or ``none``) and whether it validates after every epoch (chapter 3's arm, whose curves
-    are drawn) or only after the last (the others: only their final models are scored)."""
+    """One arm of the ablation: its ``label``, whether it keeps chapter 3's model as it is (``zoom``; else the model's
+    variant without the prompt zoom, :data:`WITHOUT_ZOOM`), the chapter's ``mode`` (gan or supervised), the crop of
+    its slices (``mfit`` or ``none``) and whether it validates after every epoch (chapter 3's arm, whose curves are
+    drawn) or only after the last (the others: only their final models are scored)."""
 
     label: str
-    model: str
+    zoom: bool
     mode: str
     crop: str
     curves: bool = False
 
+    def model(self, chapter_model: str) -> str:
+        """The registry model of this arm when chapter 3 trains ``chapter_model``."""
+        return chapter_model if self.zoom else WITHOUT_ZOOM.get(chapter_model, chapter_model)
 
+
+# chapter 3's model → the same model without the prompt zoom (models that never zoom, e.g. ViT-B, stay themselves)
+WITHOUT_ZOOM = {"sam_med2d_tiny": "sam_med2d_tiny_no_zoom"}
 ARMS = {
-    "gan_zoom": Arm("GTV-SAMGAN (GAN + GTV-MFIT, zoom): chapter 3", "sam_med2d_tiny", "gan", "mfit", curves=True),
-    "supervised_zoom": Arm("SAM-Med2D + GTV-MFIT, no GAN (zoom)", "sam_med2d_tiny", "supervised", "mfit"),
-    "supervised_mfit": Arm("SAM-Med2D + GTV-MFIT, no zoom", "sam_med2d_tiny_no_zoom", "supervised", "mfit"),
-    "supervised_whole": Arm("SAM-Med2D, whole image, no zoom", "sam_med2d_tiny_no_zoom", "supervised", "none"),
+    "gan_zoom": Arm("GTV-SAMGAN (GAN + GTV-MFIT, zoom): chapter 3", True, "gan", "mfit", curves=True),
+    "supervised_zoom": Arm("SAM-Med2D + GTV-MFIT, no GAN (zoom)", True, "supervised", "mfit"),
+    "supervised_mfit": Arm("SAM-Med2D + GTV-MFIT, no zoom", False, "supervised", "mfit"),
+    "supervised_whole": Arm("SAM-Med2D, whole image, no zoom", False, "supervised", "none"),
 }
 # contrast → (arm with the component, arm without it), and the paper's Table 3 rows they stand for
 CONTRASTS = {"GAN (adversarial − supervised)": ("gan_zoom", "supervised_zoom"),
@@ -75,7 +82,7 @@ def arm_trainings(arm: Arm, folds: list, training: dict, box_prompt: str, edge_s
 
     if arm.mode not in OBJECTIVE_OF_MODE:
         raise GtvError(f"arm {arm.label!r}: mode {arm.mode!r}; expected one of {sorted(OBJECTIVE_OF_MODE)}")
-    values = dict(training, model=arm.model, objective=OBJECTIVE_OF_MODE[arm.mode])
+    values = dict(training, model=arm.model(training["model"]), objective=OBJECTIVE_OF_MODE[arm.mode])
     if not arm.curves:
         values["validate_every"] = int(values.get("epochs", 1))
     return slice_fold_trainings(folds, values, box_prompt, edge_sd_mm, seed)
@@ -149,7 +156,8 @@ def stability_trainings(data, training: dict, box_prompt: str, edge_sd_mm: float
     out = {}
     for name in ("gan_zoom", "supervised_zoom"):
         arm = ARMS[name]
-        values = dict(training, model=arm.model, schedule="constant", epochs=epochs, steps_per_epoch=steps_per_epoch,
+        values = dict(training, model=arm.model(training["model"]), schedule="constant", epochs=epochs,
+                      steps_per_epoch=steps_per_epoch,
                       box_prompt=box_prompt, prompt_edge_sd_mm=edge_sd_mm)
         values.pop("objective", None)
         out[name] = [Training.of("slices", data, OBJECTIVE_OF_MODE[arm.mode], **values, seed=int(s), name=f"stability-seed{s}")

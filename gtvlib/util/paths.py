@@ -25,7 +25,7 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
     for folder in (here, *here.parents):
         if all((folder / marker).is_file() for marker in _MARKERS):
             return folder
-    package_checkout = Path(__file__).resolve().parents[1]
+    package_checkout = Path(__file__).resolve().parents[2]  # gtvlib/util/paths.py → the checkout
     if all((package_checkout / marker).is_file() for marker in _MARKERS):
         return package_checkout
     raise GtvError(

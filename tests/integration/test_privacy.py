@@ -116,6 +116,7 @@ def test_identifying_values_of_a_clinic_export_reach_no_chapter_cache_run_or_pag
 
     told = _run(["-m", "gtvlib.book", "--root", str(project), "run", "--profile", "quick", "--no-progress",
                  "--only", *CHAPTERS, "-p", "dataset", "local", "-p", "epochs", "2", "-p", "mfit_multiple", "128", "-p", "folds", "3",
+                 "-p", "chest_seed", "7",  # chapter 1's synthetic chest patient: not the clinic's copies of seed 0's
                  "-p", "ct_file", str(inputs / "ct.dcm"), "-p", "rtstruct_file", str(inputs / "rtstruct.dcm")], project, env)
     told += _run(["-m", "gtvlib.book", "--root", str(project), "build"], project, env)
     told += _run(["-m", "gtvlib.data", "export-nnunet", "--dataset", "local", "--out", str(tmp_path / "nnunet")], project, env)
