@@ -71,27 +71,7 @@ def sample_tumour_form(rng: np.random.Generator, enhanced: bool) -> dict:
         volume = float(np.exp(rng.normal(np.log(MEDIAN_VOLUME_CM3), LOG_SD)))
         if VOLUME_RANGE_CM3[0] <= volume <= VOLUME_RANGE_CM3[1]:
             break
-    spiculated = bool(rng.random() < 0.35)
-    part_solid = bool(rng.random() < 0.15)
-    return {
-        "volume_cm3": volume,
-        "bumps": [(_unit(rng), float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.15, 0.4))) for _ in range(int(rng.integers(2, 6)))],
-        "spikes": [(_unit(rng), float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.002, 0.006)))
-                   for _ in range(int(rng.integers(4, 12)) if spiculated else 0)],
-        "stretch": [1.0, float(rng.uniform(0.85, 1.1)), float(rng.uniform(0.9, 1.35))],
-        "spiculated": spiculated,
-        "part_solid": part_solid,
-        "solid_fraction": float(rng.uniform(0.5, 0.8)) if part_solid else 1.0,
-        "ground_glass_hu": float(rng.uniform(-750, -300)),
-        "solid_hu": float(rng.uniform(60, 110) if enhanced else rng.uniform(20, 60)),
-        "heterogeneity_sd_hu": float(rng.uniform(10, 20)),
-        "necrosis": bool(volume > 60 and rng.random() < 0.5),
-        "necrosis_hu": float(rng.uniform(5, 25)),
-        "cavitation": bool(volume > 30 and rng.random() < 0.1),
-        "calcification": bool(rng.random() < 0.08),
-        "calcification_hu": float(rng.uniform(300, 900)),
-        "calcification_offset": _unit(rng),
-    }
+    return _form(rng, volume, enhanced, part_solid_probability=0.15, solid_fraction=(0.5, 0.8))
 
 
 def tumour_shapes(params: dict) -> dict[str, Shape]:
