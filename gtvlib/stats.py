@@ -308,3 +308,38 @@ def epochwise_false_positive_rate(phi: float, epochs: int, pairs: int = 2000, se
     first, second = ar1_curves(phi, epochs, pairs, rng), ar1_curves(phi, epochs, pairs, rng)
     p = stats.ttest_ind(first, second, axis=1, equal_var=False).pvalue
     return float(np.mean(p < alpha))
+
+
+def clustered_difference(table: pd.DataFrame, method: str, reference: str, cluster: str = "fold", value: str = "dice",
+                         unit: str = "patient", by: str = "method", confidence: float = 0.95) -> dict:
+    """The paired difference ``method − reference`` over units that come in clusters of one training each (the folds
+    of a cross-validation, or seeds): a linear mixed model ``difference ~ 1 + (1 | cluster)`` (statsmodels MixedLM,
+    REML), so that patients scored by the same trained model are not counted as independent replications of the
+    training. Returns the estimate with its Wald interval, the between-cluster and residual variances, the intraclass
+    correlation, and the naive paired t interval beside it."""
+    import warnings
+
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    wide = table.pivot_table(index=[cluster, unit], columns=by, values=value, aggfunc="mean")
+    missing = [name for name in (method, reference) if name not in wide]
+    if missing:
+        raise GtvError(f"{missing} not in the table's {by!r} column; expected some of {sorted(wide.columns)}")
+    both = wide[[method, reference]].dropna().reset_index()
+    clusters = both[cluster].nunique()
+    if clusters < 3 or len(both) < clusters + 2:
+        raise GtvError(f"{len(both)} paired {unit}s in {clusters} {cluster}(s); a mixed model needs at least 3 {cluster}s "
+                       "and more units than clusters")
+    difference = (both[method] - both[reference]).to_numpy(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on a boundary (between-cluster variance 0) is expected
+        fit = MixedLM(difference, np.ones((len(difference), 1)), groups=both[cluster].to_numpy()).fit(
+            reml=True, method=["powell", "nm"])  # derivative-free: stable where the cluster variance nears 0
+    estimate, se = float(fit.fe_params[0]), float(fit.bse_fe[0])
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    between, residual = float(np.asarray(fit.cov_re).ravel()[0]), float(fit.scale)
+    naive = t_interval(difference, confidence)
+    return {"n": len(difference), "clusters": clusters, "estimate": estimate, "ci low": estimate - z * se,
+            "ci high": estimate + z * se, "between-cluster variance": between, "residual variance": residual,
+            "intraclass correlation": between / (between + residual) if between + residual > 0 else float("nan"),
+            "naive ci low": naive[1], "naive ci high": naive[2]}

@@ -174,3 +174,31 @@ def test_epochwise_tests_on_curves_that_do_not_differ_reject_too_often_when_epoc
     assert correlated == sorted(correlated) and correlated[1] > 0.15 and correlated[2] > 0.4
     with pytest.raises(GtvError, match="phi=1"):
         stats.ar1_curves(1, 10, 2, np.random.default_rng(0))
+
+
+def test_clustered_difference_widens_the_interval_when_folds_share_their_luck():
+    """Patients scored by one fold's model share that training's luck: with a fold effect the mixed model's interval is
+    wider than the naive paired one, and without it the two stay close (the fold variance estimated near 0); the estimate
+    matches statsmodels' MixedLM."""
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    rng = np.random.default_rng(4)
+    folds = np.repeat(np.arange(6), 10)
+    fold_effect = rng.normal(0.0, 0.08, 6)[folds]
+    reference = rng.uniform(0.5, 0.9, 60)
+    rows = []
+    for with_effect in (True, False):
+        model = reference + 0.03 + (fold_effect if with_effect else 0) + rng.normal(0, 0.03, 60)
+        table = pd.DataFrame({"fold": np.concatenate([folds, folds]), "patient": [f"P{i}" for i in range(60)] * 2,
+                              "method": ["model"] * 60 + ["box"] * 60, "dice": np.concatenate([model, reference])})
+        result = stats.clustered_difference(table, "model", "box")
+        rows.append(result)
+        expected = MixedLM(model - reference, np.ones((60, 1)), groups=folds).fit(reml=True, method="powell")
+        assert result["estimate"] == pytest.approx(float(expected.fe_params[0]), abs=1e-6)
+        assert result["n"] == 60 and result["clusters"] == 6
+    clustered, independent = rows
+    width = lambda r, prefix="": r[f"{prefix}ci high"] - r[f"{prefix}ci low"]
+    assert width(clustered) > 1.5 * width(clustered, "naive ") and clustered["intraclass correlation"] > 0.5
+    assert independent["intraclass correlation"] < 0.25 and width(independent) < 1.6 * width(independent, "naive ")
+    with pytest.raises(GtvError, match="at least 3 folds"):
+        stats.clustered_difference(table[table.fold < 2], "model", "box")
