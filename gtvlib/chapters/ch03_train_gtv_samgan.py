@@ -66,3 +66,17 @@ def slice_scores_beside_paper(scores: pd.DataFrame, prompt: str) -> pd.DataFrame
     ours = pd.Series({"Dice (%)": 100 * model.dice.median(), "sensitivity (%)": 100 * model.sensitivity.median()})
     return pd.DataFrame({f"this run: median patient score, {prompt}, {model.patient.nunique()} patients out of fold":
                          ours.round(1), PAPER_COLUMN + ", validation slices": pd.Series(PAPER)}).reindex(ours.index)
+
+
+def hd95_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Median [IQR] of the patient HD95 (mm) per prompt and method over the patients where it is defined, with the
+    number where it is not (an empty prediction has no surface: :mod:`gtvlib.metrics` counts it, never averages it
+    as a number or drops it silently)."""
+    table = median_table(scores, "hd95_mm").drop(columns="prompts per patient (median)")
+    undefined = scores.assign(undefined=scores.hd95_mm.isna()).pivot_table(index="prompt", columns="method",
+                                                                          values="undefined", aggfunc="sum")
+    for method, label in METHOD_LABELS.items():
+        if label in table and method in undefined:
+            counts = undefined[method].reindex(table.index).astype(int)
+            table[label] = [f"{value} ({count} undefined)" if count else value for value, count in zip(table[label], counts)]
+    return table
