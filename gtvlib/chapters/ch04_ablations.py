@@ -206,7 +206,7 @@ class AblationResults:
 
 
 def ablation_results(profile: str = "quick", folds: int = 5, box_prompt: str = "lesion", edge_sd_mm: float = 3.0,
-                     stability_epochs: int = 40, stability_steps: int = 8, stability_seeds: int = 2,
+                     stability_epochs: int = 40, stability_steps: int = 6, stability_seeds: int = 2,
                      workers: int = 1) -> AblationResults:
     """Chapter 4's steps in one call, with its parameters: runs and scores already made are reused (and only what is
     missing is trained or scored)."""
