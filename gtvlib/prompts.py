@@ -193,17 +193,6 @@ class BoxPrompt:
                 out[int(k)] = self.slice_box(labels[k], pixel_mm, rng)
         return out
 
-    def lesion_mask(self, labels: np.ndarray, pixel_mm: float, rng: np.random.Generator) -> np.ndarray | None:
-        """For training a ``lesion`` prompt: the patient's jittered lesion box as masks (z, S, S) bool, True inside the
-        box on the lesion's slices (flipped and shifted with the image, then read back as a box); None otherwise."""
-        if self.kind != "lesion" or (found := lesion_box(labels)) is None:
-            return None
-        box, on = found
-        x0, y0, x1, y1 = (int(v) for v in jitter_edges(box, self.edge_sd_mm / pixel_mm, rng, labels.shape[-1]))
-        out = np.zeros(np.shape(labels), bool)
-        out[np.ix_(on, np.arange(y0, y1 + 1), np.arange(x0, x1 + 1))] = True
-        return out
-
 
 def prompt_boxes(prompt: BoxPrompt, cache, patient_ids: list[str], seed: int = 0) -> dict[tuple[str, int], np.ndarray]:
     """Box prompts of every tumour slice of ``patient_ids`` in a slice cache: (patient, slice) → (x0, y0, x1, y1).
@@ -229,8 +218,7 @@ def typical_side_mm(cache, patient_ids: list[str]) -> float:
         pixel_mm = cache.spacing_mm(pid)[1]
         for k in np.nonzero(labels.any(axis=(1, 2)))[0]:
             x0, y0, x1, y1 = box_from_mask(labels[k])
-            sides.append(max(x1 - x0, y1 - y0) + 1)
-            sides[-1] *= pixel_mm
+            sides.append((max(x1 - x0, y1 - y0) + 1) * pixel_mm)
     if not sides:
         raise GtvError(f"the patients {patient_ids} have no tumour slice; expected some to measure a typical extent")
     return float(np.median(sides))
